@@ -1,0 +1,78 @@
+/** The tunnel model: what a validated `mtlsTunnels.tunnels` entry means. */
+
+export const PROTOCOLS = ['tls', 'postgres', 'postgres-direct', 'mysql'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface TunnelConfig {
+  name: string;
+  listen: Endpoint;
+  unsafeListen: boolean;
+  target: Endpoint;
+  protocol: Protocol;
+  /** Absolute paths after variable substitution. */
+  cert?: string;
+  key?: string;
+  pfx?: string;
+  /** Passphrase for `key` or `pfx`, only ever from the environment or SecretStorage, never settings. */
+  passphrase?: string;
+  ca?: string;
+  /** SNI and the name the server certificate must carry. */
+  serverName: string;
+  verify: { subjectAltNames: string[]; spkiSha256: string[] };
+  alpn: string[];
+  minTlsVersion: TlsVersion;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  autoStart: boolean;
+  /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
+  folder?: string;
+}
+
+/** One problem with one field of one tunnel. */
+export class ConfigError {
+  constructor(
+    /** The tunnel's name, or `#N` (1-based) when it has none. */
+    readonly tunnel: string,
+    /** Dotted field path, e.g. `verify.spkiSha256[1]`; empty for the entry as a whole. */
+    readonly field: string,
+    readonly message: string,
+  ) {}
+
+  toString(): string {
+    const who = this.tunnel.startsWith('#') ? `tunnel ${this.tunnel}` : `tunnel "${this.tunnel}"`;
+    return this.field ? `${who}: ${this.field}: ${this.message}` : `${who}: ${this.message}`;
+  }
+}
+
+export const DEFAULTS = {
+  protocol: 'tls' as Protocol,
+  listenHost: '127.0.0.1',
+  minTlsVersion: 'TLSv1.2' as TlsVersion,
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 0,
+  maxConnections: 0,
+};
+
+/** `host:port` with IPv6 hosts in brackets. */
+export function formatEndpoint(e: Endpoint): string {
+  return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/** ALPN each protocol offers when the tunnel does not say. */
+export function defaultAlpn(protocol: Protocol): string[] {
+  return protocol === 'postgres-direct' ? ['postgresql'] : [];
+}

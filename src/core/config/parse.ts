@@ -1,0 +1,291 @@
+/**
+ * Validates raw `mtlsTunnels.tunnels` settings into `TunnelConfig`s. The JSON schema in
+ * package.json gives editors completion; this is the check that counts, because settings also
+ * come from files the CLI reads and from users who ignore squiggles.
+ */
+import * as net from 'node:net';
+import * as path from 'node:path';
+import {
+  ConfigError, DEFAULTS, Endpoint, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
+  defaultAlpn, isLoopbackHost,
+} from './model';
+import { VariableContext, substituteVariables } from './variables';
+
+export interface ParseResult {
+  tunnels: TunnelConfig[];
+  errors: ConfigError[];
+}
+
+const FIELDS = [
+  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
+  'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
+  'maxConnections', 'autoStart',
+] as const;
+const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
+const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
+
+/** Parse every entry; a bad entry is reported and left out, the good ones still come back. */
+export function parseTunnels(raw: unknown, vars: VariableContext = {}): ParseResult {
+  const errors: ConfigError[] = [];
+  if (raw === undefined || raw === null) return { tunnels: [], errors };
+  if (!Array.isArray(raw)) {
+    errors.push(new ConfigError('*', '', `mtlsTunnels.tunnels must be an array of tunnels, not ${describe(raw)}`));
+    return { tunnels: [], errors };
+  }
+  const tunnels: TunnelConfig[] = [];
+  const seen = new Map<string, number>();
+  raw.forEach((entry, index) => {
+    const before = errors.length;
+    const tunnel = parseEntry(entry, index, vars, errors);
+    if (tunnel) {
+      const first = seen.get(tunnel.name);
+      if (first !== undefined) {
+        errors.push(new ConfigError(tunnel.name, 'name', `duplicate name: entries #${first + 1} and #${index + 1} are both called "${tunnel.name}"; names must be unique`));
+        return;
+      }
+      seen.set(tunnel.name, index);
+      if (errors.length === before) tunnels.push(tunnel);
+    }
+  });
+  return { tunnels, errors };
+}
+
+function parseEntry(entry: unknown, index: number, vars: VariableContext, errors: ConfigError[]): TunnelConfig | undefined {
+  const label = `#${index + 1}`;
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    errors.push(new ConfigError(label, '', `each tunnel must be an object, not ${describe(entry)}`));
+    return undefined;
+  }
+  const o = entry as Record<string, unknown>;
+  const nameOk = typeof o.name === 'string' && o.name.trim() !== '' && o.name === o.name.trim();
+  const who = nameOk ? (o.name as string) : label;
+  const err = (field: string, message: string) => errors.push(new ConfigError(who, field, message));
+  if (!nameOk) {
+    err('name', o.name === undefined ? 'is required' : `must be a non-empty string without surrounding spaces, not ${describe(o.name)}`);
+  }
+  for (const key of Object.keys(o)) {
+    if (!(FIELDS as readonly string[]).includes(key)) err(key, `unknown field${suggest(key, FIELDS)}`);
+  }
+
+  const str = (field: string, value: unknown): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') {
+      err(field, `must be a non-empty string, not ${describe(value)}`);
+      return undefined;
+    }
+    const s = substituteVariables(value, vars);
+    if (!s.ok) {
+      err(field, s.message);
+      return undefined;
+    }
+    return s.value;
+  };
+  const file = (field: string): string | undefined => {
+    const p = str(field, o[field]);
+    if (p === undefined) return undefined;
+    if (path.isAbsolute(p)) return path.normalize(p);
+    if (vars.workspaceFolder) return path.resolve(vars.workspaceFolder, p);
+    err(field, `relative path "${p}" needs a workspace folder; use an absolute path or \${workspaceFolder}/…`);
+    return undefined;
+  };
+  const bool = (field: string): boolean => {
+    const v = o[field];
+    if (v === undefined) return false;
+    if (typeof v !== 'boolean') err(field, `must be true or false, not ${describe(v)}`);
+    return v === true;
+  };
+  const int = (field: string, min: number, max: number, fallback: number): number => {
+    const v = o[field];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      err(field, `must be a whole number from ${min} to ${max}, not ${describe(v)}`);
+      return fallback;
+    }
+    return v;
+  };
+  const strings = (field: string, value: unknown, check?: (s: string) => string | undefined): string[] => {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+      err(field, `must be an array of strings, not ${describe(value)}`);
+      return [];
+    }
+    const out: string[] = [];
+    value.forEach((v, i) => {
+      const s = str(`${field}[${i}]`, v);
+      if (s === undefined) return;
+      const problem = check?.(s);
+      if (problem) err(`${field}[${i}]`, problem);
+      else out.push(s);
+    });
+    return out;
+  };
+
+  const unsafeListen = bool('unsafeListen');
+  const listen = parseListen(o.listen, unsafeListen, err);
+  const targetText = str('target', o.target);
+  let target: Endpoint | undefined;
+  if (o.target === undefined) err('target', 'is required ("host:port" of the mTLS server)');
+  else if (targetText !== undefined) {
+    const parsed = parseEndpoint(targetText);
+    if (typeof parsed === 'string') err('target', parsed);
+    else if (parsed.port === 0) err('target', 'port must be from 1 to 65535');
+    else target = parsed;
+  }
+
+  let protocol: Protocol = DEFAULTS.protocol;
+  if (o.protocol !== undefined) {
+    if (typeof o.protocol === 'string' && (PROTOCOLS as readonly string[]).includes(o.protocol)) protocol = o.protocol as Protocol;
+    else err('protocol', `unknown protocol ${describe(o.protocol)}; use one of ${PROTOCOLS.join(', ')}${typeof o.protocol === 'string' ? suggest(o.protocol, PROTOCOLS) : ''}`);
+  }
+
+  const cert = file('cert');
+  const key = file('key');
+  const pfx = file('pfx');
+  if (o.pfx !== undefined && (o.cert !== undefined || o.key !== undefined)) {
+    err('pfx', 'use either pfx or cert + key, not both');
+  } else if (o.pfx === undefined) {
+    if (o.cert === undefined && o.key === undefined) err('cert', 'a client identity is required: set cert and key (PEM) or pfx (PKCS#12)');
+    else if (o.cert === undefined) err('cert', 'key is set but cert is missing');
+    else if (o.key === undefined) err('key', 'cert is set but key is missing');
+  }
+  let passphrase: string | undefined;
+  if (o.passphrase !== undefined) {
+    if (typeof o.passphrase !== 'string' || !/^\$\{env:[^}]+\}$/.test(o.passphrase)) {
+      err('passphrase', 'must be an environment reference like "${env:CLIENT_P12_PASSWORD}"; a passphrase is never written in settings');
+    } else {
+      passphrase = str('passphrase', o.passphrase);
+    }
+  }
+  const ca = file('ca');
+
+  const serverNameRaw = str('serverName', o.serverName);
+  if (serverNameRaw !== undefined && !/^[A-Za-z0-9_.*:-]+$/.test(serverNameRaw)) err('serverName', `"${serverNameRaw}" is not a host name`);
+
+  let verify = { subjectAltNames: [] as string[], spkiSha256: [] as string[] };
+  if (o.verify !== undefined) {
+    if (typeof o.verify !== 'object' || o.verify === null || Array.isArray(o.verify)) {
+      err('verify', `must be an object with subjectAltNames and/or spkiSha256, not ${describe(o.verify)}`);
+    } else {
+      const v = o.verify as Record<string, unknown>;
+      for (const k of Object.keys(v)) if (!VERIFY_FIELDS.includes(k)) err(`verify.${k}`, `unknown field${suggest(k, VERIFY_FIELDS)}`);
+      verify = {
+        subjectAltNames: strings('verify.subjectAltNames', v.subjectAltNames, (s) =>
+          SAN_PREFIXES.some((p) => s.startsWith(p) && s.length > p.length) ? undefined : `"${s}" must start with ${SAN_PREFIXES.join(', ')} (e.g. "DNS:db.internal", "URI:spiffe://corp/db")`),
+        spkiSha256: strings('verify.spkiSha256', v.spkiSha256, (s) =>
+          /^[A-Za-z0-9+/]{43}=$/.test(s) ? undefined : `"${s}" is not a base64 SHA-256 pin (44 characters ending in "="); get one with \`mtls-tunnels inspect server.crt\``),
+      };
+    }
+  }
+  const alpn = o.alpn === undefined ? defaultAlpn(protocol) : strings('alpn', o.alpn, (s) => (Buffer.byteLength(s) > 255 ? 'longer than 255 bytes' : undefined));
+
+  let minTlsVersion: TlsVersion = DEFAULTS.minTlsVersion;
+  if (o.minTlsVersion !== undefined) {
+    if ((TLS_VERSIONS as readonly unknown[]).includes(o.minTlsVersion)) minTlsVersion = o.minTlsVersion as TlsVersion;
+    else err('minTlsVersion', `must be ${TLS_VERSIONS.join(' or ')}, not ${describe(o.minTlsVersion)} (older versions are not allowed)`);
+  }
+
+  const tunnel: TunnelConfig = {
+    name: nameOk ? (o.name as string) : label,
+    listen: listen ?? { host: DEFAULTS.listenHost, port: 0 },
+    unsafeListen,
+    target: target ?? { host: '', port: 0 },
+    protocol,
+    cert, key, pfx, passphrase, ca,
+    serverName: serverNameRaw ?? target?.host ?? '',
+    verify,
+    alpn,
+    minTlsVersion,
+    connectTimeoutMs: int('connectTimeoutMs', 100, 600_000, DEFAULTS.connectTimeoutMs),
+    idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
+    maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
+    autoStart: bool('autoStart'),
+    folder: vars.workspaceFolder,
+  };
+  // A named entry with errors still comes back so duplicate names are caught; the caller drops it.
+  return nameOk ? tunnel : undefined;
+}
+
+function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: string) => void): Endpoint | undefined {
+  if (value === undefined) {
+    err('listen', 'is required: a local port like 15432 or "127.0.0.1:15432"');
+    return undefined;
+  }
+  let endpoint: Endpoint;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      err('listen', `port ${value} is out of range (1-65535, or 0 for any free port)`);
+      return undefined;
+    }
+    endpoint = { host: DEFAULTS.listenHost, port: value };
+  } else if (typeof value === 'string') {
+    const parsed = /^\d+$/.test(value) ? { host: DEFAULTS.listenHost, port: Number(value) } : parseEndpoint(value);
+    if (typeof parsed === 'string') {
+      err('listen', parsed);
+      return undefined;
+    }
+    if (parsed.port > 65535) {
+      err('listen', `port ${parsed.port} is out of range (1-65535, or 0 for any free port)`);
+      return undefined;
+    }
+    endpoint = parsed;
+  } else {
+    err('listen', `must be a port number or "host:port", not ${describe(value)}`);
+    return undefined;
+  }
+  if (!isLoopbackHost(endpoint.host) && !unsafeListen) {
+    err('listen', `${endpoint.host} is not a loopback address: anyone who can reach it could use your client certificate; listen on 127.0.0.1, or set "unsafeListen": true if you really mean it`);
+    return undefined;
+  }
+  return endpoint;
+}
+
+/** `host:port` or `[v6]:port`; returns a message when it is neither. */
+export function parseEndpoint(text: string): Endpoint | string {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s[\]]+):(\d{1,5})$/.exec(text);
+  if (!m) {
+    if (/^[0-9A-Fa-f:]+$/.test(text) && text.includes('::')) return `"${text}" is an IPv6 address without a port; write "[${text}]:PORT"`;
+    return `"${text}" is not "host:port" (IPv6 as "[::1]:5432")`;
+  }
+  const port = Number(m[2]);
+  if (port > 65535) return `port ${port} is out of range (1-65535)`;
+  const host = m[1];
+  if (text.startsWith('[') && net.isIPv6(host) === false) return `"${host}" is not an IPv6 address`;
+  if (!text.startsWith('[') && !net.isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(host)) return `"${host}" is not a valid host name`;
+  return { host, port };
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+function suggest(word: string, options: readonly string[]): string {
+  const lower = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const o of options) {
+    const d = editDistance(lower, o.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = o;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? `; did you mean "${best}"?` : '';
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
