@@ -1,0 +1,41 @@
+/**
+ * Names as Node's X509Certificate reports them, reshaped for one-line display: distinguished
+ * names come one attribute per line, SANs as one comma-separated string.
+ */
+
+/** `CN=alice\nO=Example` → `CN=alice, O=Example` (the order the certificate holds them in). */
+export function oneLineName(name: string): string {
+  return name.split('\n').filter(Boolean).join(', ');
+}
+
+export function commonNameOf(name: string): string | null {
+  const line = name.split('\n').find((l) => l.startsWith('CN='));
+  return line === undefined ? null : line.slice(3);
+}
+
+/**
+ * `DNS:localhost, IP Address:127.0.0.1` → `['DNS:localhost', 'IP Address:127.0.0.1']`. Node
+ * quotes a value that itself contains a comma (`DNS:"a, b"`), so a comma inside quotes is data.
+ */
+export function splitSubjectAltNames(subjectAltName: string | undefined): string[] {
+  if (!subjectAltName) return [];
+  const names: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < subjectAltName.length; i++) {
+    const ch = subjectAltName[i];
+    if (ch === '\\' && quoted) {
+      current += ch + (subjectAltName[++i] ?? '');
+    } else if (ch === '"') {
+      quoted = !quoted;
+      current += ch;
+    } else if (ch === ',' && !quoted) {
+      names.push(current.trim());
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  if (current.trim()) names.push(current.trim());
+  return names;
+}

@@ -1,0 +1,155 @@
+/**
+ * The handshake doctor's dictionary: any error met while reaching, negotiating with or talking to
+ * the target becomes a Diagnosis that names the tunnel, says what is wrong in one sentence, and
+ * says what to change. Raw codes (ECONNRESET, alert numbers) go to `detail`, for the log.
+ */
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import { TunnelConfig, formatEndpoint } from '../config/model';
+import { chainOf, subjectAltNames } from '../tls/identity';
+import { Diagnosis, DiagnosisCode, Severity } from './diagnosis';
+
+/** Where in a connection's life the error happened. */
+export type Phase = 'connect' | 'preamble' | 'handshake' | 'first-read' | 'established';
+
+export interface DiagnosisContext {
+  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion'>;
+  phase: Phase;
+  /** The server's certificate as the handshake saw it, when it got that far. */
+  peerCertificate?: tls.DetailedPeerCertificate;
+  /** Our own leaf certificate, to tell "the server rejected us" apart from "we are expired". */
+  clientCertificate?: X509Certificate;
+}
+
+const day = (s: string) => new Date(s).toISOString().slice(0, 10);
+const cn = (subject: { CN?: string | string[] } | undefined) => {
+  const v = subject?.CN;
+  return Array.isArray(v) ? v.join(', ') : v;
+};
+const subjectLine = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).join(', ');
+
+export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
+  const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string };
+  const code = err.code ?? '';
+  const message = err.message ?? String(error);
+  const c = ctx.config;
+  const t = `Tunnel "${c.name}"`;
+  const target = formatEndpoint(c.target);
+  const make = (dcode: DiagnosisCode, summary: string, fix: string, severity: Severity = 'error'): Diagnosis => ({
+    code: dcode, severity, summary: `${t}: ${summary}`, fix, detail: [code, message].filter(Boolean).join(': ') || undefined,
+  });
+  const ours = ctx.clientCertificate;
+  const caFile = c.ca ? `the CA file ${c.ca}` : "Node's built-in public CAs (no \"ca\" is set)";
+
+  // --- Local certificate problems that explain a rejection better than the alert does.
+  if (ours && ctx.phase !== 'connect' && ctx.phase !== 'preamble') {
+    const now = Date.now();
+    if (Date.parse(ours.validTo) < now && /alert|certificate|handshake|ECONNRESET|socket hang up/i.test(message + code)) {
+      return make('CLIENT_CERT_EXPIRED', `your client certificate expired on ${day(ours.validTo)}, so the server refused it.`, `Renew the certificate in ${c.cert ?? c.pfx} and restart the tunnel.`);
+    }
+    if (Date.parse(ours.validFrom) > now && /alert|certificate|handshake|ECONNRESET|socket hang up/i.test(message + code)) {
+      return make('CLIENT_CERT_NOT_YET_VALID', `your client certificate is not valid until ${day(ours.validFrom)}, so the server refused it.`, "Check this machine's clock, or use a certificate that is valid now.");
+    }
+  }
+
+  switch (code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return make('DNS_FAILED', `the target host ${c.target.host} cannot be resolved${code === 'EAI_AGAIN' ? ' (DNS is not answering)' : ''}.`, `Check the host name in "target", your VPN, or your DNS settings.`);
+    case 'ECONNREFUSED':
+      return make('CONNECTION_REFUSED', `nothing is listening at ${target} (connection refused).`, `Check the port in "target", and that the server is running and reachable from here.`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return make('HOST_UNREACHABLE', `${target} is unreachable from this machine.`, 'Check your network or VPN connection and any firewall in between.');
+    case 'ETIMEDOUT':
+    case 'ERR_MTLS_CONNECT_TIMEOUT':
+      return ctx.phase === 'connect'
+        ? make('CONNECT_TIMEOUT', `no answer from ${target} within ${c.connectTimeoutMs} ms.`, 'Check the host and port in "target", your VPN, and firewalls; raise "connectTimeoutMs" only if the network is just slow.')
+        : make('CONNECT_TIMEOUT', `${target} accepted the connection but did not finish the ${ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} within ${c.connectTimeoutMs} ms.`, ctx.phase === 'preamble' ? `Check that "protocol" (${c.protocol}) matches the server.` : 'The port may not speak TLS (check "protocol" and the port in "target"), or the server is overloaded.');
+    case 'POSTGRES_SSL_REFUSED':
+      return make('POSTGRES_SSL_REFUSED', 'the PostgreSQL server refused TLS (it answered N to the SSLRequest): it has ssl = off.', 'Enable ssl in postgresql.conf on the server, or check that "target" points at the right server.');
+    case 'TARGET_SPEAKS_PLAINTEXT':
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+    case 'ERR_SSL_HTTP_REQUEST':
+    case 'ERR_SSL_UNKNOWN_PROTOCOL':
+      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+    case 'PROTOCOL_ERROR':
+      return make('PROTOCOL_ERROR', `${message}.`, `Check that "protocol" (${c.protocol}) and the port in "target" match the server.`);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      if (ctx.phase === 'first-read') {
+        return make('CLIENT_CERT_REJECTED', 'the server closed the connection right after the handshake: it most likely rejected your client certificate.', `Ask the server's operators which CA they trust for clients, and check your certificate with \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`.`);
+      }
+      if (ctx.phase === 'handshake') {
+        return make('HANDSHAKE_FAILED', `${target} reset the connection during the TLS handshake.`, 'The server may require a different TLS version or a client certificate it trusts; run "Test Connection" for details.');
+      }
+      return make('PEER_RESET', `${target} reset the connection${ctx.phase === 'established' ? ' mid-stream' : ''}.`, 'The server or something in between dropped the connection; check the server logs.', ctx.phase === 'established' ? 'warning' : 'error');
+    case 'ERR_MTLS_SAN_MISSING':
+      return make('SERVER_SAN_MISSING', `the server certificate does not carry the SANs you require (${c.verify.subjectAltNames.join(', ')}).`, `It has: ${subjectAltNames(ctx.peerCertificate ?? {}).join(', ') || 'no SANs'}. Fix "verify.subjectAltNames", or ask for a server certificate that carries them.`);
+    case 'ERR_MTLS_PIN_MISMATCH':
+      return make('SERVER_PIN_MISMATCH', "the server's key does not match any pin in verify.spkiSha256: this is not the server you pinned, or its key was rotated.", `If the rotation is expected, update the pin; the server's key is now ${message.split('server key is ')[1] ?? 'unknown'}.`);
+    case 'ERR_TLS_CERT_ALTNAME_INVALID': {
+      const sans = subjectAltNames(ctx.peerCertificate ?? (err as unknown as { cert?: tls.PeerCertificate }).cert ?? {});
+      return make('SERVER_NAME_MISMATCH', `the server certificate is not valid for "${c.serverName}"; it names ${sans.length ? sans.join(', ') : `only CN=${cn(ctx.peerCertificate?.subject) ?? '?'}`}.`, `Set "serverName" to one of those names, or fix the host in "target".`);
+    }
+    case 'CERT_HAS_EXPIRED': {
+      const p = ctx.peerCertificate;
+      return make('SERVER_CERT_EXPIRED', `the server certificate${p ? ` (CN=${cn(p.subject)})` : ''} expired${p ? ` on ${day(p.valid_to)}` : ''}.`, "The server's operators must renew it; there is no way to skip this check.");
+    }
+    case 'CERT_NOT_YET_VALID': {
+      const p = ctx.peerCertificate;
+      return make('SERVER_CERT_NOT_YET_VALID', `the server certificate is not valid until ${p ? day(p.valid_from) : 'a later date'}.`, "Check this machine's clock; otherwise the server's certificate was issued with a future date.");
+    }
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      return make('SERVER_CERT_SELF_SIGNED', `the server presents a self-signed certificate (${subjectLine(ctx.peerCertificate ? `CN=${cn(ctx.peerCertificate.subject)}` : '')}) that ${caFile} does not contain.`, 'Put that certificate (or the CA that should have issued it) in the file "ca" points to.');
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_UNTRUSTED':
+    case 'CERT_SIGNATURE_FAILURE': {
+      const chain = ctx.peerCertificate ? chainOf(ctx.peerCertificate) : [];
+      const top = chain[chain.length - 1];
+      const issuer = top ? cn(top.issuer) ?? subjectLine(JSON.stringify(top.issuer)) : undefined;
+      return make('SERVER_CERT_UNTRUSTED', `the server certificate${chain[0] ? ` (CN=${cn(chain[0].subject)})` : ''} was issued by ${issuer ? `"${issuer}"` : 'a CA'}, which ${caFile} does not contain.`, c.ca ? `Add that CA's certificate to ${c.ca}, or point "ca" at the bundle your server operators publish.` : 'Set "ca" to the PEM bundle of the CA that issued the server certificate.');
+    }
+    case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
+    case 'ERR_SSL_SSLV3_ALERT_UNKNOWN_CA':
+      return make('CLIENT_CERT_UNKNOWN_CA', `the server does not trust the CA that issued your client certificate${ours ? ` ("${subjectLine(ours.issuer)}")` : ''}.`, `Use a client certificate issued by a CA the server trusts, or ask its operators to add your CA.`);
+    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED':
+      return make('CLIENT_CERT_EXPIRED', `the server says your client certificate has expired${ours ? ` (it expired on ${day(ours.validTo)})` : ''}.`, `Renew the certificate in ${c.cert ?? c.pfx}.`);
+    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED':
+      return make('CLIENT_CERT_REVOKED', 'the server says your client certificate has been revoked.', 'Get a new client certificate from your CA.');
+    case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
+      return make('CLIENT_CERT_REQUIRED', 'the server requires a client certificate and did not get one it would accept.', `Check "cert"/"key" (or "pfx") and that the certificate is issued by a CA the server trusts.`);
+    case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
+    case 'ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE':
+    case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
+    case 'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED':
+      return make('CLIENT_CERT_REJECTED', `the server rejected your client certificate (${(err.reason ?? message).replace(/^.*alert /, '')}).`, `Check that it is meant for client authentication (EKU clientAuth) and issued by a CA the server trusts: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`.`);
+    case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
+      return ctx.phase === 'first-read' || /certificate/i.test(message)
+        ? make('CLIENT_CERT_REQUIRED', 'the server ended the handshake: it requires a client certificate it can accept.', 'Check "cert"/"key" (or "pfx") and that the certificate is issued by a CA the server trusts.')
+        : make('HANDSHAKE_FAILED', 'the server and this tunnel could not agree on TLS parameters (handshake failure), or the server wants a client certificate it did not get.', 'Run "Test Connection" for the details of what was offered.');
+    case 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL':
+    case 'ERR_SSL_NO_APPLICATION_PROTOCOL':
+      return make('ALPN_REFUSED', `the server accepts none of the ALPN protocols offered (${c.alpn.join(', ') || 'none'}).`, c.protocol === 'postgres-direct' ? 'The server is not PostgreSQL 17+ with direct TLS: use "protocol": "postgres".' : 'Set "alpn" to the protocol the server expects (e.g. "h2" for gRPC, "postgresql" for PostgreSQL direct TLS).');
+    case 'ERR_SSL_UNSUPPORTED_PROTOCOL':
+    case 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION':
+    case 'ERR_SSL_NO_PROTOCOLS_AVAILABLE':
+      return make('TLS_VERSION_MISMATCH', `the server does not support TLS ${c.minTlsVersion.slice(4)} or newer.`, 'Ask the server operators to enable TLS 1.2 or newer; older versions are not allowed.');
+    case 'ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC':
+    case 'ERR_SSL_BAD_RECORD_MAC':
+      return make('PEER_RESET', 'the TLS stream was corrupted in transit.', 'Something between you and the server is altering traffic.');
+  }
+  if (/^ERR_SSL_/.test(code) && /alert/i.test(message)) {
+    return make('HANDSHAKE_FAILED', `the server ended the TLS session with "${(err.reason ?? message).replace(/^.*alert /, '')}".`, 'Run "Test Connection" for the handshake details.');
+  }
+  if (message === 'socket hang up' || message === 'Client network socket disconnected before secure TLS connection was established') {
+    return ctx.phase === 'first-read'
+      ? make('CLIENT_CERT_REJECTED', 'the server hung up right after the handshake: it most likely rejected your client certificate.', `Check which CA the server trusts for clients: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`.`)
+      : make('HANDSHAKE_FAILED', `${target} closed the connection during the TLS handshake.`, 'The server may not speak TLS on this port, or it requires a client certificate or TLS version it did not get; run "Test Connection".');
+  }
+  return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');
+}

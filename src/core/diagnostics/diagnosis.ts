@@ -1,0 +1,61 @@
+/** A failure (or a warning) explained: a typed code, one plain sentence, and what to change. */
+
+export type DiagnosisCode =
+  // reaching the target
+  | 'DNS_FAILED'
+  | 'CONNECTION_REFUSED'
+  | 'CONNECT_TIMEOUT'
+  | 'HOST_UNREACHABLE'
+  | 'PEER_RESET'
+  | 'TARGET_SPEAKS_PLAINTEXT'
+  | 'POSTGRES_SSL_REFUSED'
+  | 'PROTOCOL_ERROR'
+  // the server's identity
+  | 'SERVER_CERT_UNTRUSTED'
+  | 'SERVER_CERT_SELF_SIGNED'
+  | 'SERVER_NAME_MISMATCH'
+  | 'SERVER_CERT_EXPIRED'
+  | 'SERVER_CERT_NOT_YET_VALID'
+  | 'SERVER_SAN_MISSING'
+  | 'SERVER_PIN_MISMATCH'
+  // our identity, as the server sees it
+  | 'CLIENT_CERT_REQUIRED'
+  | 'CLIENT_CERT_UNKNOWN_CA'
+  | 'CLIENT_CERT_EXPIRED'
+  | 'CLIENT_CERT_NOT_YET_VALID'
+  | 'CLIENT_CERT_REVOKED'
+  | 'CLIENT_CERT_REJECTED'
+  | 'CLIENT_CERT_NOT_REQUESTED'
+  | 'CLIENT_CERT_EXPIRES_SOON'
+  // TLS parameters
+  | 'ALPN_REFUSED'
+  | 'TLS_VERSION_MISMATCH'
+  | 'HANDSHAKE_FAILED'
+  // local credentials and listener
+  | 'FILE_MISSING'
+  | 'FILE_UNREADABLE'
+  | 'PEM_MALFORMED'
+  | 'KEY_CERT_MISMATCH'
+  | 'WRONG_PASSPHRASE'
+  | 'PASSPHRASE_REQUIRED'
+  | 'PORT_IN_USE'
+  | 'LISTEN_DENIED'
+  | 'LISTEN_ADDRESS_UNAVAILABLE'
+  | 'UNKNOWN';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Diagnosis {
+  code: DiagnosisCode;
+  severity: Severity;
+  /** One plain sentence: what is wrong. */
+  summary: string;
+  /** What to change. */
+  fix: string;
+  /** The underlying error text or code, for the log; never key material. */
+  detail?: string;
+}
+
+export function formatDiagnosis(d: Diagnosis): string {
+  return `${d.summary} ${d.fix}${d.detail ? ` (${d.detail})` : ''}`;
+}

@@ -1,0 +1,64 @@
+/**
+ * How TLS starts on the upstream connection, and what the local client must be told first.
+ * `tls` wraps from the first byte; `postgres` negotiates with an SSLRequest; `postgres-direct`
+ * is TLS from the first byte with ALPN `postgresql` (PostgreSQL 17+).
+ */
+import * as net from 'node:net';
+import { Diagnosis } from '../diagnostics/diagnosis';
+
+export class ProtocolError extends Error {
+  constructor(readonly code: 'POSTGRES_SSL_REFUSED' | 'TARGET_SPEAKS_PLAINTEXT' | 'PROTOCOL_ERROR', message: string) {
+    super(message);
+  }
+}
+
+export interface ProtocolHandler {
+  /** Runs on the plain upstream socket before the TLS handshake; resolves when TLS may start. */
+  upstreamPreamble?(upstream: net.Socket): Promise<void>;
+  /**
+   * Runs on the local client before bytes are forwarded: answers what the client asks of a
+   * server it thinks is plain (psql's SSLRequest), and returns the bytes read that must be
+   * forwarded. Resolves `undefined` when the client closed first.
+   */
+  clientPreamble?(client: net.Socket): Promise<Buffer | undefined>;
+  /**
+   * What to tell the local client when the upstream could not be reached, in its own protocol
+   * (PostgreSQL: an ErrorResponse psql prints), instead of a bare reset.
+   */
+  failClient?(diagnosis: Diagnosis): Buffer | undefined;
+}
+
+/** Reads exactly `n` bytes (or resolves with what arrived before the end), leaving the rest unshifted. */
+export function readExactly(socket: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onError);
+      socket.off('close', onEnd);
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (buffered.length >= n) {
+        cleanup();
+        socket.pause();
+        if (buffered.length > n) socket.unshift(buffered.subarray(n));
+        resolve(buffered.subarray(0, n));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(buffered);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    socket.resume();
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * A tunnel's client identity and trust anchors, loaded once into one SecureContext that every
+ * connection shares (a context per connection costs a full PEM parse and ~50 KiB each).
+ * Loading fails fast with a Diagnosis: a missing file, a malformed PEM, a key that does not
+ * belong to the certificate, a wrong passphrase.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import * as tls from 'node:tls';
+import { TunnelConfig } from '../config/model';
+import { Diagnosis } from '../diagnostics/diagnosis';
+
+export interface Credentials {
+  context: tls.SecureContext;
+  /** The client certificate chain when it came from PEM files (PKCS#12 chains are read at handshake). */
+  clientChain: X509Certificate[];
+  /** The files the credentials came from, to watch for changes. */
+  files: string[];
+  /** Description for logs, e.g. `cert client.crt (CN=alice, 364 days left)`. */
+  description: string;
+  loadedAt: number;
+}
+
+export class CredentialsError extends Error {
+  constructor(readonly diagnosis: Diagnosis, readonly field: string) {
+    super(diagnosis.summary);
+  }
+}
+
+type CredentialFields = Pick<TunnelConfig, 'name' | 'cert' | 'key' | 'pfx' | 'ca' | 'minTlsVersion'>;
+
+async function readCredentialFile(tunnel: string, field: string, file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} does not exist.`, fix: `Check the "${field}" path in the tunnel's settings.` }, field);
+    }
+    throw new CredentialsError({ code: 'FILE_UNREADABLE', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} cannot be read (${code ?? 'error'}).`, fix: code === 'EACCES' ? 'Give your user read permission on it.' : 'Make sure the path points to a readable file.' }, field);
+  }
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function parseCertificates(tunnel: string, field: string, file: string, pem: Buffer): X509Certificate[] {
+  const blocks = pem.toString('latin1').match(PEM_CERT) ?? [];
+  const fail = (why: string): never => {
+    throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} ${why}.`, fix: `Point "${field}" at a PEM file that starts with -----BEGIN CERTIFICATE-----.` }, field);
+  };
+  if (blocks.length === 0) fail(/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1')) ? 'holds a private key, not a certificate' : 'holds no PEM certificate');
+  return blocks.map((b) => {
+    try {
+      return new X509Certificate(b);
+    } catch {
+      return fail('holds a certificate block that cannot be parsed');
+    }
+  });
+}
+
+/** Loads and checks credentials; throws CredentialsError. The passphrase is never logged or kept. */
+export async function loadCredentials(config: CredentialFields, passphrase?: string): Promise<Credentials> {
+  const t = config.name;
+  const options: tls.SecureContextOptions = { minVersion: config.minTlsVersion };
+  const files: string[] = [];
+  let clientChain: X509Certificate[] = [];
+  let description: string;
+
+  if (config.pfx) {
+    files.push(config.pfx);
+    options.pfx = await readCredentialFile(t, 'pfx', config.pfx);
+    options.passphrase = passphrase ?? '';
+    description = `pfx ${config.pfx}`;
+  } else if (config.cert && config.key) {
+    files.push(config.cert, config.key);
+    const [cert, key] = await Promise.all([readCredentialFile(t, 'cert', config.cert), readCredentialFile(t, 'key', config.key)]);
+    clientChain = parseCertificates(t, 'cert', config.cert, cert);
+    let privateKey;
+    try {
+      privateKey = createPrivateKey({ key, passphrase });
+    } catch (e) {
+      throw new CredentialsError(keyProblem(t, config.key, e as NodeJS.ErrnoException, passphrase !== undefined), 'key');
+    }
+    if (!clientChain[0].checkPrivateKey(privateKey)) {
+      throw new CredentialsError({
+        code: 'KEY_CERT_MISMATCH', severity: 'error',
+        summary: `Tunnel "${t}": the private key ${config.key} does not belong to the certificate ${config.cert} (${clientChain[0].subject.replace(/\n/g, ', ')}).`,
+        fix: 'Use the key that was generated with this certificate, or the certificate issued for this key.',
+      }, 'key');
+    }
+    options.cert = cert;
+    options.key = key;
+    options.passphrase = passphrase;
+    const days = Math.floor((Date.parse(clientChain[0].validTo) - Date.now()) / 86_400_000);
+    description = `cert ${config.cert} (${clientChain[0].subject.split('\n').find((l) => l.startsWith('CN=')) ?? clientChain[0].subject}, ${days} days left)`;
+  } else {
+    throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert and key, or pfx.' }, 'cert');
+  }
+
+  if (config.ca) {
+    files.push(config.ca);
+    const ca = await readCredentialFile(t, 'ca', config.ca);
+    parseCertificates(t, 'ca', config.ca, ca);
+    options.ca = ca;
+  }
+
+  let context: tls.SecureContext;
+  try {
+    context = tls.createSecureContext(options);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (config.pfx) {
+      const wrong = /mac verify failure|bad decrypt/i.test(err.message);
+      throw new CredentialsError(wrong
+        ? { code: passphrase ? 'WRONG_PASSPHRASE' : 'PASSPHRASE_REQUIRED', severity: 'error', summary: passphrase ? `Tunnel "${t}": the passphrase for ${config.pfx} is wrong.` : `Tunnel "${t}": ${config.pfx} is protected by a passphrase and none was given.`, fix: 'Enter the PKCS#12 passphrase again (or set the environment variable the "passphrase" field names).' }
+        : { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": ${config.pfx} is not a readable PKCS#12 bundle.`, fix: 'Point "pfx" at a .p12/.pfx file, or use cert and key for PEM files.', detail: err.message }, 'pfx');
+    }
+    throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": the client credentials cannot be used.`, fix: 'Check the cert, key and ca files.', detail: err.message }, 'cert');
+  }
+  return { context, clientChain, files, description, loadedAt: Date.now() };
+}
+
+function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
+  const msg = err.message ?? '';
+  if (err.code === 'ERR_MISSING_PASSPHRASE' || (/passphrase/i.test(msg) && !hadPassphrase)) {
+    return { code: 'PASSPHRASE_REQUIRED', severity: 'error', summary: `Tunnel "${tunnel}": the private key ${file} is encrypted and no passphrase was given.`, fix: 'Enter its passphrase when asked, or set "passphrase" to an environment reference like "${env:KEY_PASSPHRASE}".' };
+  }
+  if (/bad decrypt/i.test(msg) || (hadPassphrase && /decrypt|passphrase/i.test(msg))) {
+    return { code: 'WRONG_PASSPHRASE', severity: 'error', summary: `Tunnel "${tunnel}": the passphrase for the private key ${file} is wrong.`, fix: 'Enter the passphrase again.' };
+  }
+  return { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the key file ${file} holds no readable private key.`, fix: 'Point "key" at a PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY).', detail: err.code };
+}

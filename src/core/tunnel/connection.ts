@@ -1,0 +1,171 @@
+/**
+ * One local client bridged to one upstream TLS session. The upstream dial starts the moment the
+ * client connects, while the protocol's client preamble (psql's SSLRequest) is answered locally.
+ * Then bytes flow with `pipe()`: it honours backpressure in both directions, and with
+ * `allowHalfOpen` on both sockets an end from one side becomes an end (TLS close_notify + FIN)
+ * on the other while the opposite direction keeps flowing, so a late reply is never cut off.
+ */
+import * as net from 'node:net';
+import { TunnelConfig } from '../config/model';
+import { diagnose, Phase } from '../diagnostics/diagnose';
+import { Diagnosis } from '../diagnostics/diagnosis';
+import { Logger } from '../log';
+import { ProtocolHandler } from '../protocols';
+import { Credentials } from '../tls/credentials';
+import { dialUpstream, HandshakeInfo, Upstream, UpstreamError } from './upstream';
+
+export type ConnectionState = 'connecting' | 'open' | 'closed';
+
+export interface ConnectionSnapshot {
+  id: number;
+  /** `address:port` of the local client. */
+  client: string;
+  openedAt: number;
+  state: ConnectionState;
+  /** Plaintext bytes from the local client to the target. */
+  bytesUp: number;
+  /** Plaintext bytes from the target to the local client. */
+  bytesDown: number;
+  handshake?: HandshakeInfo;
+}
+
+export interface ConnectionHost {
+  config: TunnelConfig;
+  credentials: () => Credentials;
+  protocol: ProtocolHandler;
+  logger: Logger;
+  takeSession(): Buffer | undefined;
+  keepSession(session: Buffer): void;
+  onEstablished(c: BridgedConnection): void;
+  onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
+  onClosed(c: BridgedConnection, diagnosis?: Diagnosis): void;
+}
+
+export class BridgedConnection {
+  private state: ConnectionState = 'connecting';
+  private upstream?: Upstream;
+  private readonly abort = new AbortController();
+  private readonly openedAt = Date.now();
+  private diagnosis?: Diagnosis;
+  private closed = false;
+  private readonly clientAddress: string;
+
+  constructor(readonly id: number, private readonly client: net.Socket, private readonly host: ConnectionHost) {
+    this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
+    client.setNoDelay(true);
+    client.on('error', (e: NodeJS.ErrnoException) => {
+      host.logger.debug(`#${id} local client ${this.clientAddress}: ${e.code ?? e.message}`);
+      this.abort.abort();
+      this.upstream?.socket.destroy();
+    });
+    client.once('close', () => this.onSocketClosed());
+    if (host.config.idleTimeoutMs > 0) {
+      client.setTimeout(host.config.idleTimeoutMs, () => {
+        host.logger.debug(`#${id} idle for ${host.config.idleTimeoutMs} ms: closing`);
+        this.destroy();
+      });
+    }
+    void this.bridge();
+  }
+
+  snapshot(): ConnectionSnapshot {
+    return {
+      id: this.id,
+      client: this.clientAddress,
+      openedAt: this.openedAt,
+      state: this.state,
+      bytesUp: this.client.bytesRead,
+      bytesDown: this.client.bytesWritten,
+      handshake: this.upstream?.handshake,
+    };
+  }
+
+  /** Tears the connection down now (stop after the drain timeout, idle timeout). */
+  destroy(): void {
+    this.abort.abort();
+    this.upstream?.socket.destroy();
+    this.client.destroy();
+  }
+
+  private async bridge(): Promise<void> {
+    const { config, protocol, logger } = this.host;
+    const credentials = this.host.credentials();
+    const dial = dialUpstream(config, credentials, {
+      session: this.host.takeSession(),
+      onSession: (s) => this.host.keepSession(s),
+      signal: this.abort.signal,
+    });
+    // Swallow here; the rejection is handled below once the client side is settled too.
+    dial.catch(() => undefined);
+    let early: Buffer | undefined;
+    try {
+      if (protocol.clientPreamble) {
+        early = await protocol.clientPreamble(this.client);
+        if (early === undefined) {
+          this.destroy();
+          return;
+        }
+      }
+      this.upstream = await dial;
+    } catch (e) {
+      if (this.abort.signal.aborted) return;
+      const err = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
+      this.fail(err.error, err.phase, err);
+      return;
+    }
+    if (this.client.destroyed) {
+      this.upstream.socket.destroy();
+      return;
+    }
+    const up = this.upstream.socket;
+    this.state = 'open';
+    const h = this.upstream.handshake;
+    logger.trace(`#${this.id} ${h.version} ${h.cipher}${h.alpn ? ` alpn=${h.alpn}` : ''}${h.resumed ? ' resumed' : ''}`);
+    this.host.onEstablished(this);
+
+    let receivedFromUpstream = false;
+    up.once('data', () => {
+      receivedFromUpstream = true;
+    });
+    up.on('error', (e: NodeJS.ErrnoException) => {
+      const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
+      this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
+      logger[this.diagnosis.severity === 'error' ? 'error' : 'warn'](`#${this.id} ${this.diagnosis.summary} ${this.diagnosis.fix}`);
+      // Propagate a reset as a reset, so the local client sees the failure rather than a clean end.
+      if (!this.client.destroyed) this.client.resetAndDestroy();
+    });
+    up.once('close', () => this.onSocketClosed());
+    if (early && early.length > 0) up.write(early);
+    this.client.pipe(up);
+    up.pipe(this.client);
+  }
+
+  private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError): void {
+    const credentials = this.host.credentials();
+    this.diagnosis = diagnose(error, { config: this.host.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
+    this.host.onFailed(this, this.diagnosis);
+    const notice = this.host.protocol.failClient?.(this.diagnosis);
+    if (notice && !this.client.destroyed) {
+      this.client.end(notice);
+      this.client.resume();
+      // Give the client a moment to read the explanation, then let go of it regardless.
+      setTimeout(() => this.client.destroy(), 2000).unref();
+    } else {
+      this.client.destroy();
+    }
+    this.onSocketClosed();
+  }
+
+  /** Finalises once both sockets are gone; an error on either side already destroyed the other. */
+  private onSocketClosed(): void {
+    const upstreamGone = !this.upstream || this.upstream.socket.destroyed;
+    if (this.closed || !this.client.destroyed || !upstreamGone) return;
+    this.closed = true;
+    this.state = 'closed';
+    this.host.onClosed(this, this.diagnosis);
+  }
+
+  get durationMs(): number {
+    return Date.now() - this.openedAt;
+  }
+}

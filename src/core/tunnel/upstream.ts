@@ -1,0 +1,153 @@
+/**
+ * Opening one upstream connection: TCP connect, protocol preamble, TLS handshake with the
+ * tunnel's client identity, server verification. One deadline (`connectTimeoutMs`) covers all
+ * three, as ghostunnel does. The tunnel and the handshake doctor both dial through here.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { TunnelConfig } from '../config/model';
+import { Phase } from '../diagnostics/diagnose';
+import { protocolHandler } from '../protocols';
+import { Credentials } from '../tls/credentials';
+import { serverIdentityChecker, sniFor } from '../tls/identity';
+
+export interface HandshakeInfo {
+  version: string;
+  cipher: string;
+  alpn: string | false;
+  resumed: boolean;
+}
+
+export interface PhaseTimings {
+  /** DNS lookup (0 for an IP literal). */
+  dnsMs: number;
+  tcpMs: number;
+  preambleMs: number;
+  tlsMs: number;
+}
+
+export interface Upstream {
+  socket: tls.TLSSocket;
+  handshake: HandshakeInfo;
+  timings: PhaseTimings;
+  peerCertificate: tls.DetailedPeerCertificate;
+}
+
+/** An upstream failure, with the phase it happened in and the server's chain when it was seen. */
+export class UpstreamError extends Error {
+  constructor(readonly error: NodeJS.ErrnoException, readonly phase: Phase, readonly peerCertificate?: tls.DetailedPeerCertificate) {
+    super(error.message);
+  }
+  get code(): string | undefined {
+    return this.error.code;
+  }
+}
+
+export interface DialOptions {
+  /** A TLS session to resume (used once). */
+  session?: Buffer;
+  /** Called with each new session ticket the server sends, for later resumption. */
+  onSession?: (session: Buffer) => void;
+  /** Overrides the tunnel's credentials' context (the doctor probes without a client identity). */
+  secureContext?: tls.SecureContext;
+  /** Aborts the dial (the local client went away). */
+  signal?: AbortSignal;
+}
+
+type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs'>;
+
+export function dialUpstream(config: DialConfig, credentials: Credentials, options: DialOptions = {}): Promise<Upstream> {
+  return new Promise((resolve, reject) => {
+    const handler = protocolHandler(config.protocol);
+    const started = performance.now();
+    const timings: PhaseTimings = { dnsMs: 0, tcpMs: 0, preambleMs: 0, tlsMs: 0 };
+    let phase: Phase = 'connect';
+    let peer: tls.DetailedPeerCertificate | undefined;
+    let tlsSocket: tls.TLSSocket | undefined;
+    let settled = false;
+    let mark = started;
+    const lap = () => {
+      const now = performance.now();
+      const d = now - mark;
+      mark = now;
+      return d;
+    };
+
+    const fail = (e: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      raw.destroy();
+      tlsSocket?.destroy();
+      reject(new UpstreamError(e, phase, peer));
+    };
+    const timer = setTimeout(() => {
+      const e: NodeJS.ErrnoException = new Error(`timed out after ${config.connectTimeoutMs} ms during ${phase}`);
+      e.code = 'ERR_MTLS_CONNECT_TIMEOUT';
+      fail(e);
+    }, config.connectTimeoutMs);
+
+    const raw = net.connect({ host: config.target.host, port: config.target.port, noDelay: true });
+    options.signal?.addEventListener('abort', () => {
+      const e: NodeJS.ErrnoException = new Error('the local client went away');
+      e.code = 'ABORT_ERR';
+      fail(e);
+    }, { once: true });
+    raw.once('lookup', () => {
+      timings.dnsMs = lap();
+    });
+    raw.on('error', fail);
+    raw.once('connect', async () => {
+      timings.tcpMs = lap();
+      try {
+        if (handler.upstreamPreamble) {
+          phase = 'preamble';
+          await handler.upstreamPreamble(raw);
+          timings.preambleMs = lap();
+        }
+      } catch (e) {
+        fail(e as NodeJS.ErrnoException);
+        return;
+      }
+      if (settled) return;
+      phase = 'handshake';
+      const socket = tls.connect({
+        socket: raw,
+        secureContext: options.secureContext ?? credentials.context,
+        servername: sniFor(config.serverName),
+        checkServerIdentity: serverIdentityChecker(config),
+        rejectUnauthorized: true,
+        minVersion: config.minTlsVersion,
+        ALPNProtocols: config.alpn.length > 0 ? config.alpn : undefined,
+        session: options.session,
+      });
+      tlsSocket = socket;
+      // Runs before Node's own verification, which destroys the socket on failure and with it
+      // the server's chain we need to explain the failure.
+      socket.prependOnceListener('secure', () => {
+        peer = socket.getPeerCertificate(true);
+      });
+      if (options.onSession) socket.on('session', options.onSession);
+      socket.on('error', fail);
+      socket.once('secureConnect', () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        timings.tlsMs = lap();
+        socket.off('error', fail);
+        raw.off('error', fail);
+        resolve({
+          socket,
+          timings,
+          peerCertificate: peer ?? socket.getPeerCertificate(true),
+          handshake: {
+            version: socket.getProtocol() ?? 'unknown',
+            cipher: socket.getCipher()?.name ?? 'unknown',
+            alpn: socket.alpnProtocol ?? false,
+            resumed: socket.isSessionReused(),
+          },
+        });
+      });
+    });
+  });
+}
