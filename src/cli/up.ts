@@ -1,0 +1,61 @@
+/**
+ * `mtls-tunnels up`: runs the selected tunnels until SIGINT/SIGTERM. Credentials of every tunnel
+ * are checked before any of them listens (fail fast, exit 1); once listening, each prints
+ * `NAME listening on HOST:PORT -> TARGET (PROTOCOL)` on stdout; connections and diagnoses go to
+ * stderr. A signal drains open connections, then exits 0.
+ */
+import { TunnelConfig, formatEndpoint } from '../core/config/model';
+import { formatDiagnosis } from '../core/diagnostics/diagnosis';
+import { Logger } from '../core/log';
+import { TunnelManager } from '../core/manager';
+import { CredentialsError, loadCredentials } from '../core/tls/credentials';
+import { TunnelStartError } from '../core/tunnel/tunnel';
+
+export interface UpIo {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  logger: Logger;
+  /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
+  stopSignal: Promise<string>;
+}
+
+const size = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
+
+export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 5000): Promise<number> {
+  for (const t of tunnels) {
+    try {
+      await loadCredentials(t, t.passphrase);
+    } catch (e) {
+      if (!(e instanceof CredentialsError)) throw e;
+      io.stderr(`mtls-tunnels: ${formatDiagnosis(e.diagnosis)}\n`);
+      return 1;
+    }
+  }
+  const manager = new TunnelManager({ logger: io.logger, drainTimeoutMs });
+  manager.apply(tunnels);
+  for (const t of tunnels) {
+    try {
+      await manager.start(t.name);
+    } catch (e) {
+      const message = e instanceof TunnelStartError ? formatDiagnosis(e.diagnosis) : `Tunnel "${t.name}": ${(e as Error).message}`;
+      io.stderr(`mtls-tunnels: ${message}\n`);
+      await manager.dispose();
+      return 1;
+    }
+    const tunnel = manager.tunnel(t.name)!;
+    const addr = tunnel.address()!;
+    io.stdout(`${t.name} listening on ${formatEndpoint(addr)} -> ${formatEndpoint(t.target)} (${t.protocol})\n`);
+    tunnel.on('connectionOpened', (c) => {
+      const h = c.handshake;
+      io.logger.info(`[${t.name}] #${c.id} ${c.client} connected${h ? ` (${h.version}${h.resumed ? ', resumed' : ''})` : ''}`);
+    });
+    tunnel.on('connectionClosed', (c) => {
+      if (!c.handshake) return; // failed before the handshake: the diagnosis was logged already
+      io.logger.info(`[${t.name}] #${c.id} ${c.client} closed after ${((Date.now() - c.openedAt) / 1000).toFixed(1)} s: ${size(c.bytesUp)} up, ${size(c.bytesDown)} down`);
+    });
+  }
+  const signal = await io.stopSignal;
+  io.logger.info(`${signal}: stopping ${tunnels.length} tunnel(s)`);
+  await manager.dispose();
+  return 0;
+}

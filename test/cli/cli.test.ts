@@ -1,0 +1,261 @@
+/**
+ * The `mtls-tunnels` command as a user runs it: the built dist/cli.js in a child process, real
+ * config files, a real mTLS server. Every exit code and every bad-input message of the contract.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { withPki } from '../support/pkiFixture';
+import { startMtlsServer, TestServer } from '../support/mtlsServer';
+
+const CLI = path.resolve('dist/cli.js');
+const pki = withPki();
+let dir: string;
+let server: TestServer;
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
+  server = await startMtlsServer(pki());
+});
+after(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function tunnel(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const p = pki();
+  return { name: 'echo', listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca, ...overrides };
+}
+
+async function configFile(name: string, content: unknown): Promise<string> {
+  const file = path.join(dir, name);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return file;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], cwd = dir, timeoutMs = 20_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mtls-tunnels ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `up` and resolves once every expected tunnel printed its listening line. */
+function startUp(args: string[], expected: number): Promise<{ child: ChildProcessWithoutNullStreams; ports: Map<string, number>; output: () => { stdout: string; stderr: string } }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'up', ...args], { cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    const ports = new Map<string, number>();
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`up did not print ${expected} listening lines\n${stdout}\n${stderr}`));
+    }, 15_000);
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      for (const m of stdout.matchAll(/^(\S+) listening on 127\.0\.0\.1:(\d+) -> (\S+) \((\S+)\)$/gm)) ports.set(m[1], Number(m[2]));
+      if (ports.size === expected) {
+        clearTimeout(timer);
+        resolve({ child, ports, output: () => ({ stdout, stderr }) });
+      }
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`up exited with ${code} before listening\n${stdout}\n${stderr}`));
+    });
+  });
+}
+
+function echo(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (d) => chunks.push(d));
+    s.on('end', () => resolve(Buffer.concat(chunks)));
+    s.on('error', reject);
+    s.setTimeout(10_000, () => s.destroy(new Error('echo timed out')));
+    s.end(payload);
+  });
+}
+
+const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+
+describe('mtls-tunnels up', () => {
+  it('carries bytes exactly through each tunnel, logs connections, and drains on SIGINT with exit 0', async () => {
+    const file = await configFile('two.json', { tunnels: [tunnel(), tunnel({ name: 'echo-2' })] });
+    const { child, ports, output } = await startUp(['--config', file], 2);
+    try {
+      assert.deepEqual([...ports.keys()].sort(), ['echo', 'echo-2']);
+      assert.match(output().stdout, new RegExp(`^echo listening on 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${server.port} \\(tls\\)$`, 'm'));
+      const payload = randomBytes(3 << 20);
+      const [a, b] = await Promise.all([echo(ports.get('echo')!, payload), echo(ports.get('echo-2')!, payload)]);
+      const sum = (x: Buffer) => createHash('sha256').update(x).digest('hex');
+      assert.equal(sum(a), sum(payload));
+      assert.equal(sum(b), sum(payload));
+      // The close line is logged after the connection is gone; give it a moment to arrive.
+      const deadline = Date.now() + 5000;
+      while (!/\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(output().stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.match(output().stderr, /\[echo\] #1 127\.0\.0\.1:\d+ connected \(TLSv1\.3\)/);
+      assert.match(output().stderr, /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/);
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited(child), 0);
+    assert.match(output().stderr, /SIGINT: stopping 2 tunnel\(s\)/);
+  });
+
+  it('starts only the tunnels named on the command line', async () => {
+    const file = await configFile('named.json', { tunnels: [tunnel(), tunnel({ name: 'other' })] });
+    const { child, ports } = await startUp(['other', '--config', file], 1);
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+    assert.deepEqual([...ports.keys()], ['other']);
+  });
+
+  it('reads .vscode/settings.json as JSONC by default, with ${workspaceFolder}', async () => {
+    const ws = path.join(dir, 'ws');
+    const p = pki();
+    await mkdir(path.join(ws, 'certs'), { recursive: true });
+    await writeFile(path.join(ws, 'certs', 'ca.crt'), await (await import('node:fs/promises')).readFile(p.ca));
+    await configFile('ws/.vscode/settings.json', `{
+      // a comment, and trailing commas below
+      "editor.tabSize": 2,
+      "mtlsTunnels.tunnels": [
+        { "name": "jsonc", "listen": 0, "target": "127.0.0.1:${server.port}", "serverName": "localhost",
+          "cert": "${p.client.cert}", "key": "${p.client.key}", "ca": "\${workspaceFolder}/certs/ca.crt", },
+      ],
+    }`);
+    const child = spawn(process.execPath, [CLI, 'up'], { cwd: ws });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no listening line: ${stdout} ${stderr}`)), 15_000);
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (/jsonc listening on/.test(stdout)) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    const port = Number(/127\.0\.0\.1:(\d+) ->/.exec(stdout)![1]);
+    assert.equal((await echo(port, Buffer.from('through jsonc'))).toString(), 'through jsonc');
+    child.kill('SIGINT');
+    assert.equal(await exited(child), 0);
+  });
+
+  it('exits 2 with one line per config error, naming tunnel and field', async () => {
+    const file = await configFile('bad.json', { tunnels: [
+      tunnel({ name: 'a', listen: 70000 }),
+      tunnel({ name: 'b', protocol: 'postgress' }),
+      tunnel({ name: 'c', listen: '0.0.0.0:15000' }),
+      tunnel({ name: 'a' }),
+      tunnel({ name: 'd', pfx: '/x.p12' }),
+    ] });
+    const r = await run(['up', '--config', file]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /tunnel "a": listen: port 70000 is out of range/);
+    assert.match(r.stderr, /tunnel "b": protocol: unknown protocol "postgress".*did you mean "postgres"/);
+    assert.match(r.stderr, /tunnel "c": listen: 0\.0\.0\.0 is not a loopback address.*unsafeListen/);
+    assert.match(r.stderr, /tunnel "a": name: duplicate name/);
+    assert.match(r.stderr, /tunnel "d": pfx: use either pfx or cert \+ key, not both/);
+  });
+
+  it('exits 2 for a missing config file, invalid JSON, an unknown tunnel name, and bad usage', async () => {
+    const missing = await run(['up', '--config', path.join(dir, 'nope.json')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.json: no such file/);
+
+    const broken = await run(['up', '--config', await configFile('broken.json', '{ "tunnels": [ { "name": "x" ')]);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /broken\.json: not valid JSON at line 1/);
+
+    const unknown = await run(['up', 'ghost', '--config', await configFile('one.json', { tunnels: [tunnel()] })]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no tunnel named "ghost" \(defined: echo\)/);
+
+    const usage = await run(['up', '--bogus']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /unknown option --bogus/);
+    const noCommand = await run(['frobnicate']);
+    assert.equal(noCommand.code, 2);
+    assert.match(noCommand.stderr, /unknown command "frobnicate"/);
+  });
+
+  it('exits 1 before any tunnel listens when credentials are bad', async () => {
+    const p = pki();
+    const file = await configFile('badcreds.json', { tunnels: [
+      tunnel({ name: 'good', listen: 0 }),
+      tunnel({ name: 'mismatch', key: p.rsaClient.key }),
+    ] });
+    const r = await run(['up', '--config', file]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '', 'no tunnel may report listening');
+    assert.match(r.stderr, /Tunnel "mismatch": the private key .* does not belong to the certificate/);
+
+    const missing = await run(['up', '--config', await configFile('missingcert.json', { tunnels: [tunnel({ cert: path.join(dir, 'absent.crt') })] })]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /Tunnel "echo": the cert file .*absent\.crt does not exist/);
+  });
+
+  it('exits 1 when the listen port is in use, naming tunnel and port, and leaves no tunnel running', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const busy = (blocker.address() as net.AddressInfo).port;
+    try {
+      const file = await configFile('busy.json', { tunnels: [tunnel({ name: 'first' }), tunnel({ name: 'busy', listen: busy })] });
+      const r = await run(['up', '--config', file]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`Tunnel "busy": port ${busy} on 127\\.0\\.0\\.1 is already in use`));
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('mtls-tunnels check and inspect', () => {
+  it('check exits 0 for a working tunnel and 1 for a broken one, in plain words', async () => {
+    const p = pki();
+    const file = await configFile('check.json', { tunnels: [tunnel(), tunnel({ name: 'rogue', cert: p.rogueClient.cert, key: p.rogueClient.key })] });
+    const good = await run(['check', 'echo', '--config', file]);
+    assert.equal(good.code, 0, good.stdout + good.stderr);
+    assert.match(good.stdout, /TLSv1\.3/);
+    const bad = await run(['check', 'rogue', '--config', file]);
+    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+    assert.match(bad.stdout + bad.stderr, /Tunnel "rogue": .*(does not trust|rejected|requires a client certificate)/);
+  });
+
+  it('inspect summarizes a certificate and exits 1 for a missing file', async () => {
+    const ok = await run(['inspect', pki().client.cert]);
+    assert.equal(ok.code, 0);
+    assert.match(ok.stdout, /alice/);
+    const missing = await run(['inspect', path.join(dir, 'absent.pem')]);
+    assert.equal(missing.code, 1);
+  });
+});
