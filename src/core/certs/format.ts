@@ -47,7 +47,7 @@ function certificateBlock(cert: CertificateSummary, n: number, total: number): s
     field('SANs', cert.subjectAltNames.join(', ') || 'none'),
     field('Serial', cert.serialNumber),
     field('Valid', validity(cert)),
-    field('Key', formatKeyAlgorithm(cert.key)),
+    field('Key', formatKeyAlgorithm(cert.publicKey)),
     field('Signature', cert.signatureAlgorithm ?? 'unknown'),
     field('EKU', extendedKeyUsage(cert)),
     field('CA', cert.ca ? 'yes' : 'no'),
@@ -76,7 +76,10 @@ function keyBlock(key: KeySummary, n: number, total: number, file: FileInspectio
 }
 
 function fileBlock(file: FileInspection, all: readonly FileInspection[]): string[] {
-  const contents = [plural(file.certificates.length, 'certificate'), plural(file.keys.length, 'private key')];
+  const contents = [
+    ...(file.certificates.length ? [plural(file.certificates.length, 'certificate')] : []),
+    ...(file.keys.length ? [plural(file.keys.length, 'private key')] : []),
+  ];
   const lines = [`${file.file} — ${file.kind}, ${contents.join(', ')}`];
   file.certificates.forEach((c, i) => lines.push(...certificateBlock(c, i + 1, file.certificates.length)));
   file.keys.forEach((k, i) => lines.push(...keyBlock(k, i + 1, file.keys.length, file, all)));

@@ -3,6 +3,7 @@
  * summarized on its own, but a key is matched against the certificates of every file in the set,
  * because a certificate and its key usually live in separate files.
  */
+import { KeyObject } from 'node:crypto';
 import { CertificateFileError, CertificateFileErrorCode } from './errors';
 import { ChainCheck, checkChainOrder } from './chain';
 import { FileKind, LoadedFile, readCertificateFile } from './files';
@@ -70,19 +71,21 @@ function failed(file: string, err: unknown): FileInspection {
   return { file, kind: null, certificates: [], keys: [], chain: null, warnings: [], error };
 }
 
+/** Its own file first: a PKCS#12 key belongs with the certificate bundled beside it. */
+function owningCertificate(key: KeyObject, own: LoadedFile, all: LoadedFile[]): KeySummary['matches'] {
+  for (const file of [own, ...all.filter((f) => f !== own)]) {
+    const index = certificateMatchingKey(file.certificates, key);
+    if (index >= 0) return { file: file.file, index };
+  }
+  return null;
+}
+
 function summarizeKeys(loaded: LoadedFile, all: LoadedFile[]): { keys: KeySummary[]; warnings: string[] } {
   const anyCertificates = all.some((f) => f.certificates.length > 0);
   const warnings: string[] = [];
   const keys = loaded.keys.map((k, i): KeySummary => {
-    let matches: KeySummary['matches'] = null;
+    const matches = k.key ? owningCertificate(k.key, loaded, all) : null;
     if (k.key) {
-      for (const other of all) {
-        const index = certificateMatchingKey(other.certificates, k.key);
-        if (index >= 0) {
-          matches = { file: other.file, index };
-          break;
-        }
-      }
       if (!matches && anyCertificates) warnings.push(`private key ${i + 1} does not match any certificate`);
     } else {
       warnings.push(`private key ${i + 1} is encrypted: give its passphrase to see what it is and which certificate it matches`);

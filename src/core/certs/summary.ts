@@ -38,7 +38,7 @@ export interface CertificateSummary {
   /** Whole days until `validTo`; negative once expired (at least -1 the moment it expires). */
   daysLeft: number;
   status: ValidityStatus;
-  key: KeyAlgorithm;
+  publicKey: KeyAlgorithm;
   signatureAlgorithm: string | null;
   /** Colon-separated uppercase hex, like `openssl x509 -fingerprint -sha256`. */
   sha256Fingerprint: string;
@@ -92,7 +92,7 @@ export function summarizeCertificate(cert: X509Certificate, now: Date = new Date
     validTo: validTo.toISOString(),
     daysLeft: left,
     status: statusOf(validFrom, validTo, now, left),
-    key: describeKey(cert.publicKey),
+    publicKey: describeKey(cert.publicKey),
     signatureAlgorithm: signatureAlgorithmOf(cert.raw),
     sha256Fingerprint: cert.fingerprint256,
     spkiSha256: spkiSha256(cert.publicKey),

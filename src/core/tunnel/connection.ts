@@ -14,6 +14,12 @@ import { ProtocolHandler } from '../protocols';
 import { Credentials } from '../tls/credentials';
 import { dialUpstream, HandshakeInfo, Upstream, UpstreamError } from './upstream';
 
+/**
+ * A server that ends the session within this long after the handshake, having sent nothing,
+ * is taken to have refused our certificate without an alert (see ERR_MTLS_CLOSED_AFTER_HANDSHAKE).
+ */
+const SILENT_REJECTION_WINDOW_MS = 1000;
+
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 
 export interface ConnectionSnapshot {
@@ -37,7 +43,10 @@ export interface ConnectionHost {
   takeSession(): Buffer | undefined;
   keepSession(session: Buffer): void;
   onEstablished(c: BridgedConnection): void;
+  /** The connection could not be established (including a rejection on the first read). */
   onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
+  /** An established connection broke. */
+  onBroken(c: BridgedConnection, diagnosis: Diagnosis): void;
   onClosed(c: BridgedConnection, diagnosis?: Diagnosis): void;
 }
 
@@ -124,13 +133,25 @@ export class BridgedConnection {
     this.host.onEstablished(this);
 
     let receivedFromUpstream = false;
+    const establishedAt = Date.now();
     up.once('data', () => {
       receivedFromUpstream = true;
+    });
+    up.once('end', () => {
+      if (receivedFromUpstream || this.diagnosis || Date.now() - establishedAt > SILENT_REJECTION_WINDOW_MS) return;
+      const e: NodeJS.ErrnoException = new Error('the server closed the connection right after the handshake');
+      e.code = 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE';
+      this.diagnosis = diagnose(e, { config, phase: 'first-read', peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
+      this.host.onFailed(this, this.diagnosis);
     });
     up.on('error', (e: NodeJS.ErrnoException) => {
       const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
       this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
-      logger[this.diagnosis.severity === 'error' ? 'error' : 'warn'](`#${this.id} ${this.diagnosis.summary} ${this.diagnosis.fix}`);
+      // Reported before the local client hears of it, so whoever watches the tunnel sees why first.
+      // A rejection on the first read (TLS 1.3 checks our certificate after the handshake) counts
+      // as a failed handshake; a later error is just a broken connection.
+      if (phase === 'first-read') this.host.onFailed(this, this.diagnosis);
+      else this.host.onBroken(this, this.diagnosis);
       // Propagate a reset as a reset, so the local client sees the failure rather than a clean end.
       if (!this.client.destroyed) this.client.resetAndDestroy();
     });

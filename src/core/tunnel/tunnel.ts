@@ -271,13 +271,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         this.failures[d.code] = (this.failures[d.code] ?? 0) + 1;
         this.report(d);
       },
+      onBroken: (c, d) => this.report({ ...d, summary: `${d.summary.replace(/\.$/, '')} (connection #${c.id}).` }),
       onClosed: (c, d) => {
         this.connections.delete(c);
         const s = c.snapshot();
         this.totals.bytesUp += s.bytesUp;
         this.totals.bytesDown += s.bytesDown;
         this.logger.debug(`#${c.id} closed after ${c.durationMs} ms: ${s.bytesUp} bytes up, ${s.bytesDown} bytes down`);
-        if (d && s.handshake) this.report(d, false);
         this.emit('connectionClosed', s, d);
       },
     };

@@ -1,0 +1,211 @@
+/**
+ * End to end through the built CLI (`node dist/cli.js up`, per the DESIGN.md contract): plain
+ * psql, redis-cli and curl on 127.0.0.1 reach real servers that demand client certificates, the
+ * server sees alice's identity, large payloads arrive byte for byte, and SIGINT exits 0.
+ * Needs `npm run build` first.
+ */
+import assert from 'node:assert/strict';
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { withPki } from '../support/pkiFixture';
+import {
+  binary, clientEnv, freePort, requireBinary, run,
+  RunningNginx, RunningPostgres, RunningRedis,
+  startNginx, startPostgres, startRedis,
+} from '../support/servers';
+
+/** The built CLI; MTLS_TUNNELS_CLI points the tests at another build of it. */
+const CLI = process.env.MTLS_TUNNELS_CLI ?? path.join(__dirname, '..', '..', 'dist', 'cli.js');
+const pki = withPki();
+const START = { timeout: 120_000 };
+const TEST = { timeout: 60_000 };
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+interface TunnelEntry {
+  name: string;
+  listen: string;
+  target: string;
+  protocol: 'tls' | 'postgres';
+  cert: string;
+  key: string;
+  ca: string;
+  serverName: string;
+}
+
+/** A tunnel to `serverPort` with alice's credentials, listening on a free local port. */
+async function tunnelTo(name: string, protocol: TunnelEntry['protocol'], serverPort: number): Promise<TunnelEntry> {
+  const { client, ca } = pki();
+  return {
+    name,
+    listen: `127.0.0.1:${await freePort()}`,
+    target: `127.0.0.1:${serverPort}`,
+    protocol,
+    cert: client.cert,
+    key: client.key,
+    ca,
+    serverName: 'localhost',
+  };
+}
+
+/** `mtls-tunnels up --config FILE`, running, with every tunnel listening. */
+class RunningCli {
+  private stdout = '';
+  private stderr = '';
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(private readonly child: ChildProcess, private readonly configDir: string) {
+    child.stdout?.on('data', (b: Buffer) => (this.stdout += b.toString('utf8')));
+    child.stderr?.on('data', (b: Buffer) => (this.stderr += b.toString('utf8')));
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  static async up(tunnels: TunnelEntry[]): Promise<RunningCli> {
+    const configDir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
+    const config = path.join(configDir, 'tunnels.json');
+    await writeFile(config, JSON.stringify({ tunnels }, null, 2));
+    const child = spawn(process.execPath, [CLI, 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = new RunningCli(child, configDir);
+    try {
+      await cli.waitForListening(tunnels, 15_000);
+    } catch (err) {
+      await cli.dispose();
+      throw err;
+    }
+    return cli;
+  }
+
+  /** The contract's line `NAME listening on HOST:PORT -> TARGET (PROTOCOL)`, once per tunnel. */
+  private async waitForListening(tunnels: TunnelEntry[], timeoutMs: number): Promise<void> {
+    const expected = tunnels.map((t) => `${t.name} listening on ${t.listen} -> ${t.target} (${t.protocol})`);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lines = this.stdout.split('\n');
+      if (expected.every((line) => lines.includes(line))) return;
+      const why = this.child.exitCode !== null || this.child.signalCode !== null
+        ? `exited with ${this.child.exitCode ?? this.child.signalCode}`
+        : Date.now() > deadline ? `did not print them within ${timeoutMs} ms` : undefined;
+      if (why) {
+        throw new Error(`CLI ${why}; expected:\n${expected.join('\n')}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Sends SIGINT and waits (bounded) for the exit; the contract says it drains and exits 0. */
+  async interrupt(timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+    this.child.kill('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`CLI did not exit within ${timeoutMs} ms of SIGINT\nstderr:\n${this.stderr}`)), timeoutMs);
+    });
+    try {
+      return { ...(await Promise.race([this.exited, timeout])), stderr: this.stderr };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Kills the CLI if it still runs and removes the config; for `finally`. */
+  async dispose(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+    await rm(this.configDir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `body` against a CLI serving `tunnel`, then asserts that SIGINT makes it exit 0. */
+async function throughCli(tunnel: TunnelEntry, body: (localPort: number) => Promise<void>): Promise<void> {
+  const cli = await RunningCli.up([tunnel]);
+  try {
+    await body(Number(tunnel.listen.split(':')[1]));
+    const exit = await cli.interrupt();
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, exit.stderr);
+  } finally {
+    await cli.dispose();
+  }
+}
+
+describe('up: PostgreSQL through a postgres tunnel', { skip: requireBinary('initdb', 'postgres', 'psql') }, () => {
+  let pg: RunningPostgres | undefined;
+  before(async () => {
+    pg = await startPostgres({ pki: pki() });
+  }, START);
+  after(() => pg?.stop());
+
+  it('a default psql (no sslmode) reaches the server as alice over TLS', TEST, async () => {
+    await throughCli(await tunnelTo('pg', 'postgres', pg!.port), async (port) => {
+      const query = 'select current_user, ssl, client_dn from pg_stat_ssl where pid = pg_backend_pid()';
+      const args = ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'alice', 'staging', '-c', query];
+      const result = await run(binary('psql'), args, { env: clientEnv(), timeoutMs: 20_000 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.out.trim(), /^alice\|t\|\/CN=alice(\/|$)/);
+    });
+  });
+});
+
+describe('up: Redis through a tls tunnel', { skip: requireBinary('redis-server', 'redis-cli') }, () => {
+  let redis: RunningRedis | undefined;
+  before(async () => {
+    redis = await startRedis({ pki: pki() });
+  }, START);
+  after(() => redis?.stop());
+
+  const cli = (port: number, args: string[], input?: string) =>
+    run(binary('redis-cli'), ['-h', '127.0.0.1', '-p', String(port), ...args], { env: clientEnv(), input, timeoutMs: 30_000 });
+
+  it('plain redis-cli SET then GET', TEST, async () => {
+    await throughCli(await tunnelTo('redis', 'tls', redis!.port), async (port) => {
+      const set = await cli(port, ['SET', 'k', 'v']);
+      assert.equal(set.out.trim(), 'OK', set.stderr);
+      const get = await cli(port, ['GET', 'k']);
+      assert.equal(get.out.trim(), 'v', get.stderr);
+    });
+  });
+
+  it('a 4 MiB value round-trips byte for byte', TEST, async () => {
+    await throughCli(await tunnelTo('redis', 'tls', redis!.port), async (port) => {
+      const value = randomBytes(3 * 1024 * 1024).toString('base64');
+      const set = await cli(port, ['-x', 'SET', 'big'], value);
+      assert.equal(set.out.trim(), 'OK', set.stderr);
+      const get = await cli(port, ['GET', 'big']);
+      assert.equal(get.code, 0, get.stderr);
+      const received = get.out.replace(/\n$/, '');
+      assert.equal(received.length, value.length);
+      assert.equal(sha256(received), sha256(value));
+    });
+  });
+});
+
+describe('up: nginx through a tls tunnel', { skip: requireBinary('nginx', 'curl') }, () => {
+  let nginx: RunningNginx | undefined;
+  before(async () => {
+    nginx = await startNginx({ pki: pki() });
+  }, START);
+  after(() => nginx?.stop());
+
+  const curl = (port: number, urlPath: string) =>
+    run(binary('curl'), ['-sS', '--fail', '--max-time', '20', `http://127.0.0.1:${port}${urlPath}`], { env: clientEnv(), timeoutMs: 30_000 });
+
+  it('plain curl arrives as alice', TEST, async () => {
+    await throughCli(await tunnelTo('web', 'tls', nginx!.port), async (port) => {
+      const result = await curl(port, '/');
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.out, /^client=.*CN=alice.* verify=SUCCESS$/m);
+    });
+  });
+
+  it('a large download matches byte for byte', TEST, async () => {
+    await throughCli(await tunnelTo('web', 'tls', nginx!.port), async (port) => {
+      const result = await curl(port, nginx!.largeFile.urlPath);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.length, nginx!.largeFile.size);
+      assert.equal(sha256(result.stdout), nginx!.largeFile.sha256);
+    });
+  });
+});
