@@ -16,6 +16,8 @@ const options = {
   target: 'node20',
   format: 'cjs',
   external: ['vscode'],
+  // jsonc-parser's "main" is a UMD build whose dynamic requires esbuild cannot follow; its ESM build bundles.
+  mainFields: ['module', 'main'],
   sourcemap: !production,
   sourcesContent: false,
   minify: production,

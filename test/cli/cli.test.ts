@@ -10,17 +10,19 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { withPki } from '../support/pkiFixture';
+import { createThrowawayPki, ThrowawayPki } from '../../src/core/pki/testPki';
 import { startMtlsServer, TestServer } from '../support/mtlsServer';
 
 const CLI = path.resolve('dist/cli.js');
-const pki = withPki();
 let dir: string;
 let server: TestServer;
+let thePki: ThrowawayPki;
+const pki = () => thePki;
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
-  server = await startMtlsServer(pki());
+  thePki = await createThrowawayPki(path.join(dir, 'pki'));
+  server = await startMtlsServer(thePki);
 });
 after(async () => {
   await server?.close();
@@ -245,7 +247,8 @@ describe('mtls-tunnels check and inspect', () => {
     const file = await configFile('check.json', { tunnels: [tunnel(), tunnel({ name: 'rogue', cert: p.rogueClient.cert, key: p.rogueClient.key })] });
     const good = await run(['check', 'echo', '--config', file]);
     assert.equal(good.code, 0, good.stdout + good.stderr);
-    assert.match(good.stdout, /TLSv1\.3/);
+    assert.match(good.stdout, /TLS 1\.3, TLS_AES/);
+    assert.match(good.stdout, /Verdict: OK/);
     const bad = await run(['check', 'rogue', '--config', file]);
     assert.equal(bad.code, 1, bad.stdout + bad.stderr);
     assert.match(bad.stdout + bad.stderr, /Tunnel "rogue": .*(does not trust|rejected|requires a client certificate)/);
