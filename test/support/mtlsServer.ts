@@ -49,6 +49,13 @@ export async function startMtlsServer(pki: ThrowawayPki, options: TestServerOpti
     (options.handler ?? ((s) => s.pipe(s)))(socket);
   });
   server.on('tlsClientError', () => undefined);
+  // Raw sockets too: a client that gives up mid-handshake never becomes a secure connection,
+  // and with allowHalfOpen the server would otherwise wait for it forever on close().
+  const raw = new Set<import('node:net').Socket>();
+  server.on('connection', (s) => {
+    raw.add(s);
+    s.on('close', () => raw.delete(s));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -56,6 +63,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: TestServerOpti
     clients,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
+      for (const s of raw) s.destroy();
       server.close(() => resolve());
     }),
   };

@@ -19,6 +19,14 @@ export interface DiagnosisContext {
   peerCertificate?: tls.DetailedPeerCertificate;
   /** Our own leaf certificate, to tell "the server rejected us" apart from "we are expired". */
   clientCertificate?: X509Certificate;
+  /**
+   * Whether the server refuses a handshake without a client certificate, when known (the
+   * handshake doctor probes for it). It turns a bare reset into "the server refused yours": some
+   * servers (Node's among them) drop a client certificate they dislike without sending an alert.
+   */
+  serverRequiresClientCert?: boolean;
+  /** The first bytes a plaintext target sent back to our ClientHello, when recorded (the doctor does). */
+  plaintextReply?: string;
 }
 
 const day = (s: string) => new Date(s).toISOString().slice(0, 10);
@@ -27,6 +35,9 @@ const cn = (subject: { CN?: string | string[] } | undefined) => {
   return Array.isArray(v) ? v.join(', ') : v;
 };
 const subjectLine = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).join(', ');
+/** Server-sent alerts and bare hang-ups: what a server refusing our certificate looks like (not our own verification errors). */
+const fromServer = (code: string, message: string) =>
+  /ALERT|^ECONNRESET$|^EPIPE$|^ERR_MTLS_CLOSED_AFTER_HANDSHAKE$/.test(code) || message === 'socket hang up' || /socket disconnected before secure TLS/.test(message);
 
 export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
   const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string };
@@ -40,14 +51,19 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
   });
   const ours = ctx.clientCertificate;
   const caFile = c.ca ? `the CA file ${c.ca}` : "Node's built-in public CAs (no \"ca\" is set)";
+  const ourIssuer = ours ? ` ("${subjectLine(ours.issuer)}")` : '';
+  const inspectOurs = `\`mtls-tunnels inspect ${c.cert ?? c.pfx}\``;
+  const refusedOurs = (when: string) => make('CLIENT_CERT_REJECTED',
+    `the server requires a client certificate and ${when} when it got yours, without saying why: it does not accept it, most likely because it does not trust the CA that issued it${ourIssuer}.`,
+    `Use a client certificate issued by a CA the server trusts, or ask its operators to add your CA; check yours with ${inspectOurs}.`);
 
   // --- Local certificate problems that explain a rejection better than the alert does.
   if (ours && ctx.phase !== 'connect' && ctx.phase !== 'preamble') {
     const now = Date.now();
-    if (Date.parse(ours.validTo) < now && /alert|certificate|handshake|ECONNRESET|socket hang up/i.test(message + code)) {
+    if (Date.parse(ours.validTo) < now && fromServer(code, message)) {
       return make('CLIENT_CERT_EXPIRED', `your client certificate expired on ${day(ours.validTo)}, so the server refused it.`, `Renew the certificate in ${c.cert ?? c.pfx} and restart the tunnel.`);
     }
-    if (Date.parse(ours.validFrom) > now && /alert|certificate|handshake|ECONNRESET|socket hang up/i.test(message + code)) {
+    if (Date.parse(ours.validFrom) > now && fromServer(code, message)) {
       return make('CLIENT_CERT_NOT_YET_VALID', `your client certificate is not valid until ${day(ours.validFrom)}, so the server refused it.`, "Check this machine's clock, or use a certificate that is valid now.");
     }
   }
@@ -73,13 +89,26 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
     case 'ERR_SSL_HTTP_REQUEST':
     case 'ERR_SSL_UNKNOWN_PROTOCOL':
-      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+      if (code === 'TARGET_SPEAKS_PLAINTEXT' && ctx.phase === 'preamble') {
+        // The protocol's own check (PostgreSQL's one-byte answer) says more than "plaintext".
+        return make('TARGET_SPEAKS_PLAINTEXT', `${target} ${message.replace(/^the server /, '')}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+      }
+      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
     case 'PROTOCOL_ERROR':
       return make('PROTOCOL_ERROR', `${message}.`, `Check that "protocol" (${c.protocol}) and the port in "target" match the server.`);
+    case 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE':
+      // Servers that check the client certificate in application code (Node's tls server among
+      // them) close without a TLS alert; a close before any reply right after the handshake is
+      // the signature.
+      if (ctx.serverRequiresClientCert) return refusedOurs('closed the connection right after the handshake');
+      return make('CLIENT_CERT_REJECTED', `the server closed the connection right after the TLS handshake without answering: it most likely rejected your client certificate${ours ? ` (issued by "${subjectLine(ours.issuer)}")` : ''}.`, `Check that the server trusts the CA that issued it: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`, and ask the server's operators which client CA they accept.`);
     case 'ECONNRESET':
     case 'EPIPE':
+      if (ctx.serverRequiresClientCert && (ctx.phase === 'handshake' || ctx.phase === 'first-read')) {
+        return refusedOurs(ctx.phase === 'handshake' ? 'reset the connection during the handshake' : 'reset the connection right after the handshake');
+      }
       if (ctx.phase === 'first-read') {
-        return make('CLIENT_CERT_REJECTED', 'the server closed the connection right after the handshake: it most likely rejected your client certificate.', `Ask the server's operators which CA they trust for clients, and check your certificate with \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`.`);
+        return make('CLIENT_CERT_REJECTED', `the server reset the connection right after the handshake: it most likely rejected your client certificate${ourIssuer}.`, `Ask the server's operators which CA they trust for clients, and check your certificate with ${inspectOurs}.`);
       }
       if (ctx.phase === 'handshake') {
         return make('HANDSHAKE_FAILED', `${target} reset the connection during the TLS handshake.`, 'The server may require a different TLS version or a client certificate it trusts; run "Test Connection" for details.');
@@ -99,7 +128,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     }
     case 'CERT_NOT_YET_VALID': {
       const p = ctx.peerCertificate;
-      return make('SERVER_CERT_NOT_YET_VALID', `the server certificate is not valid until ${p ? day(p.valid_from) : 'a later date'}.`, "Check this machine's clock; otherwise the server's certificate was issued with a future date.");
+      return make('SERVER_CERT_NOT_YET_VALID', `the server certificate${p ? ` (CN=${cn(p.subject)})` : ''} is not valid until ${p ? day(p.valid_from) : 'a later date'}.`, "Check this machine's clock; otherwise the server's certificate was issued with a future date.");
     }
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
       return make('SERVER_CERT_SELF_SIGNED', `the server presents a self-signed certificate (${subjectLine(ctx.peerCertificate ? `CN=${cn(ctx.peerCertificate.subject)}` : '')}) that ${caFile} does not contain.`, 'Put that certificate (or the CA that should have issued it) in the file "ca" points to.');
@@ -147,8 +176,11 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     return make('HANDSHAKE_FAILED', `the server ended the TLS session with "${(err.reason ?? message).replace(/^.*alert /, '')}".`, 'Run "Test Connection" for the handshake details.');
   }
   if (message === 'socket hang up' || message === 'Client network socket disconnected before secure TLS connection was established') {
+    if (ctx.serverRequiresClientCert && (ctx.phase === 'handshake' || ctx.phase === 'first-read')) {
+      return refusedOurs(ctx.phase === 'handshake' ? 'hung up during the handshake' : 'hung up right after the handshake');
+    }
     return ctx.phase === 'first-read'
-      ? make('CLIENT_CERT_REJECTED', 'the server hung up right after the handshake: it most likely rejected your client certificate.', `Check which CA the server trusts for clients: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`.`)
+      ? make('CLIENT_CERT_REJECTED', `the server hung up right after the handshake: it most likely rejected your client certificate${ourIssuer}.`, `Check which CA the server trusts for clients: ${inspectOurs}.`)
       : make('HANDSHAKE_FAILED', `${target} closed the connection during the TLS handshake.`, 'The server may not speak TLS on this port, or it requires a client certificate or TLS version it did not get; run "Test Connection".');
   }
   return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');

@@ -3,7 +3,7 @@
  * the name check against `serverName` (not whatever host the socket dialled), the extra SANs a
  * tunnel demands, and SPKI pins.
  */
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { TunnelConfig } from '../config/model';
@@ -16,7 +16,10 @@ export class IdentityError extends Error {
 
 /** Base64 SHA-256 of a certificate's DER SubjectPublicKeyInfo: the `verify.spkiSha256` format. */
 export function spkiPin(cert: tls.PeerCertificate): string {
-  return createHash('sha256').update(cert.pubkey ?? Buffer.alloc(0)).digest('base64');
+  // `cert.pubkey` is the SPKI DER for RSA but only the raw point for EC keys, so hash the
+  // SubjectPublicKeyInfo re-exported from the certificate itself (what openssl and Envoy pin).
+  const spki = new X509Certificate(cert.raw).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
 }
 
 /** The certificate's SANs as `DNS:x`, `IP:1.2.3.4`, `URI:…`, `email:…`. */
