@@ -13,7 +13,10 @@ const USAGE = `Usage: mtls-tunnels <command> [options]
 Commands:
   up [NAME...] [--config FILE] [-v|-vv]   run tunnels until Ctrl-C
   check [NAME...] [--config FILE] [--json] connect, handshake and verify; explain failures
-  inspect FILE... [--json]                 summarize certificates, keys and PKCS#12 bundles
+  inspect FILE... [--json] [--passphrase-env VAR]
+                                           summarize certificates, keys and PKCS#12 bundles
+  export NAME --format ghostunnel|stunnel|envoy [--config FILE]
+                                           print the tunnel as a sidecar configuration
 
 FILE defaults to .vscode/settings.json (key "mtlsTunnels.tunnels"); a .code-workspace file or a
 { "tunnels": [...] } file work too.
@@ -56,6 +59,13 @@ async function main(argv: string[]): Promise<number> {
         if (!selection.ok) return configFailure(selection.lines);
         const { runCheck } = await import('./check');
         return await runCheck(selection.tunnels, { stdout: out, stderr: err }, { json: args.flags.has('json') });
+      }
+      case 'export': {
+        const args = parseArgs(rest, ['config', 'format'], []);
+        const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
+        if (!selection.ok) return configFailure(selection.lines);
+        const { runExport } = await import('./export');
+        return await runExport(selection.tunnels, args.flags.get('format') as string | undefined, { stdout: out, stderr: err });
       }
       case 'inspect': {
         const { runInspect } = await import('./inspect');

@@ -12,6 +12,7 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   psql: 'postgresql-client',
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
+  stunnel: 'stunnel4',
   nginx: 'nginx-light',
   curl: 'curl',
   mariadbd: 'mariadb-server',

@@ -1,0 +1,26 @@
+// Compiles the VS Code integration tests (test/vscode/**) to out/test/vscode/ for the extension host.
+// Each entry is bundled with our own sources; packages (vscode, mocha, @vscode/test-electron) stay
+// external and are required at run time. Types are checked by `npm run build` (tsc over test/).
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+
+const outdir = 'out/test/vscode';
+const tests = fs.readdirSync('test/vscode/suite', { recursive: true })
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => `test/vscode/suite/${f}`);
+
+// Start clean: the suite runs every *.test.js it finds, so a deleted test must not linger.
+fs.rmSync(outdir, { recursive: true, force: true });
+await esbuild.build({
+  entryPoints: ['test/vscode/runTests.ts', 'test/vscode/suite/index.ts', ...tests],
+  outbase: 'test/vscode',
+  outdir,
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'warning',
+});

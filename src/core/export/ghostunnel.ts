@@ -1,0 +1,91 @@
+/**
+ * The tunnel as a `ghostunnel client` command line in a shell script. Flags as ghostunnel's
+ * main.go defines them; ghostunnel always verifies the server chain and host name (Go's
+ * crypto/tls), and its `--verify-*` flags add a check on top of that.
+ */
+import { TunnelConfig, formatEndpoint } from '../config/model';
+import { ExportResult, commonNotes, header, parseSan, slug } from './shared';
+
+/** ghostunnel's own test for a listen address that needs no `--unsafe-listen` (consideredSafe). */
+const SAFE_LISTEN_PREFIXES = ['127.0.0.1:', '[::1]:', 'localhost:'];
+
+export function ghostunnelScript(config: TunnelConfig): ExportResult {
+  const notes = commonNotes(config);
+  const flags: string[][] = [];
+  const listen = formatEndpoint(config.listen);
+  flags.push(['--listen', listen], ['--target', formatEndpoint(config.target)]);
+  if (!SAFE_LISTEN_PREFIXES.some((p) => listen.startsWith(p))) {
+    flags.push(['--unsafe-listen']);
+    notes.push(`ghostunnel only listens on 127.0.0.1, [::1] or localhost without --unsafe-listen; ${listen} needs it`);
+  }
+
+  const guards: string[] = [];
+  if (config.pfx) {
+    flags.push(['--keystore', config.pfx]);
+    if (config.passphrase !== undefined) {
+      guards.push(': "${KEYSTORE_PASS:?set KEYSTORE_PASS to the PKCS#12 passphrase}"');
+      notes.push('the PKCS#12 passphrase is not written here: ghostunnel reads it from the KEYSTORE_PASS environment variable');
+    }
+  } else {
+    flags.push(['--cert', config.cert ?? ''], ['--key', config.key ?? '']);
+    if (config.passphrase !== undefined) {
+      notes.push('the private key is encrypted, and ghostunnel reads only unencrypted PEM keys (--storepass is for PKCS#12 keystores): decrypt the key, or bundle cert and key as PKCS#12 and use --keystore');
+    }
+  }
+  if (config.ca) flags.push(['--cacert', config.ca]);
+  else notes.push("no ca: ghostunnel trusts the system store, where mtls-tunnels trusts Node's bundled roots");
+  if (config.serverName !== config.target.host) flags.push(['--override-server-name', config.serverName]);
+
+  const verifyFlags = { DNS: '--verify-dns', URI: '--verify-uri', IP: '--verify-ip' } as const;
+  let verified = 0;
+  for (const san of config.verify.subjectAltNames.map(parseSan)) {
+    if (san.type === 'email') {
+      notes.push(`verify.subjectAltNames email:${san.value}: ghostunnel has no flag for e-mail SANs (no equivalent)`);
+      continue;
+    }
+    flags.push([verifyFlags[san.type], san.value]);
+    verified++;
+  }
+  if (verified > 1) notes.push('ghostunnel accepts a server carrying any one of the --verify-* names; mtls-tunnels requires all of them');
+
+  flags.push(['--connect-timeout', goDuration(config.connectTimeoutMs)]);
+  if (config.maxConnections > 0) flags.push(['--max-concurrent-conns', String(config.maxConnections)]);
+  if (config.idleTimeoutMs > 0) notes.push('idleTimeoutMs: ghostunnel has no idle timeout (--max-conn-lifetime caps a connection\'s whole life, not its idle time)');
+  if (config.minTlsVersion === 'TLSv1.3') notes.push('minTlsVersion TLSv1.3: ghostunnel has no flag for a minimum version (it allows TLS 1.2 and 1.3)');
+  if (config.verify.spkiSha256.length > 0) notes.push('verify.spkiSha256: ghostunnel has no key pinning (no equivalent)');
+  if (config.alpn.length > 0) notes.push(`alpn ${config.alpn.join(', ')}: ghostunnel offers no ALPN (no equivalent)`);
+
+  const refusal = cannotCarry(config);
+  if (refusal) notes.push(refusal);
+
+  const command = ['exec ghostunnel client \\', ...flags.map((f, i) => `  ${f.map(shellQuote).join(' ')}${i < flags.length - 1 ? ' \\' : ''}`)];
+  const body = refusal
+    ? [`echo ${shellQuote(`ghostunnel cannot carry protocol ${config.protocol} (see the comments above); not starting`)} >&2`, 'exit 1', ...command.map((l) => `# ${l}`)]
+    : [...guards, ...command];
+  const text = ['#!/bin/sh', ...header('#', config, 'ghostunnel', 'a ghostunnel client', notes), 'set -eu', ...body, ''].join('\n');
+  return { text, fileName: `${slug(config.name)}.ghostunnel.sh`, notes };
+}
+
+/** Why ghostunnel cannot run this tunnel at all, or undefined when it can. */
+function cannotCarry(config: TunnelConfig): string | undefined {
+  switch (config.protocol) {
+    case 'tls':
+      return undefined;
+    case 'postgres':
+      return 'protocol postgres: ghostunnel speaks TLS from the first byte and cannot send PostgreSQL\'s SSLRequest first, so the server never starts TLS; the command below is commented out (use stunnel\'s protocol = pgsql, Envoy\'s postgres_proxy, or protocol postgres-direct with PostgreSQL 17)';
+    case 'postgres-direct':
+      return 'protocol postgres-direct: PostgreSQL 17 refuses a direct TLS connection that does not offer ALPN "postgresql", and ghostunnel offers no ALPN; the command below is commented out';
+    case 'mysql':
+      return 'protocol mysql: MySQL starts in plaintext and upgrades to TLS inside its own handshake, which ghostunnel does not speak (ghostunnel issue #402); the command below is commented out';
+  }
+}
+
+/** A Go duration: `10s`, or `1500ms` when not whole seconds. */
+function goDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** Bare when only safe characters, else single-quoted (a quote inside becomes '\''). */
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

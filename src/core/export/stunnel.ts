@@ -1,0 +1,93 @@
+/**
+ * The tunnel as an stunnel.conf service section in client mode. Option names and behaviour as
+ * stunnel 5's manual and source give them: `cert` takes PEM or, by a .p12/.pfx extension,
+ * PKCS#12; a passphrase is asked on the terminal, never read from the environment.
+ */
+import { TunnelConfig } from '../config/model';
+import { ExportResult, SYSTEM_CA_BUNDLE, ceilSeconds, commonNotes, header, isIp, parseSan, slug } from './shared';
+
+/** stunnel's own idle timeout when TIMEOUTidle is not set: 12 hours. */
+const STUNNEL_DEFAULT_IDLE_S = 43_200;
+
+export function stunnelConf(config: TunnelConfig): ExportResult {
+  const notes = commonNotes(config);
+  const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${address(config.listen)}`, `connect = ${address(config.target)}`];
+
+  if (config.pfx) {
+    service.push(`cert = ${config.pfx}`);
+    if (!/\.(p12|pfx)$/i.test(config.pfx)) notes.push('stunnel reads a PKCS#12 bundle only when its name ends in .p12 or .pfx; rename or link the file');
+    notes.push("stunnel uses the certificate and key from the PKCS#12 bundle but not the CA certificates in it; if the server needs your intermediate, export cert and key as PEM instead");
+  } else {
+    service.push(`cert = ${config.cert ?? ''}`, `key = ${config.key ?? ''}`);
+  }
+  if (config.passphrase !== undefined) {
+    notes.push('stunnel cannot read a passphrase from the environment: it tries an empty one, then asks on the terminal (foreground only); for a sidecar, use an unencrypted key readable only by stunnel\'s user');
+  }
+
+  if (config.ca) service.push(`CAfile = ${config.ca}`);
+  else {
+    service.push(`; no ca in the tunnel: the system bundle (Debian/Ubuntu path); stunnel needs a CA file to verify`, `CAfile = ${SYSTEM_CA_BUNDLE}`);
+    notes.push(`no ca: stunnel needs a CA file, so this uses the system bundle ${SYSTEM_CA_BUNDLE} where mtls-tunnels trusts Node's bundled roots`);
+  }
+  service.push('verifyChain = yes');
+  if (isIp(config.serverName)) {
+    service.push(`checkIP = ${config.serverName}`, '; no SNI for an IP address, as mtls-tunnels does', 'sni =');
+  } else {
+    service.push(`checkHost = ${config.serverName}`, `sni = ${config.serverName}`);
+  }
+  for (const san of config.verify.subjectAltNames.map(parseSan)) {
+    service.push(`; verify.subjectAltNames ${san.type}:${san.value}: not carried (see the header)`);
+    notes.push(`verify.subjectAltNames ${san.type}:${san.value}: stunnel accepts a certificate matching any one checkHost/checkIP/checkEmail, so adding it would let it stand in for the server name; mtls-tunnels requires both (no equivalent)`);
+  }
+  service.push(`sslVersionMin = ${config.minTlsVersion}`);
+
+  const connectS = ceilSeconds(config.connectTimeoutMs);
+  service.push('; TIMEOUTconnect covers the TCP connect; stunnel times the TLS handshake with TIMEOUTbusy', `TIMEOUTconnect = ${connectS}`);
+  if (config.idleTimeoutMs > 0) service.push(`TIMEOUTidle = ${ceilSeconds(config.idleTimeoutMs)}`);
+  else {
+    service.push(`; no idle timeout in the tunnel; stunnel has no "none" and closes idle connections after ${STUNNEL_DEFAULT_IDLE_S} s by default`);
+    notes.push(`idleTimeoutMs 0 (none): stunnel always has an idle timeout (default ${STUNNEL_DEFAULT_IDLE_S} s); raise TIMEOUTidle if connections sit idle longer`);
+  }
+  if (config.maxConnections > 0) notes.push('maxConnections: stunnel has no per-service connection limit (no equivalent)');
+  if (config.verify.spkiSha256.length > 0) notes.push('verify.spkiSha256: stunnel has no key pinning (closest: verifyPeer = yes with the server certificate itself in CAfile, which pins the certificate rather than its key)');
+  if (config.alpn.length > 0 && config.protocol !== 'postgres-direct') notes.push(`alpn ${config.alpn.join(', ')}: stunnel offers no ALPN (no equivalent)`);
+
+  let carried = true;
+  switch (config.protocol) {
+    case 'tls':
+      break;
+    case 'postgres':
+      service.push(
+        '; stunnel sends the SSLRequest to the server itself, but does not answer the one psql sends by default:',
+        '; clients must connect with sslmode=disable (e.g. psql "host=127.0.0.1 sslmode=disable ...")',
+        'protocol = pgsql',
+      );
+      notes.push('protocol postgres: stunnel (protocol = pgsql) does not answer psql\'s own SSLRequest, so clients need sslmode=disable; mtls-tunnels answers it for them');
+      break;
+    case 'postgres-direct':
+      carried = false;
+      notes.push('protocol postgres-direct: PostgreSQL 17 refuses a direct TLS connection that does not offer ALPN "postgresql", and stunnel offers no ALPN; the service is commented out (protocol postgres with protocol = pgsql works instead)');
+      break;
+    case 'mysql':
+      carried = false;
+      notes.push('protocol mysql: MySQL upgrades to TLS inside its own handshake and stunnel has no protocol mode for it; the service is commented out');
+      break;
+  }
+
+  const lines = [
+    ...header(';', config, 'stunnel', 'an stunnel client service', notes),
+    ';',
+    '; Global options, for running this file on its own (stunnel FILE):',
+    '; foreground = yes',
+    '; pid =',
+    '',
+    ...(carried ? service : service.map((l) => (l.startsWith(';') ? l : `; ${l}`))),
+    '',
+  ];
+  return { text: lines.join('\n'), fileName: `${slug(config.name)}.stunnel.conf`, notes };
+}
+
+/** stunnel's `[HOST:]PORT`, IPv6 hosts without brackets (it splits at the last colon). */
+function address(e: { host: string; port: number }): string {
+  return `${e.host}:${e.port}`;
+}

@@ -1,0 +1,132 @@
+/**
+ * The exported stunnel.conf, run by Debian's real stunnel against a real mTLS echo server: bytes
+ * come back byte-exact (by host name, by IP, and through `protocol = pgsql` to a server that wants
+ * the SSLRequest first), and the rogue client certificate or a wrong server name gets nothing.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { after, before, describe, test, TestContext } from 'node:test';
+import { TunnelConfig } from '../../src/core/config/model';
+import { exportTunnel } from '../../src/core/export';
+import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { startMtlsServer } from '../support/mtlsServer';
+import { binary, requireBinary } from '../support/servers/binaries';
+import { Daemon, waitUntilReady } from '../support/servers/daemon';
+import { freePort } from '../support/servers/ports';
+import { tunnelConfig } from '../support/tunnels';
+import { MB, connectLocal, echoOnce, makePki, readBytes, readToEnd, startBackend, until, within, writeAll } from '../support/tunnelKit';
+
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+describe('stunnel runs the exported config', { skip: requireBinary('stunnel') }, () => {
+  let pki: ThrowawayPki;
+  let dispose: () => Promise<void>;
+  before(async () => ({ pki, dispose } = await makePki()));
+  after(() => dispose());
+
+  async function exported(targetPort: number, overrides: Record<string, unknown> = {}): Promise<TunnelConfig> {
+    return tunnelConfig(pki, targetPort, { name: 'export e2e', listen: await freePort(), ...overrides });
+  }
+
+  /** Writes the export plus the global lines a foreground run needs, starts stunnel, waits for its listener. */
+  async function runStunnel(t: TestContext, config: TunnelConfig): Promise<Daemon> {
+    const file = path.join(pki.dir, `stunnel-${config.listen.port}.conf`);
+    // `debug = info` makes stunnel log "Service [...] bound to", which says it is listening
+    // without a probe connection (which would reach the server as a client of its own).
+    await writeFile(file, ['foreground = yes', 'pid =', 'debug = info', exportTunnel(config, 'stunnel').text].join('\n'));
+    const daemon = new Daemon('stunnel', binary('stunnel'), [file]);
+    t.after(() => daemon.stop('SIGTERM', 3000));
+    await waitUntilReady(daemon, async () => /bound to/.test(daemon.log), { timeoutMs: 10_000 });
+    return daemon;
+  }
+
+  /**
+   * Everything that arrives until the connection closes, however it closes. The local socket
+   * allows half-open, so our side ends when stunnel's does, as a real client would.
+   */
+  function untilClosed(socket: net.Socket): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.once('end', () => socket.end());
+    return within(new Promise((resolve) => socket.once('close', () => resolve(Buffer.concat(chunks)))), 10_000, 'stunnel to close the connection');
+  }
+
+  test('1 MB through stunnel comes back from the mTLS echo server byte-exact', { timeout: 30_000 }, async (t) => {
+    const server = await startMtlsServer(pki);
+    t.after(() => server.close());
+    const config = await exported(server.port);
+    await runStunnel(t, config);
+    const payload = randomBytes(MB);
+    const client = await connectLocal(t, config.listen.port);
+    const reply = readToEnd(client, 20_000);
+    await writeAll(client, payload);
+    const got = await reply;
+    assert.equal(got.bytes, payload.length);
+    assert.ok(got.data!.equals(payload), 'the echo differs from what was sent');
+    assert.deepEqual(server.clients, ['alice']);
+  });
+
+  test('the rogue client certificate: the server refuses it and nothing comes back', { timeout: 30_000 }, async (t) => {
+    const server = await startMtlsServer(pki);
+    t.after(() => server.close());
+    const config = await exported(server.port, { cert: pki.rogueClient.cert, key: pki.rogueClient.key });
+    const daemon = await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    client.on('error', () => undefined);
+    const got = untilClosed(client);
+    client.write('hello through a rogue certificate');
+    assert.equal((await got).length, 0);
+    assert.deepEqual(server.clients, []);
+    await until(() => /Connection closed/.test(daemon.log), 5000, 'stunnel to log the closed connection');
+    assert.match(daemon.log, /Peer certificate required/);
+    assert.match(daemon.log, /0 byte\(s\) sent to socket/);
+  });
+
+  test('a server name the certificate does not carry: checkHost refuses the server', { timeout: 30_000 }, async (t) => {
+    const server = await startMtlsServer(pki);
+    t.after(() => server.close());
+    const config = await exported(server.port, { serverName: 'other.example' });
+    const daemon = await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    client.on('error', () => undefined);
+    const got = untilClosed(client);
+    client.write('hello');
+    assert.equal((await got).length, 0);
+    assert.deepEqual(server.clients, []);
+    await until(() => /Connection closed/.test(daemon.log), 5000, 'stunnel to log the closed connection');
+    assert.match(daemon.log, /CERT: Subject checks failed/);
+  });
+
+  test('an IP server name: checkIP against the IP SAN, no SNI', { timeout: 30_000 }, async (t) => {
+    const server = await startMtlsServer(pki);
+    t.after(() => server.close());
+    const config = await exported(server.port, { serverName: '127.0.0.1' });
+    await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    assert.equal(await echoOnce(client, 'ping over checkIP'), 'ping over checkIP');
+  });
+
+  test('protocol postgres: stunnel sends the SSLRequest, then TLS, then the bytes', { timeout: 30_000 }, async (t) => {
+    const preambles: Buffer[] = [];
+    const backend = await startBackend(t, pki, {
+      preamble: async (raw) => {
+        raw.pause();
+        const head = await readBytes(raw, 8, 5000);
+        preambles.push(head);
+        if (!head.equals(SSL_REQUEST)) return false;
+        raw.write('S');
+        return true;
+      },
+      handler: ({ tls }) => tls.pipe(tls),
+    });
+    const config = await exported(backend.port, { protocol: 'postgres' });
+    await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    assert.equal(await echoOnce(client, 'startup message, as with sslmode=disable'), 'startup message, as with sslmode=disable');
+    assert.deepEqual(preambles, [SSL_REQUEST]);
+    assert.deepEqual(backend.clients, ['alice']);
+  });
+});
