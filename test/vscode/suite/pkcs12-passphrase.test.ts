@@ -1,0 +1,80 @@
+// A PKCS#12 identity: its passphrase comes from `${env:…}` or from a password box (then secret
+// storage), never from settings; a wrong or missing one is explained, not thrown.
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'mocha';
+import * as vscode from 'vscode';
+import { writePkcs12 } from '../../../src/core/pki/testPki';
+import { DemoServer, startDemoServer } from '../../../src/demo/demoServer';
+import { EchoClient, portOf, waitFor, withBackend, withTunnels } from './fixture';
+
+const PASSPHRASE_VARIABLE = 'MTLS_TUNNELS_TEST_P12_PASSPHRASE';
+
+describe('a PKCS#12 identity', () => {
+  const backend = withBackend();
+  let rsaServer: DemoServer;
+  let dir: string;
+  let pfx: string;
+
+  before(async () => {
+    const { pki } = backend();
+    // node-forge writes RSA bundles only: an RSA client, and a server trusting the RSA CA.
+    rsaServer = await startDemoServer({ server: pki.rsaServer, ca: pki.rsaCa });
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mtls-vscode-p12-'));
+    pfx = await writePkcs12(path.join(dir, 'client.p12'), pki.rsaClient, 'correct horse');
+  });
+  after(async () => {
+    delete process.env[PASSPHRASE_VARIABLE];
+    await rsaServer?.close();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const entry = (name: string, extra: Record<string, unknown> = {}) => ({
+    name, listen: 0, target: `127.0.0.1:${rsaServer.port}`, serverName: 'localhost', pfx, ca: backend().pki.rsaCa, ...extra,
+  });
+
+  it('opens with the passphrase from the environment, and the tree reads its certificate', async () => {
+    process.env[PASSPHRASE_VARIABLE] = 'correct horse';
+    await withTunnels([entry('p12', { passphrase: `\${env:${PASSPHRASE_VARIABLE}}` })], async (api) => {
+      await vscode.commands.executeCommand('mtlsTunnels.start', 'p12');
+      const client = await EchoClient.connect(portOf(api, 'p12'));
+      try {
+        assert.equal(await client.echo('pkcs12'), 'pkcs12');
+      } finally {
+        client.close();
+      }
+      const item = api.tree.tunnelItem('p12')!;
+      const certificate = await waitFor(() => api.tree.getChildren(item).find((c) => c.contextValue === 'certificate:client'), 'the client certificate item');
+      assert.equal(certificate.label, 'alice');
+    });
+  });
+
+  it('explains a wrong passphrase', async () => {
+    process.env[PASSPHRASE_VARIABLE] = 'wrong';
+    await withTunnels([entry('p12-wrong', { passphrase: `\${env:${PASSPHRASE_VARIABLE}}` })], async (api) => {
+      const before = api.notifications.length;
+      await vscode.commands.executeCommand('mtlsTunnels.start', 'p12-wrong');
+      assert.equal(api.manager.entry('p12-wrong')?.state, 'error');
+      const message = api.notifications.slice(before).find((m) => m.startsWith('Tunnel "p12-wrong"'));
+      assert.match(message ?? '', /the passphrase for .*client\.p12 is wrong\./);
+    });
+  });
+
+  it('asks for the passphrase when none is configured, and explains when the box is dismissed', async () => {
+    await withTunnels([entry('p12-ask')], async (api) => {
+      const before = api.notifications.length;
+      const started = vscode.commands.executeCommand('mtlsTunnels.start', 'p12-ask');
+      // The password box is open now; Escape.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(api.manager.entry('p12-ask')?.state, 'stopped', 'the tunnel should wait for the passphrase');
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await started;
+      assert.equal(api.manager.entry('p12-ask')?.state, 'error');
+      const message = api.notifications.slice(before).find((m) => m.startsWith('Tunnel "p12-ask"'));
+      assert.match(message ?? '', /is protected by a passphrase and none was given\./);
+      assert.equal(await vscode.commands.executeCommand('mtlsTunnels.forgetPassphrases'), 0);
+    });
+  });
+});
