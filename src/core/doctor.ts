@@ -91,11 +91,6 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
   };
   const firstReadMs = options.firstReadMs ?? FIRST_READ_MS;
 
-  if (config.protocol === 'mysql') {
-    report.diagnoses.push({ code: 'PROTOCOL_ERROR', severity: 'error', summary: `Tunnel "${config.name}": protocol "mysql" is not supported yet, so it cannot be checked.`, fix: 'Use "tls", "postgres" or "postgres-direct".' });
-    return done();
-  }
-
   let credentials: Credentials;
   try {
     credentials = await loadCredentials(config, options.passphrase ?? config.passphrase);
@@ -154,7 +149,7 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
     report.diagnoses.push({
       code: 'CLIENT_CERT_NOT_REQUESTED', severity: 'warning',
       summary: `Tunnel "${config.name}": ${report.target} did not require a client certificate during the TLS handshake: a connection without one got through.`,
-      fix: 'If this server is meant to enforce mTLS, ask its operators to require client certificates (some, like nginx with ssl_verify_client on, refuse later with an HTTP 400 instead); if not, the tunnel works as it is.',
+      fix: 'If this server is meant to enforce mTLS, ask its operators to require client certificates (some check later instead: nginx with ssl_verify_client on answers HTTP 400, MySQL users created REQUIRE X509 are refused at login); if not, the tunnel works as it is.',
     });
   }
   if (ours) report.diagnoses.push(...clientValidity(config, ours, true));

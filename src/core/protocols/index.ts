@@ -1,8 +1,9 @@
 import { Protocol } from '../config/model';
+import { mysqlProtocol } from './mysql';
 import { postgresProtocol } from './postgres';
 import { ProtocolHandler } from './protocol';
 
-export { ProtocolError, ProtocolHandler } from './protocol';
+export { ProtocolError, ProtocolHandler, SessionStart } from './protocol';
 
 const direct: ProtocolHandler = {};
 
@@ -14,6 +15,6 @@ export function protocolHandler(protocol: Protocol): ProtocolHandler {
     case 'postgres-direct':
       return direct;
     case 'mysql':
-      throw new Error('the mysql protocol is not available yet');
+      return mysqlProtocol;
   }
 }

@@ -1,9 +1,11 @@
 /**
  * How TLS starts on the upstream connection, and what the local client must be told first.
  * `tls` wraps from the first byte; `postgres` negotiates with an SSLRequest; `postgres-direct`
- * is TLS from the first byte with ALPN `postgresql` (PostgreSQL 17+).
+ * is TLS from the first byte with ALPN `postgresql` (PostgreSQL 17+); `mysql` negotiates TLS
+ * inside the MySQL handshake.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { Diagnosis } from '../diagnostics/diagnosis';
 
 export class ProtocolError extends Error {
@@ -12,9 +14,18 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * The part of a protocol's negotiation that must run over TLS before bytes may flow untouched
+ * (MySQL: the client's handshake response and the renumbered authentication exchange).
+ */
+export type SessionStart = (secure: tls.TLSSocket, client: net.Socket) => Promise<void>;
+
 export interface ProtocolHandler {
-  /** Runs on the plain upstream socket before the TLS handshake; resolves when TLS may start. */
-  upstreamPreamble?(upstream: net.Socket): Promise<void>;
+  /**
+   * Runs on the plain upstream socket before the TLS handshake; resolves when TLS may start.
+   * `client` is the local client when there is one (the handshake doctor dials without).
+   */
+  upstreamPreamble?(upstream: net.Socket, client?: net.Socket): Promise<SessionStart | undefined | void>;
   /**
    * Runs on the local client before bytes are forwarded: answers what the client asks of a
    * server it thinks is plain (psql's SSLRequest), and returns the bytes read that must be

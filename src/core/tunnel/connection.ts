@@ -41,7 +41,8 @@ export interface ConnectionHost {
   protocol: ProtocolHandler;
   logger: Logger;
   takeSession(): Buffer | undefined;
-  keepSession(session: Buffer): void;
+  /** `credentials` are the ones the session was made with: a session carries its client certificate. */
+  keepSession(session: Buffer, credentials: Credentials): void;
   onEstablished(c: BridgedConnection): void;
   /** The connection could not be established (including a rejection on the first read). */
   onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
@@ -101,8 +102,9 @@ export class BridgedConnection {
     const credentials = this.host.credentials();
     const dial = dialUpstream(config, credentials, {
       session: this.host.takeSession(),
-      onSession: (s) => this.host.keepSession(s),
+      onSession: (s) => this.host.keepSession(s, credentials),
       signal: this.abort.signal,
+      client: this.client,
     });
     // Swallow here; the rejection is handled below once the client side is settled too.
     dial.catch(() => undefined);
@@ -127,6 +129,20 @@ export class BridgedConnection {
       return;
     }
     const up = this.upstream.socket;
+    if (this.upstream.sessionStart) {
+      // Errors surface through the negotiation's promise; this only keeps them from being unhandled.
+      const quiet = () => undefined;
+      up.on('error', quiet);
+      try {
+        await this.upstream.sessionStart(up, this.client);
+      } catch (e) {
+        up.destroy();
+        this.fail(e as NodeJS.ErrnoException, 'preamble', new UpstreamError(e as NodeJS.ErrnoException, 'preamble', this.upstream.peerCertificate));
+        return;
+      } finally {
+        up.off('error', quiet);
+      }
+    }
     this.state = 'open';
     const h = this.upstream.handshake;
     logger.trace(`#${this.id} ${h.version} ${h.cipher}${h.alpn ? ` alpn=${h.alpn}` : ''}${h.resumed ? ' resumed' : ''}`);
@@ -139,12 +155,23 @@ export class BridgedConnection {
     });
     up.once('end', () => {
       if (receivedFromUpstream || this.diagnosis || Date.now() - establishedAt > SILENT_REJECTION_WINDOW_MS) return;
+      // We had already ended our side (the local client half-closed): the server's end answers
+      // ours, as a sink that replies nothing does; it is not a rejection.
+      if (up.writableEnded) return;
       const e: NodeJS.ErrnoException = new Error('the server closed the connection right after the handshake');
       e.code = 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE';
       this.diagnosis = diagnose(e, { config, phase: 'first-read', peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
       this.host.onFailed(this, this.diagnosis);
     });
     up.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' && this.client.readableEnded && receivedFromUpstream) {
+        // The client said goodbye first (MySQL's COM_QUIT, an HTTP/1.0 request) and the server
+        // closed with our close_notify still unread, which the kernel turns into a reset: the
+        // exchange was complete, so this is not worth a warning.
+        logger.debug(`#${this.id} server reset the connection after the client finished`);
+        if (!this.client.destroyed) this.client.destroy();
+        return;
+      }
       const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
       this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
       // Reported before the local client hears of it, so whoever watches the tunnel sees why first.

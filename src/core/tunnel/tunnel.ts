@@ -76,13 +76,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly failures: Partial<Record<DiagnosisCode, number>> = {};
   private lastHandshake?: HandshakeInfo;
   private lastDiagnosis?: Diagnosis;
+  private starting?: Promise<void>;
   private stopping?: Promise<void>;
   private used = false;
 
   constructor(readonly config: TunnelConfig, private readonly options: TunnelOptions = {}) {
     super();
     this.logger = prefixedLogger(options.logger ?? silentLogger, config.name);
-    this.protocol = config.protocol === 'mysql' ? {} : protocolHandler(config.protocol);
+    this.protocol = protocolHandler(config.protocol);
     this.connectionHost = this.makeConnectionHost();
   }
 
@@ -95,15 +96,17 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   /** Loads credentials (failing fast), then listens. Rejects with TunnelStartError. */
-  async start(): Promise<void> {
-    if (this.used) throw new Error(`tunnel "${this.name}" was already started once; create a new Tunnel to restart`);
+  start(): Promise<void> {
+    if (this.used) return Promise.reject(new Error(`tunnel "${this.name}" was already started once; create a new Tunnel to restart`));
     this.used = true;
+    this.starting = this.startOnce();
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     this.setState('starting');
     const c = this.config;
     try {
-      if (c.protocol === 'mysql') {
-        throw new TunnelStartError({ code: 'PROTOCOL_ERROR', severity: 'error', summary: `Tunnel "${c.name}": protocol "mysql" is not supported yet.`, fix: 'Use "tls", "postgres" or "postgres-direct".' }, 'protocol');
-      }
       try {
         this.credentials = await loadCredentials(c, this.options.passphrase);
       } catch (e) {
@@ -155,6 +158,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   stop(): Promise<void> {
+    // Once stopping, nothing moves the state back: a later start() is refused.
+    this.used = true;
     this.stopping ??= this.doStop();
     return this.stopping;
   }
@@ -179,8 +184,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   private async doStop(): Promise<void> {
+    // stop() during start(): let the start finish (or fail) first, so its listener is closed too.
+    if (this._state === 'starting') await this.starting?.catch(() => undefined);
     if (this._state === 'stopped' || this._state === 'error') {
-      this.used = true;
       this.setState('stopped');
       return;
     }
@@ -258,7 +264,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       protocol: this.protocol,
       logger: this.logger,
       takeSession: () => this.sessions.pop(),
-      keepSession: (s) => {
+      keepSession: (s, credentials) => {
+        // A TLS 1.3 ticket arrives after the handshake, so it can come in after a reload; resuming
+        // it would present the previous client certificate again.
+        if (credentials !== this.credentials) return;
         if (this.sessions.length < MAX_SESSIONS) this.sessions.push(s);
       },
       onEstablished: (c) => {

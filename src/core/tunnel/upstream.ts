@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { TunnelConfig } from '../config/model';
 import { Phase } from '../diagnostics/diagnose';
-import { protocolHandler } from '../protocols';
+import { protocolHandler, SessionStart } from '../protocols';
 import { Credentials } from '../tls/credentials';
 import { serverIdentityChecker, sniFor } from '../tls/identity';
 
@@ -31,6 +31,8 @@ export interface Upstream {
   handshake: HandshakeInfo;
   timings: PhaseTimings;
   peerCertificate: tls.DetailedPeerCertificate;
+  /** What the protocol still has to do over TLS before bytes flow untouched. */
+  sessionStart?: SessionStart;
 }
 
 /** An upstream failure, with the phase it happened in and the server's chain when it was seen. */
@@ -52,6 +54,8 @@ export interface DialOptions {
   secureContext?: tls.SecureContext;
   /** Aborts the dial (the local client went away). */
   signal?: AbortSignal;
+  /** The local client, for protocols whose negotiation involves it (MySQL). */
+  client?: net.Socket;
 }
 
 type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs'>;
@@ -65,6 +69,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
     let peer: tls.DetailedPeerCertificate | undefined;
     let tlsSocket: tls.TLSSocket | undefined;
     let settled = false;
+    let sessionStart: SessionStart | undefined;
     let mark = started;
     const lap = () => {
       const now = performance.now();
@@ -87,7 +92,9 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
       fail(e);
     }, config.connectTimeoutMs);
 
-    const raw = net.connect({ host: config.target.host, port: config.target.port, noDelay: true });
+    // allowHalfOpen: the TLSSocket wrapping `raw` inherits it; without it the server's end would
+    // end our side too and cut off whatever the local client still sends (half-close).
+    const raw = net.connect({ host: config.target.host, port: config.target.port, noDelay: true, allowHalfOpen: true });
     options.signal?.addEventListener('abort', () => {
       const e: NodeJS.ErrnoException = new Error('the local client went away');
       e.code = 'ABORT_ERR';
@@ -102,7 +109,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
       try {
         if (handler.upstreamPreamble) {
           phase = 'preamble';
-          await handler.upstreamPreamble(raw);
+          sessionStart = (await handler.upstreamPreamble(raw, options.client)) || undefined;
           timings.preambleMs = lap();
         }
       } catch (e) {
@@ -140,6 +147,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
           socket,
           timings,
           peerCertificate: peer ?? socket.getPeerCertificate(true),
+          sessionStart,
           handshake: {
             version: socket.getProtocol() ?? 'unknown',
             cipher: socket.getCipher()?.name ?? 'unknown',
