@@ -10,8 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { checkTunnel } from '../../src/core/doctor';
-import { TestServerOptions } from '../support/mtlsServer';
-import { startMtlsServerStrictClose } from '../support/mtlsServerStrictClose';
+import { startMtlsServer, TestServerOptions } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
 
@@ -19,7 +18,7 @@ const pki = withPki();
 const DAY = 86_400_000;
 
 async function checkAgainst(server: TestServerOptions, overrides: Record<string, unknown> = {}) {
-  const s = await startMtlsServerStrictClose(pki(), server);
+  const s = await startMtlsServer(pki(), server);
   try {
     return { port: s.port, report: await checkTunnel(tunnelConfig(pki(), s.port, { name: 'orders-db', ...overrides })) };
   } finally {

@@ -4,6 +4,7 @@
  * exit codes.
  */
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
@@ -12,8 +13,7 @@ import { describe, it } from 'node:test';
 import { runCheck } from '../../src/cli/check';
 import { CheckReport, checkTunnel, formatCheckReport } from '../../src/core/doctor';
 import { writePkcs12 } from '../../src/core/pki/testPki';
-import { TestServerOptions } from '../support/mtlsServer';
-import { startMtlsServerStrictClose } from '../support/mtlsServerStrictClose';
+import { startMtlsServer, TestServerOptions } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
 import { startRawServer, unusedPort } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
@@ -24,7 +24,7 @@ const DAY = 86_400_000;
 /** A test server that counts the application bytes it receives (the doctor must send none). */
 async function withServer<T>(options: TestServerOptions, body: (port: number, bytesReceived: () => number) => Promise<T>): Promise<T> {
   let bytes = 0;
-  const server = await startMtlsServerStrictClose(pki(), { ...options, handler: (s) => s.on('data', (d: Buffer) => (bytes += d.length)) });
+  const server = await startMtlsServer(pki(), { ...options, handler: (s) => s.on('data', (d: Buffer) => (bytes += d.length)) });
   try {
     return await body(server.port, () => bytes);
   } finally {
@@ -164,11 +164,18 @@ describe('checkTunnel warnings', () => {
     });
   });
 
-  it('protocol mysql is reported as not supported yet', async () => {
-    const report = await checkTunnel(tunnelConfig(pki(), 3306, { name: 'maria', protocol: 'mysql' }));
-    assert.equal(report.verdict, 'failed');
-    assert.equal(report.diagnoses[0].code, 'PROTOCOL_ERROR');
-    assert.match(report.diagnoses[0].summary, /^Tunnel "maria": protocol "mysql" is not supported yet/);
+  it('protocol mysql: a target that does not greet like MySQL is named as such', async () => {
+    const plain = net.createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const report = await checkTunnel(tunnelConfig(pki(), (plain.address() as net.AddressInfo).port, { name: 'maria', protocol: 'mysql' }));
+      assert.equal(report.verdict, 'failed');
+      assert.equal(report.diagnoses[0].code, 'TARGET_SPEAKS_PLAINTEXT');
+      assert.match(report.diagnoses[0].summary, /^Tunnel "maria": /);
+      assert.match(report.diagnoses[0].detail ?? '', /not a MySQL\/MariaDB server/);
+    } finally {
+      plain.close();
+    }
   });
 });
 

@@ -27,10 +27,11 @@ interface Packet {
   payload: Buffer;
 }
 
-async function readPacket(socket: net.Socket, what: string): Promise<Packet> {
+async function readPacket(socket: net.Socket, what: string, maxLength = MAX_PACKET): Promise<Packet> {
   const header = await readExactly(socket, 4);
   if (header.length < 4) throw new ProtocolError('PROTOCOL_ERROR', `the connection closed while waiting for the ${what}`);
   const length = header.readUIntLE(0, 3);
+  if (length > maxLength) throw new ProtocolError('TARGET_SPEAKS_PLAINTEXT', `the target did not send a MySQL ${what} (it began with "${header.toString('latin1').replace(/[^\x20-\x7e]/g, '.')}"): it is not a MySQL/MariaDB server`);
   const payload = length === 0 ? Buffer.alloc(0) : await readExactly(socket, length);
   if (payload.length < length) throw new ProtocolError('PROTOCOL_ERROR', `the connection closed in the middle of the ${what}`);
   return { seq: header[3], payload };
@@ -61,7 +62,8 @@ function describeGreetingProblem(payload: Buffer): ProtocolError {
 
 export const mysqlProtocol: ProtocolHandler = {
   async upstreamPreamble(upstream: net.Socket, client?: net.Socket) {
-    const greeting = await readPacket(upstream, 'MySQL server greeting');
+    // A real greeting is a few dozen bytes; anything claiming more is another protocol's text.
+    const greeting = await readPacket(upstream, 'server greeting', 4096);
     const capOffset = greetingCapabilityOffset(greeting.payload);
     if (capOffset < 0) throw describeGreetingProblem(greeting.payload);
     const serverCaps = greeting.payload.readUInt16LE(capOffset);
