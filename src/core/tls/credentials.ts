@@ -122,7 +122,10 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
 
 function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
   const msg = err.message ?? '';
-  if (err.code === 'ERR_MISSING_PASSPHRASE' || (/passphrase/i.test(msg) && !hadPassphrase)) {
+  // OpenSSL 3 (Node 18+) does not say "passphrase" for an encrypted key read without one: its
+  // password callback is cancelled and it reports "interrupted or cancelled".
+  const cancelled = err.code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED';
+  if (err.code === 'ERR_MISSING_PASSPHRASE' || ((cancelled || /passphrase/i.test(msg)) && !hadPassphrase)) {
     return { code: 'PASSPHRASE_REQUIRED', severity: 'error', summary: `Tunnel "${tunnel}": the private key ${file} is encrypted and no passphrase was given.`, fix: 'Enter its passphrase when asked, or set "passphrase" to an environment reference like "${env:KEY_PASSPHRASE}".' };
   }
   if (/bad decrypt/i.test(msg) || (hadPassphrase && /decrypt|passphrase/i.test(msg))) {
