@@ -1,5 +1,5 @@
 /**
- * mTLS Tunnels vs stunnel: `npx tsx bench/run.ts [--quick] [--reps N] [--profile]`.
+ * mTLS Tunnels vs stunnel: `npx tsx bench/run.ts [--quick] [--reps N] [--profile] [--only bulk,conn,ping,mem] [--bulk-mb N]`.
  *
  * Sets up a throwaway PKI in a temp dir, starts a Node mTLS backend (bench/backend.ts) in its own
  * process, stunnel in client mode and `mtls-tunnels up` in their own processes, then runs every
@@ -31,6 +31,8 @@ interface Options {
   maxConnsPerRun: number;
   pingRounds: number;
   idleConns: number;
+  /** Metric groups to run (`--only bulk,conn,ping,mem`); all when absent. */
+  only?: Set<string>;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -42,11 +44,12 @@ function parseOptions(argv: string[]): Options {
     quick,
     reps,
     profile: argv.includes('--profile'),
-    bulkBytes: (quick ? 32 : 256) * MB,
+    bulkBytes: (argv.includes('--bulk-mb') ? Number(argv[argv.indexOf('--bulk-mb') + 1]) : quick ? 32 : 256) * MB,
     connSeconds: quick ? 1.5 : 4,
     maxConnsPerRun: 5000,
     pingRounds: quick ? 500 : 2000,
     idleConns: 1000,
+    only: argv.includes('--only') ? new Set(argv[argv.indexOf('--only') + 1].split(',')) : undefined,
   };
 }
 
@@ -139,6 +142,9 @@ function stunnelContender(env: Env): Contender {
       'verifyChain = yes',
       'checkHost = localhost',
       'sni = localhost',
+      // Fair rival: the project sets TCP_NODELAY on both sockets, so stunnel does too.
+      'socket = l:TCP_NODELAY=1',
+      'socket = r:TCP_NODELAY=1',
       '',
     ].join('\n'));
     return start('stunnel', [conf], log);
@@ -204,6 +210,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
     const order = rotate(contenders, rep);
     say(`repetition ${rep + 1}/${opts.reps}: ${order.map((c) => c.name).join(', ')}`);
     for (const dir of ['Up', 'Down'] as const) {
+      if (opts.only && !opts.only.has('bulk')) break;
       for (const c of order) {
         const cpu0 = c.pid ? cpuSeconds(c.pid) : 0;
         const back0 = cpuSeconds(env.backendPid);
@@ -218,6 +225,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
       }
     }
     for (const conc of [1, 50]) {
+      if (opts.only && !opts.only.has('conn')) break;
       for (const c of order) {
         const r = await connRate(c.target, conc, opts.connSeconds * 1000, opts.maxConnsPerRun);
         if (r.errors > 0) say(`  ${c.name} c=${conc}: ${r.errors} failed connections`);
@@ -229,7 +237,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
         await sleep(300);
       }
     }
-    for (const c of order) {
+    for (const c of opts.only && !opts.only.has('ping') ? [] : order) {
       const r = await pingPong(c.target, opts.pingRounds, 32, 50);
       record(samples, c.name, 'pingP50Us', r.p50Ms * 1000);
       record(samples, c.name, 'pingP99Us', r.p99Ms * 1000);
@@ -239,7 +247,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
 
 async function runMemory(contenders: Contender[], env: Env, samples: Samples, say: (s: string) => void): Promise<void> {
   const bridges = contenders.filter((c) => c.bridge);
-  const reps = Math.min(env.opts.reps, 3);
+  const reps = env.opts.only && !env.opts.only.has('mem') ? 0 : Math.min(env.opts.reps, 3);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of rotate(bridges, rep)) {
       say(`memory ${rep + 1}/${reps}: ${c.name} (fresh process, ${env.opts.idleConns} idle connections)`);
@@ -489,7 +497,7 @@ async function main(): Promise<void> {
       command: `npx tsx bench/run.ts${opts.quick ? ' --quick' : ''}`,
       durationSeconds: Math.round((Date.now() - t0) / 1000),
       machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))) },
-      options: opts,
+      options: { ...opts, only: opts.only ? [...opts.only] : undefined },
       bridges: {
         'mtls-tunnels': `node ${built.cli.from} up --config FILE`,
         stunnel: 'stunnel client mode, generated stunnel.conf (defaults otherwise: session cache on)',
