@@ -106,8 +106,17 @@ export class BridgedConnection {
       signal: this.abort.signal,
       client: this.client,
     });
-    // Swallow here; the rejection is handled below once the client side is settled too.
-    dial.catch(() => undefined);
+    // The dial can finish while the client preamble still waits on the local client (a pool's idle
+    // connection, psql before its StartupMessage). Until the pipe is set up, an upstream error
+    // there (a reset, TLS 1.3 refusing our certificate after the handshake) must not go unhandled
+    // and crash the process, and an upstream whose client already left must not stay open.
+    let earlyError: NodeJS.ErrnoException | undefined;
+    const keepEarlyError = (e: NodeJS.ErrnoException) => (earlyError ??= e);
+    dial.then((u) => {
+      u.socket.on('error', keepEarlyError);
+      if (this.abort.signal.aborted) u.socket.destroy();
+      else this.abort.signal.addEventListener('abort', () => u.socket.destroy(), { once: true });
+    }, () => undefined); // the rejection is handled below once the client side is settled too
     let early: Buffer | undefined;
     try {
       if (protocol.clientPreamble) {
@@ -118,6 +127,8 @@ export class BridgedConnection {
         }
       }
       this.upstream = await dial;
+      this.upstream.socket.off('error', keepEarlyError);
+      if (earlyError) throw new UpstreamError(earlyError, 'first-read', this.upstream.peerCertificate);
     } catch (e) {
       if (this.abort.signal.aborted) return;
       const err = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
