@@ -33,7 +33,14 @@ export function workspaceFolderOf(file: string): string {
 /** Raw tunnel entries from a settings text, or a ConfigFileError describing why there are none. */
 export function extractTunnels(text: string, file: string): unknown {
   const problems: ParseError[] = [];
-  const doc = parse(text, problems, { allowTrailingComma: true, disallowComments: false });
+  let doc: unknown;
+  try {
+    doc = parse(text, problems, { allowTrailingComma: true, disallowComments: false });
+  } catch (e) {
+    // jsonc-parser recurses once per level of nesting: some thousands of `[` exhaust the stack.
+    if (e instanceof RangeError) throw new ConfigFileError(file, 'nests arrays or objects too deeply to be read (thousands of levels)');
+    throw e;
+  }
   if (problems.length > 0) {
     const p = problems[0];
     const before = text.slice(0, p.offset);
