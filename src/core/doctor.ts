@@ -16,14 +16,18 @@ import { Phase, diagnose } from './diagnostics/diagnose';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Credentials, CredentialsError, loadCredentials } from './tls/credentials';
 import { chainOf, sniFor, subjectAltNames } from './tls/identity';
+import { firstHop, proxyConnect } from './tunnel/proxy';
 import { HandshakeInfo, Upstream, UpstreamError, dialUpstream } from './tunnel/upstream';
 
 export type Verdict = 'ok' | 'warning' | 'failed';
 
 /** Milliseconds per phase; a phase the check did not get through is absent. */
 export interface CheckTimings {
+  /** With a proxy, DNS and TCP are the proxy's: the proxy resolves the target's name itself. */
   dnsMs: number;
   tcpMs?: number;
+  /** The proxy's answer to CONNECT; absent without a proxy. */
+  proxyMs?: number;
   /** The protocol's plaintext negotiation (PostgreSQL's SSLRequest); absent when there is none. */
   preambleMs?: number;
   tlsMs?: number;
@@ -49,8 +53,12 @@ export interface CheckReport {
   protocol: TunnelConfig['protocol'];
   serverName: string;
   verdict: Verdict;
-  /** The address DNS gave for the target host. */
+  /** The address DNS gave for the target host (not looked up when a proxy is on the way). */
   address?: string;
+  /** The HTTP CONNECT proxy on the way, by its redacted URL; absent for a direct connection. */
+  proxy?: { url: string; source: string; address?: string };
+  /** Why `"proxy": "env"` resolved to a direct connection. */
+  proxyBypass?: string;
   /** Present once DNS answered. */
   timings?: CheckTimings;
   handshake?: HandshakeInfo;
@@ -85,6 +93,8 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
     serverChain: [],
     diagnoses: [],
   };
+  if (config.proxy) report.proxy = { url: config.proxy.url, source: config.proxy.source };
+  if (config.proxyBypass) report.proxyBypass = config.proxyBypass;
   const done = () => {
     report.verdict = verdictOf(report.diagnoses);
     return report;
@@ -101,14 +111,17 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
   }
 
   // Our own lookup, so a DNS failure is told apart from an unreachable host and timed on its own.
+  // Through a proxy it is the proxy's name: the proxy resolves the target's, which may not
+  // resolve here at all.
   const dnsStarted = performance.now();
   try {
-    const resolved = await withTimeout(lookup(config.target.host), config.connectTimeoutMs, () => {
+    const resolved = await withTimeout(lookup(firstHop(config).host), config.connectTimeoutMs, () => {
       const e: NodeJS.ErrnoException = new Error(`DNS did not answer within ${config.connectTimeoutMs} ms`);
       e.code = 'EAI_AGAIN';
       return e;
     });
-    report.address = resolved.address;
+    if (report.proxy) report.proxy.address = resolved.address;
+    else report.address = resolved.address;
   } catch (e) {
     report.diagnoses.push(diagnose(e, { config, phase: 'connect', clientCertificate: credentials.clientChain[0] }));
     return done();
@@ -230,7 +243,7 @@ async function recordPlaintextAnswer(config: TunnelConfig): Promise<string | und
   if (config.protocol !== 'tls' && config.protocol !== 'postgres-direct') return undefined;
   return new Promise((resolve) => {
     const received: Buffer[] = [];
-    const raw = net.connect({ host: config.target.host, port: config.target.port });
+    const raw = net.connect(firstHop(config));
     const tap = new Duplex({
       read() {},
       write(chunk, _encoding, callback) {
@@ -248,13 +261,22 @@ async function recordPlaintextAnswer(config: TunnelConfig): Promise<string | und
       resolve(text ? (text.length > 60 ? `${text.slice(0, 60)}…` : text) : undefined);
     };
     const timer = setTimeout(finish, Math.min(config.connectTimeoutMs, 2000));
-    raw.on('data', (chunk: Buffer) => {
-      received.push(chunk);
-      tap.push(chunk);
-    });
-    raw.on('end', () => tap.push(null));
     raw.on('error', finish);
-    raw.once('connect', () => {
+    raw.once('connect', async () => {
+      if (config.proxy) {
+        try {
+          await proxyConnect(raw, config.proxy, config.target);
+        } catch {
+          finish();
+          return;
+        }
+      }
+      // Only now: the proxy's own answer is not the target's.
+      raw.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        tap.push(chunk);
+      });
+      raw.on('end', () => tap.push(null));
       const socket = tls.connect({ socket: tap, secureContext: tls.createSecureContext({ minVersion: config.minTlsVersion }), servername: sniFor(config.serverName), ALPNProtocols: config.alpn.length > 0 ? config.alpn : undefined });
       socket.on('error', finish);
       socket.on('secureConnect', finish);
@@ -419,10 +441,19 @@ export function formatCheckReport(report: CheckReport): string {
 
   const host = report.target.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   if (report.address && report.address !== host) row('Address', report.address);
+  if (report.proxy) {
+    const p = report.proxy;
+    const proxyHost = p.url.replace(/^http:\/\/(\*\*\*@)?/, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    row('Proxy', `${p.url} (HTTP CONNECT${p.source === 'settings' ? '' : `, from ${p.source}`}${p.address && p.address !== proxyHost ? `, address ${p.address}` : ''})`);
+  } else if (report.proxyBypass) {
+    row('Proxy', `none: ${report.proxyBypass}`);
+  }
   if (report.timings) {
     const t = report.timings;
-    const parts = [`DNS ${ms(t.dnsMs)}`];
-    if (t.tcpMs !== undefined) parts.push(`TCP ${ms(t.tcpMs)}`);
+    const via = report.proxy ? ' (proxy)' : '';
+    const parts = [`DNS${via} ${ms(t.dnsMs)}`];
+    if (t.tcpMs !== undefined) parts.push(`TCP${via} ${ms(t.tcpMs)}`);
+    if (t.proxyMs !== undefined) parts.push(`CONNECT ${ms(t.proxyMs)}`);
     if (t.preambleMs !== undefined) parts.push(`${report.protocol === 'postgres' ? 'SSLRequest' : 'Preamble'} ${ms(t.preambleMs)}`);
     if (t.tlsMs !== undefined) parts.push(`TLS ${ms(t.tlsMs)}`);
     row('Timings', parts.join(' · '));

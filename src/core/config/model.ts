@@ -11,6 +11,20 @@ export interface Endpoint {
   port: number;
 }
 
+/** An HTTP proxy the target is reached through, with CONNECT over plain TCP to the proxy. */
+export interface ProxyConfig {
+  host: string;
+  port: number;
+  /** Sent as `Proxy-Authorization: Basic`; from the environment only, never logged or exported. */
+  auth?: { username: string; password: string };
+  /** `http://host:port`, `***@` where credentials are: the only form in which a proxy is shown. */
+  url: string;
+  /** `settings`, or the variable it was read from (`HTTPS_PROXY`, `${env:CORP_PROXY}`, …). */
+  source: string;
+  /** Where the credentials come from, safe to show: `alice:${env:PROXY_PASSWORD}` or `HTTPS_PROXY`. */
+  credentialsFrom?: string;
+}
+
 export interface TunnelConfig {
   name: string;
   listen: Endpoint;
@@ -33,6 +47,10 @@ export interface TunnelConfig {
   idleTimeoutMs: number;
   maxConnections: number;
   autoStart: boolean;
+  /** The HTTP CONNECT proxy to the target; absent: a direct connection. */
+  proxy?: ProxyConfig;
+  /** Why `"proxy": "env"` resolved to a direct connection (NO_PROXY, a loopback target, no HTTPS_PROXY). */
+  proxyBypass?: string;
   /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
   folder?: string;
 }

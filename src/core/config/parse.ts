@@ -9,6 +9,7 @@ import {
   ConfigError, DEFAULTS, Endpoint, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
+import { parseProxySetting } from './proxy';
 import { VariableContext, substituteVariables } from './variables';
 
 export interface ParseResult {
@@ -19,7 +20,7 @@ export interface ParseResult {
 const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'maxConnections', 'autoStart',
+  'maxConnections', 'autoStart', 'proxy',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -132,6 +133,9 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     else target = parsed;
   }
 
+  const proxy = parseProxySetting(o.proxy, target, vars);
+  if (!proxy.ok) err('proxy', proxy.message);
+
   let protocol: Protocol = DEFAULTS.protocol;
   if (o.protocol !== undefined) {
     if (typeof o.protocol === 'string' && (PROTOCOLS as readonly string[]).includes(o.protocol)) protocol = o.protocol as Protocol;
@@ -199,6 +203,8 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
     maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
     autoStart: bool('autoStart'),
+    ...(proxy.ok && proxy.proxy ? { proxy: proxy.proxy } : {}),
+    ...(proxy.ok && proxy.bypass ? { proxyBypass: proxy.bypass } : {}),
     folder: vars.workspaceFolder,
   };
   // A named entry with errors still comes back so duplicate names are caught; the caller drops it.

@@ -8,12 +8,13 @@ import * as tls from 'node:tls';
 import { TunnelConfig, formatEndpoint } from '../config/model';
 import { chainOf, subjectAltNames } from '../tls/identity';
 import { Diagnosis, DiagnosisCode, Severity } from './diagnosis';
+import { diagnoseProxy } from './proxy';
 
 /** Where in a connection's life the error happened. */
-export type Phase = 'connect' | 'preamble' | 'handshake' | 'first-read' | 'established';
+export type Phase = 'connect' | 'proxy' | 'preamble' | 'handshake' | 'first-read' | 'established';
 
 export interface DiagnosisContext {
-  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion'>;
+  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion' | 'proxy'>;
   phase: Phase;
   /** The server's certificate as the handshake saw it, when it got that far. */
   peerCertificate?: tls.DetailedPeerCertificate;
@@ -57,8 +58,14 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     `the server requires a client certificate and ${when} when it got yours, without saying why: it does not accept it, most likely because it does not trust the CA that issued it${ourIssuer}.`,
     `Use a client certificate issued by a CA the server trusts, or ask its operators to add your CA; check yours with ${inspectOurs}.`);
 
+  // --- With a proxy, "connect" is the TCP connection to the proxy, and "proxy" its answer to CONNECT.
+  if (c.proxy && (ctx.phase === 'connect' || ctx.phase === 'proxy')) {
+    const found = diagnoseProxy(err, ctx.phase, c.proxy, c.target, c.connectTimeoutMs);
+    if (found) return make(found.code, found.summary, found.fix);
+  }
+
   // --- Local certificate problems that explain a rejection better than the alert does.
-  if (ours && ctx.phase !== 'connect' && ctx.phase !== 'preamble') {
+  if (ours && ctx.phase !== 'connect' && ctx.phase !== 'proxy' && ctx.phase !== 'preamble') {
     const now = Date.now();
     if (Date.parse(ours.validTo) < now && fromServer(code, message)) {
       return make('CLIENT_CERT_EXPIRED', `your client certificate expired on ${day(ours.validTo)}, so the server refused it.`, `Renew the certificate in ${c.cert ?? c.pfx} and restart the tunnel.`);
@@ -183,5 +190,5 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       ? make('CLIENT_CERT_REJECTED', `the server hung up right after the handshake: it most likely rejected your client certificate${ourIssuer}.`, `Check which CA the server trusts for clients: ${inspectOurs}.`)
       : make('HANDSHAKE_FAILED', `${target} closed the connection during the TLS handshake.`, 'The server may not speak TLS on this port, or it requires a client certificate or TLS version it did not get; run "Test Connection".');
   }
-  return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');
+  return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'proxy' ? 'CONNECT through the proxy' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');
 }

@@ -10,6 +10,15 @@ export type DiagnosisCode =
   | 'TARGET_SPEAKS_PLAINTEXT'
   | 'POSTGRES_SSL_REFUSED'
   | 'PROTOCOL_ERROR'
+  // the HTTP CONNECT proxy on the way to the target
+  | 'PROXY_UNREACHABLE'
+  | 'PROXY_AUTH_REQUIRED'
+  | 'PROXY_AUTH_FAILED'
+  | 'PROXY_DENIED'
+  | 'PROXY_TARGET_UNREACHABLE'
+  | 'PROXY_REJECTED'
+  | 'PROXY_NO_REPLY'
+  | 'PROXY_NOT_HTTP'
   // the server's identity
   | 'SERVER_CERT_UNTRUSTED'
   | 'SERVER_CERT_SELF_SIGNED'

@@ -10,6 +10,7 @@ import { Phase } from '../diagnostics/diagnose';
 import { protocolHandler, SessionStart } from '../protocols';
 import { Credentials } from '../tls/credentials';
 import { serverIdentityChecker, sniFor } from '../tls/identity';
+import { firstHop, proxyConnect } from './proxy';
 
 export interface HandshakeInfo {
   version: string;
@@ -22,6 +23,8 @@ export interface PhaseTimings {
   /** DNS lookup (0 for an IP literal). */
   dnsMs: number;
   tcpMs: number;
+  /** The CONNECT exchange with the proxy, when there is one (`dnsMs` and `tcpMs` are then the proxy's). */
+  proxyMs?: number;
   preambleMs: number;
   tlsMs: number;
 }
@@ -58,7 +61,7 @@ export interface DialOptions {
   client?: net.Socket;
 }
 
-type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs'>;
+type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs' | 'proxy'>;
 
 export function dialUpstream(config: DialConfig, credentials: Credentials, options: DialOptions = {}): Promise<Upstream> {
   return new Promise((resolve, reject) => {
@@ -94,7 +97,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
 
     // allowHalfOpen: the TLSSocket wrapping `raw` inherits it; without it the server's end would
     // end our side too and cut off whatever the local client still sends (half-close).
-    const raw = net.connect({ host: config.target.host, port: config.target.port, noDelay: true, allowHalfOpen: true });
+    const raw = net.connect({ ...firstHop(config), noDelay: true, allowHalfOpen: true });
     options.signal?.addEventListener('abort', () => {
       const e: NodeJS.ErrnoException = new Error('the local client went away');
       e.code = 'ABORT_ERR';
@@ -107,6 +110,11 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
     raw.once('connect', async () => {
       timings.tcpMs = lap();
       try {
+        if (config.proxy) {
+          phase = 'proxy';
+          await proxyConnect(raw, config.proxy, config.target);
+          timings.proxyMs = lap();
+        }
         if (handler.upstreamPreamble) {
           phase = 'preamble';
           sessionStart = (await handler.upstreamPreamble(raw, options.client)) || undefined;

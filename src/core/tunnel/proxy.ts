@@ -1,0 +1,148 @@
+/**
+ * The HTTP CONNECT hop: on a TCP connection to the proxy, ask for a tunnel to the target and read
+ * the proxy's answer. After a 2xx the socket is a byte pipe to the target, and the protocol
+ * preamble and the TLS handshake run over it exactly as over a direct connection; SNI and server
+ * verification still use the tunnel's server name, never the proxy's.
+ */
+import * as net from 'node:net';
+import { Endpoint, ProxyConfig, formatEndpoint } from '../config/model';
+
+/** The most the proxy's answer may hold before its blank line; more is not an HTTP proxy talking. */
+export const MAX_PROXY_HEADER_BYTES = 16 * 1024;
+
+export type ProxyErrorCode = 'ERR_MTLS_PROXY_STATUS' | 'ERR_MTLS_PROXY_CLOSED' | 'ERR_MTLS_PROXY_NOT_HTTP';
+
+/** What a proxy said instead of a 2xx, for the diagnosis. */
+export interface ProxyReply {
+  status: number;
+  /** The status line, printable ASCII only, at most 120 characters. */
+  statusLine: string;
+  /** `Proxy-Authenticate` challenges (`Basic realm="corp"`, `Negotiate`), in order. */
+  authenticate: string[];
+}
+
+/** A CONNECT that did not give a tunnel. Its message names the proxy by its redacted URL only. */
+export class ProxyError extends Error {
+  constructor(readonly code: ProxyErrorCode, message: string, readonly reply?: ProxyReply) {
+    super(message);
+  }
+}
+
+/** Where the TCP connection goes: the proxy when there is one, else the target. */
+export function firstHop(config: { target: Endpoint; proxy?: ProxyConfig }): Endpoint {
+  return config.proxy ? { host: config.proxy.host, port: config.proxy.port } : config.target;
+}
+
+/** `CONNECT host:port HTTP/1.1` with Host and, when the proxy has credentials, Basic auth. */
+export function connectRequest(proxy: ProxyConfig, target: Endpoint): string {
+  const authority = formatEndpoint(target);
+  const lines = [`CONNECT ${authority} HTTP/1.1`, `Host: ${authority}`, 'User-Agent: mtls-tunnels'];
+  if (proxy.auth) {
+    lines.push(`Proxy-Authorization: Basic ${Buffer.from(`${proxy.auth.username}:${proxy.auth.password}`, 'utf8').toString('base64')}`);
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
+ * Sends the CONNECT on `socket` (connected to the proxy) and resolves once the proxy answered 2xx.
+ * The answer may arrive in any number of pieces; bytes after its blank line already belong to the
+ * target (a server that speaks first) and are put back on the socket for the next reader. The
+ * caller's deadline bounds the wait; this only bounds the size.
+ */
+export function proxyConnect(socket: net.Socket, proxy: ProxyConfig, target: Endpoint): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let received: Buffer = Buffer.alloc(0);
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onEnd);
+      socket.off('error', onError);
+    };
+    const fail = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const onData = (chunk: Buffer) => {
+      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+      for (;;) {
+        const expected = Math.min(received.length, 5);
+        if (received.subarray(0, expected).toString('latin1') !== 'HTTP/'.slice(0, expected)) {
+          fail(notHttp(proxy, received));
+          return;
+        }
+        const end = headerEnd(received);
+        if (!end || end.next > MAX_PROXY_HEADER_BYTES) {
+          if (received.length > MAX_PROXY_HEADER_BYTES) {
+            fail(new ProxyError('ERR_MTLS_PROXY_NOT_HTTP', `the proxy ${proxy.url} sent more than ${MAX_PROXY_HEADER_BYTES / 1024} KiB without ending the headers of its answer`));
+          }
+          return;
+        }
+        const reply = parseReply(received.subarray(0, end.start).toString('latin1'));
+        if (!reply) {
+          fail(notHttp(proxy, received));
+          return;
+        }
+        received = received.subarray(end.next);
+        // An interim 1xx answer comes before the real one.
+        if (reply.status >= 100 && reply.status <= 199) continue;
+        cleanup();
+        if (reply.status < 200 || reply.status > 299) {
+          reject(new ProxyError('ERR_MTLS_PROXY_STATUS', `the proxy ${proxy.url} answered the CONNECT to ${formatEndpoint(target)} with "${reply.statusLine}"`, reply));
+          return;
+        }
+        socket.pause();
+        if (received.length > 0) socket.unshift(received);
+        resolve();
+        return;
+      }
+    };
+    const onEnd = () => {
+      fail(new ProxyError('ERR_MTLS_PROXY_CLOSED', received.length === 0
+        ? `the proxy ${proxy.url} closed the connection without answering the CONNECT to ${formatEndpoint(target)}`
+        : `the proxy ${proxy.url} closed the connection in the middle of its answer to the CONNECT`));
+    };
+    const onError = (e: Error) => fail(e);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', onEnd);
+    socket.once('error', onError);
+    socket.write(connectRequest(proxy, target));
+    socket.resume();
+  });
+}
+
+/** Where the blank line ending the headers starts, and where what follows it starts. */
+function headerEnd(b: Buffer): { start: number; next: number } | undefined {
+  const crlf = b.indexOf('\r\n\r\n', 0, 'latin1');
+  // Some proxies end lines with a bare LF; accept that too.
+  const lf = b.indexOf('\n\n', 0, 'latin1');
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { start: crlf, next: crlf + 4 };
+  if (lf >= 0) return { start: lf, next: lf + 2 };
+  return undefined;
+}
+
+function parseReply(head: string): ProxyReply | undefined {
+  const lines = head.split(/\r?\n/);
+  const m = /^HTTP\/\d(?:\.\d)? (\d{3})(?:[ \t](.*))?$/.exec(lines[0]);
+  if (!m) return undefined;
+  const authenticate = lines.slice(1)
+    .map((l) => /^proxy-authenticate:[ \t]*(.*)$/i.exec(l)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(printable);
+  return { status: Number(m[1]), statusLine: printable(lines[0]), authenticate };
+}
+
+function notHttp(proxy: ProxyConfig, received: Buffer): ProxyError {
+  const first = received[0];
+  const what = first === 0x15 || first === 0x16
+    ? 'answered in TLS: the port speaks https://, which is not supported; use its http:// port'
+    : first === 0x05 || first === 0x04 || first === 0x00
+      ? 'answered like a SOCKS proxy, which is not supported; use an HTTP CONNECT proxy'
+      : `answered something that is not HTTP: "${printable(received.subarray(0, 40).toString('latin1').split(/\r?\n/)[0])}"`;
+  return new ProxyError('ERR_MTLS_PROXY_NOT_HTTP', `the proxy ${proxy.url} ${what}`);
+}
+
+function printable(text: string): string {
+  const t = text.replace(/[^\x20-\x7e]/g, '?').trim();
+  return t.length > 120 ? `${t.slice(0, 120)}…` : t;
+}
