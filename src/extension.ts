@@ -8,6 +8,7 @@ import { TunnelManager } from './core/manager';
 import { ClientCertificates } from './vscode/clientCertificates';
 import { registerCommands } from './vscode/commands';
 import { ConnectionTests } from './vscode/connectionTests';
+import { DemoTarget } from './vscode/demo';
 import { Notifier } from './vscode/notifier';
 import { ReportDocuments } from './vscode/reportDocuments';
 import { Passphrases } from './vscode/secrets';
@@ -45,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const tree = new TunnelTreeProvider(manager, certificates, tests);
   const view = vscode.window.createTreeView('mtlsTunnels.tunnels', { treeDataProvider: tree });
   const statusBar = new TunnelStatusBar(manager, certificates);
+  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, manager, tests, log);
 
   // A wrong stored passphrase is forgotten, so the next start asks again instead of failing forever.
   const onDiagnosis = (name: string, d: { code: string }) => {
@@ -60,8 +62,8 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   manager.on('changed', updateBadge);
 
   context.subscriptions.push(
-    log, documents, certificates, tests, settings, tree, view, statusBar,
-    ...registerCommands({ manager, settings, passphrases, certificates, tests, documents, tree, notifier, log }),
+    log, documents, certificates, tests, settings, tree, view, statusBar, demo,
+    ...registerCommands({ manager, settings, passphrases, certificates, tests, documents, tree, notifier, log, demo }),
     settings.onDidApply((applied) => {
       tests.forget([...applied.removed, ...applied.changed]);
       // Tunnels marked autoStart start when they appear: at activation, when trust is granted,
@@ -81,7 +83,9 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   );
 
   settings.apply('activated');
-  shutdown = () => manager.dispose();
+  shutdown = async () => {
+    await Promise.all([manager.dispose(), demo.stop()]);
+  };
   const activationMs = Math.round((performance.now() - started) * 10) / 10;
   log.debug(`activated in ${activationMs} ms`);
 

@@ -3,7 +3,7 @@
  * certificate from its CA, greets each client by certificate name, then echoes every byte.
  */
 import { readFile } from 'node:fs/promises';
-import { AddressInfo } from 'node:net';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { ThrowawayPki } from '../core/pki/testPki';
 
@@ -13,7 +13,10 @@ export interface DemoServer {
 }
 
 export async function startDemoServer(pki: Pick<ThrowawayPki, 'server' | 'ca'>, port = 0): Promise<DemoServer> {
-  const sockets = new Set<tls.TLSSocket>();
+  // Every accepted connection, from before its handshake: one that never sends a ClientHello
+  // (a port probe, a client that gave up) would otherwise keep close() waiting forever, since
+  // allowHalfOpen leaves its side open after the peer's FIN.
+  const sockets = new Set<net.Socket>();
   const server = tls.createServer({
     cert: await readFile(pki.server.cert),
     key: await readFile(pki.server.key),
@@ -23,10 +26,13 @@ export async function startDemoServer(pki: Pick<ThrowawayPki, 'server' | 'ca'>, 
     minVersion: 'TLSv1.2',
     allowHalfOpen: true,
   }, (socket) => {
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+  server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    socket.pipe(socket);
   });
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
@@ -34,7 +40,7 @@ export async function startDemoServer(pki: Pick<ThrowawayPki, 'server' | 'ca'>, 
     server.listen(port, '127.0.0.1', () => resolve());
   });
   return {
-    port: (server.address() as AddressInfo).port,
+    port: (server.address() as net.AddressInfo).port,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());

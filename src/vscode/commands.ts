@@ -14,6 +14,7 @@ import { TunnelDraft, addTunnel } from './addTunnel';
 import { ClientCertificates } from './clientCertificates';
 import { clientCommands, listenAddress } from './clientCommands';
 import { ConnectionTests } from './connectionTests';
+import { DemoTarget, StartDemoOptions, startDemo, stopDemo } from './demo';
 import { CommandError, Notifier } from './notifier';
 import { ReportDocuments } from './reportDocuments';
 import { Passphrases } from './secrets';
@@ -30,6 +31,7 @@ export interface CommandServices {
   tree: TunnelTreeProvider;
   notifier: Notifier;
   log: vscode.LogOutputChannel;
+  demo: DemoTarget;
 }
 
 /** What a command receives as its first argument. */
@@ -163,6 +165,10 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       s.settings.apply('refresh');
       s.tree.refresh();
     }),
+
+    command('startDemo', (options?: StartDemoOptions) => startDemo(s, options)),
+
+    command('stopDemo', () => stopDemo(s)),
 
     // Internal (hidden from the palette): the status bar item's menu.
     command('showStatusMenu', () => showStatusMenu(s)),
