@@ -5,11 +5,15 @@
 // scripts/vscode/install-server.sh), with headless Chromium as the workbench, and exits with the
 // tests' exit code. Facts behind each step: shared notes, vscode-integration-tests.md.
 //
+// Like a desktop VS Code, `--install-extension FILE.vsix --extensions-dir DIR` installs an extension
+// into DIR and exits; the packaged pass of test/vscode/runTests.ts installs the .vsix that way.
+//
 // Environment:
 //   MTLS_TUNNELS_SCREENSHOT=file.png  screenshot of the workbench just before exit
 //   MTLS_TUNNELS_TIMEOUT_S=600        overall limit for the whole run
 //   MTLS_TUNNELS_VERBOSE=1            echo everything logged, and the server's output, as it happens
 //   MTLS_TUNNELS_CHROMIUM=/path       another Chromium than Debian's /usr/bin/chromium
+//   MTLS_TUNNELS_LOG_NAME=name.log    the log's name in test-results/ (default vscode.log)
 // The workbench's log (which carries the extension host's console, so mocha's report) goes to
 // stdout minus known chatter; all of it, and the server's output, goes to test-results/vscode.log.
 // Tests request a screenshot mid-run by logging `__SCREENSHOT__ <name>` (see
@@ -27,7 +31,7 @@ const timeoutS = Number(process.env.MTLS_TUNNELS_TIMEOUT_S ?? 600);
 const verbose = !!process.env.MTLS_TUNNELS_VERBOSE;
 const finalScreenshot = process.env.MTLS_TUNNELS_SCREENSHOT;
 const resultsDir = path.resolve('test-results');
-const logFile = path.join(resultsDir, 'vscode.log');
+const logFile = path.join(resultsDir, process.env.MTLS_TUNNELS_LOG_NAME ?? 'vscode.log');
 const SCREENSHOT_MARKER = '__SCREENSHOT__ ';
 // The workbench hands codeAutomationLog its own log lines mixed with the extension host's console,
 // and nothing tells them apart (the extension host's console cannot be re-wrapped either: VS Code
@@ -53,6 +57,7 @@ const extensionsDir = args.extensionsDir ?? path.join(userDataDir, 'extensions')
 const serverDataDir = path.join(userDataDir, 'server-data');
 // The server does not create these and then silently skips the extension under development.
 for (const dir of [userDataDir, extensionsDir, serverDataDir, resultsDir]) fs.mkdirSync(dir, { recursive: true });
+if (args.installExtensions.length > 0) process.exit(installExtensions());
 const logStream = fs.createWriteStream(logFile);
 
 let server;
@@ -90,7 +95,7 @@ try {
 
 function parseArgs(argv) {
   const out = { extensionDevelopmentPaths: [], extensionTestsPath: undefined, userDataDir: undefined,
-    extensionsDir: undefined, target: undefined };
+    extensionsDir: undefined, target: undefined, installExtensions: [] };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s);
     const value = () => inline ?? argv[++i];
@@ -99,14 +104,16 @@ function parseArgs(argv) {
       case '--extensionTestsPath': out.extensionTestsPath = path.resolve(value()); break;
       case '--user-data-dir': out.userDataDir = path.resolve(value()); break;
       case '--extensions-dir': out.extensionsDir = path.resolve(value()); break;
+      case '--install-extension': out.installExtensions.push(path.resolve(value())); break;
       default:
         // Desktop-only switches (--no-sandbox, --disable-updates, …) mean nothing here.
         if (!flag.startsWith('-')) out.target = path.resolve(flag);
     }
   }
-  if (!out.extensionTestsPath || out.extensionDevelopmentPaths.length === 0) {
+  if ((!out.extensionTestsPath || out.extensionDevelopmentPaths.length === 0) && out.installExtensions.length === 0) {
     console.error('usage: code-server-runner.mjs --extensionDevelopmentPath=DIR --extensionTestsPath=FILE'
-      + ' [--user-data-dir=DIR] [--extensions-dir=DIR] [FOLDER | FILE.code-workspace]');
+      + ' [--user-data-dir=DIR] [--extensions-dir=DIR] [FOLDER | FILE.code-workspace]\n'
+      + '       code-server-runner.mjs --install-extension=FILE.vsix --extensions-dir=DIR');
     process.exit(2);
   }
   return out;
@@ -120,6 +127,14 @@ function installServer() {
     process.exit(1);
   }
   return r.stdout.trim().split('\n').pop();
+}
+
+/** The server's own command line installs a .vsix the way `code --install-extension` does. */
+function installExtensions() {
+  const r = spawnSync(node24, [serverMain, '--accept-server-license-terms', '--user-data-dir', userDataDir,
+    '--server-data-dir', serverDataDir, '--extensions-dir', extensionsDir,
+    ...args.installExtensions.flatMap((file) => ['--install-extension', file])], { stdio: 'inherit' });
+  return r.status ?? 1;
 }
 
 function startServer() {

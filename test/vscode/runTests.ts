@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runTests } from '@vscode/test-electron';
+import { runPackagedPass } from './packagedPass';
 
 // Compiled to out/test/vscode/runTests.js.
 const repo = path.resolve(__dirname, '../../..');
@@ -51,4 +52,13 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => { process.exitCode = code; });
+// Then the same VS Code with the packaged .vsix installed and nothing under development.
+main()
+  .then(async (code) => {
+    const executable = process.argv.includes('--download')
+      ? undefined
+      : process.env.VSCODE_EXECUTABLE || path.join(repo, 'scripts/vscode/code-server-runner.mjs');
+    const packaged = await runPackagedPass(repo, executable, WORKSPACE_SETTINGS);
+    return code || packaged;
+  })
+  .then((code) => { process.exitCode = code; });
