@@ -277,6 +277,8 @@ async function recordPlaintextAnswer(config: TunnelConfig): Promise<string | und
         tap.push(chunk);
       });
       raw.on('end', () => tap.push(null));
+      // proxyConnect paused the socket, and a new 'data' listener does not undo an explicit pause.
+      raw.resume();
       const socket = tls.connect({ socket: tap, secureContext: tls.createSecureContext({ minVersion: config.minTlsVersion }), servername: sniFor(config.serverName), ALPNProtocols: config.alpn.length > 0 ? config.alpn : undefined });
       socket.on('error', finish);
       socket.on('secureConnect', finish);

@@ -150,12 +150,16 @@ export function proxyUrl(endpoint: Endpoint, withCredentials: boolean): string {
   return `http://${withCredentials ? '***@' : ''}${host}:${endpoint.port}`;
 }
 
-/** Any URL-ish text with its user info replaced by `***`, for messages about what the user wrote. */
+/**
+ * Any URL-ish text with everything before its last `@` (after the scheme) replaced by `***`, for
+ * messages about what the user wrote. A password may hold `/` or `@` unencoded, so the last `@`
+ * anywhere is taken: hiding a path's `@` too is the cheaper mistake.
+ */
 export function redactUrl(text: string): string {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?([^/?#]*)(.*)$/s.exec(text);
-  if (!m) return text;
-  const at = m[2].lastIndexOf('@');
-  return at < 0 ? text : `${m[1] ?? ''}***@${m[2].slice(at + 1)}${m[3]}`;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(text)?.[0] ?? '';
+  const rest = text.slice(scheme.length);
+  const at = rest.lastIndexOf('@');
+  return at < 0 ? text : `${scheme}***@${rest.slice(at + 1)}`;
 }
 
 /**

@@ -18,6 +18,7 @@ export const DEBIAN_PACKAGES: Record<string, string> = {
   mariadbd: 'mariadb-server',
   'mariadb-install-db': 'mariadb-server',
   mariadb: 'mariadb-client',
+  tinyproxy: 'tinyproxy',
 };
 
 function isExecutable(file: string): boolean {

@@ -12,3 +12,5 @@ export { startNginx } from './nginx';
 export type { NginxOptions, RunningNginx } from './nginx';
 export { startMariadb } from './mariadb';
 export type { MariadbOptions, RunningMariadb } from './mariadb';
+export { startTinyproxy } from './tinyproxy';
+export type { RunningTinyproxy, TinyproxyOptions } from './tinyproxy';
