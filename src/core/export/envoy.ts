@@ -48,6 +48,30 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
     carried = false;
     notes.push('protocol mysql: Envoy\'s mysql_proxy filter cannot start TLS towards the server (it has no upstream_ssl), and plain TLS from the first byte is not MySQL; the bootstrap below is commented out');
   }
+  let endpointMetadata: YamlMap | undefined;
+  if (config.proxy) {
+    if (config.protocol === 'postgres') {
+      carried = false;
+      notes.push('proxy with protocol postgres: Envoy\'s HTTP CONNECT transport socket (http_11_proxy) wraps a TLS transport socket, and it does not document wrapping the starttls one postgres_proxy needs; the bootstrap below is commented out');
+    }
+    // http_11_proxy dials the proxy named in the endpoint's metadata, sends CONNECT for the
+    // endpoint, and hands the tunnel to the TLS socket it wraps.
+    transportSocket = {
+      name: 'envoy.transport_sockets.http_11_proxy',
+      typed_config: { '@type': `${TYPE}transport_sockets.http_11_proxy.v3.Http11ProxyUpstreamTransport`, transport_socket: transportSocket },
+    };
+    endpointMetadata = {
+      typed_filter_metadata: {
+        'envoy.http11_proxy_transport_socket.proxy_address': {
+          '@type': 'type.googleapis.com/envoy.config.core.v3.Address',
+          socket_address: { address: config.proxy.host, port_value: config.proxy.port },
+        },
+      },
+    };
+    notes.push('proxy: Envoy\'s http_11_proxy transport socket is documented as not yet production-hardened, and it resolves the target\'s name itself (the cluster\'s DNS), so the target must resolve where Envoy runs');
+    if (config.proxy.auth) notes.push('proxy credentials: Envoy\'s http_11_proxy transport socket sends no Proxy-Authorization, so a proxy that wants credentials will refuse it (no equivalent)');
+    if (!isIp(config.proxy.host)) notes.push(`proxy host ${config.proxy.host}: Envoy takes the proxy as an IP address; replace it with the proxy's address`);
+  }
 
   const bootstrap: YamlMap = {
     static_resources: {
@@ -63,7 +87,7 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
         circuit_breakers: config.maxConnections > 0 ? { thresholds: [{ priority: 'DEFAULT', max_connections: config.maxConnections }] } : undefined,
         load_assignment: {
           cluster_name: id,
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: config.target.host, port_value: config.target.port } } } }] }],
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: config.target.host, port_value: config.target.port } } }, metadata: endpointMetadata }] }],
         },
         transport_socket: transportSocket,
       }],

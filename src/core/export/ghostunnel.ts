@@ -4,14 +4,14 @@
  * crypto/tls), and its `--verify-*` flags add a check on top of that.
  */
 import { TunnelConfig, formatEndpoint } from '../config/model';
-import { ExportResult, commonNotes, header, parseSan, slug } from './shared';
+import { ExportError, ExportResult, commentSafe, commonNotes, header, parseSan, proxyCredentialVariables, slug } from './shared';
 
 /** ghostunnel's own test for a listen address that needs no `--unsafe-listen` (consideredSafe). */
 const SAFE_LISTEN_PREFIXES = ['127.0.0.1:', '[::1]:', 'localhost:'];
 
 export function ghostunnelScript(config: TunnelConfig): ExportResult {
   const notes = commonNotes(config);
-  const flags: string[][] = [];
+  const flags: (string | Expanded)[][] = [];
   const listen = formatEndpoint(config.listen);
   flags.push(['--listen', listen], ['--target', formatEndpoint(config.target)]);
   if (!SAFE_LISTEN_PREFIXES.some((p) => listen.startsWith(p))) {
@@ -48,6 +48,7 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
   }
   if (verified > 1) notes.push('ghostunnel accepts a server carrying any one of the --verify-* names; mtls-tunnels requires all of them');
 
+  if (config.proxy) flags.push(['--proxy', proxyArgument(config, guards, notes)]);
   flags.push(['--connect-timeout', goDuration(config.connectTimeoutMs)]);
   if (config.maxConnections > 0) flags.push(['--max-concurrent-conns', String(config.maxConnections)]);
   if (config.idleTimeoutMs > 0) notes.push('idleTimeoutMs: ghostunnel has no idle timeout (--max-conn-lifetime caps a connection\'s whole life, not its idle time)');
@@ -58,12 +59,51 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
   const refusal = cannotCarry(config);
   if (refusal) notes.push(refusal);
 
-  const command = ['exec ghostunnel client \\', ...flags.map((f, i) => `  ${f.map(shellQuote).join(' ')}${i < flags.length - 1 ? ' \\' : ''}`)];
+  const command = ['exec ghostunnel client \\', ...flags.map((f, i) => `  ${f.map((a) => (a instanceof Expanded ? a.text : shellQuote(a))).join(' ')}${i < flags.length - 1 ? ' \\' : ''}`)];
   const body = refusal
     ? [`echo ${shellQuote(`ghostunnel cannot carry protocol ${config.protocol} (see the comments above); not starting`)} >&2`, 'exit 1', ...command.map((l) => `# ${l}`)]
     : [...guards, ...command];
   const text = ['#!/bin/sh', ...header('#', config, 'ghostunnel', 'a ghostunnel client', notes), 'set -eu', ...body, ''].join('\n');
   return { text, fileName: `${slug(config.name)}.ghostunnel.sh`, notes };
+}
+
+/** A shell word written as is: double-quoted, with `$VAR` expansions the script relies on. */
+class Expanded {
+  constructor(readonly text: string) {}
+}
+
+/**
+ * `--proxy` (ghostunnel dials HTTP CONNECT proxies itself, and sends a URL's user info as Basic
+ * credentials). A password is never written: the URL takes it from the same environment
+ * variable the tunnel reads, when the script runs.
+ */
+function proxyArgument(config: TunnelConfig, guards: string[], notes: string[]): string | Expanded {
+  const proxy = config.proxy!;
+  const creds = proxyCredentialVariables(config);
+  const plain = proxy.url.replace('***@', '');
+  if (!creds) return plain;
+  const need = (variable: string, what: string) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(variable)) {
+      throw new ExportError(`tunnel "${commentSafe(config.name)}": proxy: the environment variable "${commentSafe(variable)}" is not a name a shell can read; rename it to letters, digits and _`);
+    }
+    guards.push(`: "\${${variable}:?set ${variable} to ${what}}"`);
+  };
+  if (creds.wholeUrl) {
+    need(creds.wholeUrl, 'the proxy URL');
+    notes.push(`the proxy URL, credentials included, is not written here: the script passes $${creds.wholeUrl} to --proxy when it runs`);
+    return new Expanded(`"$${creds.wholeUrl}"`);
+  }
+  const user = creds.user ? `\${${creds.user}}` : doubleQuoted(creds.userLiteral ?? '');
+  if (creds.user) need(creds.user, 'the proxy user name');
+  if (creds.password) need(creds.password, 'the proxy password');
+  const variables = [creds.user, creds.password].filter((v): v is string => v !== undefined);
+  if (variables.length > 0) notes.push(`the proxy credentials are not written here: the script reads ${variables.map((v) => `$${v}`).join(' and ')} into the --proxy URL when it runs (percent-encode any : @ / % in them)`);
+  return new Expanded(`"http://${user}${creds.password ? `:\${${creds.password}}` : ''}@${plain.slice('http://'.length)}"`);
+}
+
+/** Text safe inside double quotes: `\`, `"`, `$` and backquote escaped. */
+function doubleQuoted(s: string): string {
+  return s.replace(/[\\"$`]/g, (c) => `\\${c}`);
 }
 
 /** Why ghostunnel cannot run this tunnel at all, or undefined when it can. */

@@ -54,6 +54,7 @@ export function checkSingleLine(config: TunnelConfig): void {
     ['cert', config.cert], ['key', config.key], ['pfx', config.pfx], ['ca', config.ca], ['serverName', config.serverName],
     ...config.verify.subjectAltNames.map((s, i): [string, string] => [`verify.subjectAltNames[${i}]`, s]),
     ...config.alpn.map((s, i): [string, string] => [`alpn[${i}]`, s]),
+    ['proxy', config.proxy?.credentialsFrom],
   ];
   for (const [field, value] of fields) {
     if (value !== undefined && /[\r\n\u0085\u2028\u2029]/.test(value)) {
@@ -67,7 +68,31 @@ export function commonNotes(config: TunnelConfig): string[] {
   const notes: string[] = [];
   if (config.listen.port === 0) notes.push('listen port 0 means "any free port" in mtls-tunnels; give the sidecar a fixed port');
   if (config.autoStart) notes.push('autoStart is an editor setting; start the sidecar with your process manager instead');
+  if (config.proxy && config.proxy.source !== 'settings') {
+    notes.push(`proxy: read from ${config.proxy.source} when this file was exported; the sidecar uses that proxy as a fixed setting and does not consult NO_PROXY`);
+  }
+  if (config.proxyBypass) notes.push(`proxy "env" meant a direct connection when this file was exported (${config.proxyBypass}), so none is configured`);
   return notes;
+}
+
+/**
+ * How each format can carry the proxy's credentials without holding the password: the names of
+ * the environment variables behind them, when the settings took them from `${env:…}`.
+ */
+export function proxyCredentialVariables(config: TunnelConfig): { user?: string; userLiteral?: string; password?: string; wholeUrl?: string } | undefined {
+  const p = config.proxy;
+  if (!p?.auth || !p.credentialsFrom) return undefined;
+  const whole = /^\$\{env:([^}]+)\}$/.exec(p.source)?.[1] ?? (p.source !== 'settings' ? p.source : undefined);
+  if (whole) return { wholeUrl: whole };
+  const colon = p.credentialsFrom.search(/:(?![^{]*\})/);
+  const userPart = colon >= 0 ? p.credentialsFrom.slice(0, colon) : p.credentialsFrom;
+  const passwordPart = colon >= 0 ? p.credentialsFrom.slice(colon + 1) : '';
+  const variable = (t: string) => /^\$\{env:([^}]+)\}$/.exec(t)?.[1];
+  return {
+    user: variable(userPart),
+    userLiteral: variable(userPart) ? undefined : userPart,
+    password: variable(passwordPart),
+  };
 }
 
 /**

@@ -3,15 +3,21 @@
  * stunnel 5's manual and source give them: `cert` takes PEM or, by a .p12/.pfx extension,
  * PKCS#12; a passphrase is asked on the terminal, never read from the environment.
  */
-import { TunnelConfig } from '../config/model';
-import { ExportResult, SYSTEM_CA_BUNDLE, ceilSeconds, commonNotes, header, isIp, parseSan, slug } from './shared';
+import { TunnelConfig, formatEndpoint } from '../config/model';
+import { ExportResult, SYSTEM_CA_BUNDLE, ceilSeconds, commonNotes, header, isIp, parseSan, proxyCredentialVariables, slug } from './shared';
 
 /** stunnel's own idle timeout when TIMEOUTidle is not set: 12 hours. */
 const STUNNEL_DEFAULT_IDLE_S = 43_200;
 
 export function stunnelConf(config: TunnelConfig): ExportResult {
   const notes = commonNotes(config);
-  const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${address(config.listen)}`, `connect = ${address(config.target)}`];
+  const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${address(config.listen)}`];
+  if (config.proxy) {
+    // stunnel's `connect` protocol: TCP to the proxy, CONNECT to protocolHost, then TLS inside.
+    service.push(`; through the HTTP proxy ${config.proxy.url}: stunnel sends CONNECT ${formatEndpoint(config.target)} before the handshake`, `connect = ${address(config.proxy)}`);
+  } else {
+    service.push(`connect = ${address(config.target)}`);
+  }
 
   if (config.pfx) {
     service.push(`cert = ${config.pfx}`);
@@ -55,8 +61,13 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
   let carried = true;
   switch (config.protocol) {
     case 'tls':
+      if (config.proxy) service.push(...proxyLines(config, notes));
       break;
     case 'postgres':
+      if (config.proxy) {
+        carried = false;
+        notes.push('proxy with protocol postgres: a stunnel service has one protocol, and both the proxy (protocol = connect) and PostgreSQL (protocol = pgsql) need it; the service is commented out');
+      }
       service.push(
         '; stunnel sends the SSLRequest to the server itself, but does not answer the one psql sends by default:',
         '; clients must connect with sslmode=disable (e.g. psql "host=127.0.0.1 sslmode=disable ...")',
@@ -85,6 +96,29 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
     '',
   ];
   return { text: lines.join('\n'), fileName: `${slug(config.name)}.stunnel.conf`, notes };
+}
+
+/**
+ * `protocol = connect` and, when the proxy wants credentials, where they would go: stunnel reads
+ * them only from this file, and mtls-tunnels never writes a password, so those lines stay
+ * commented with the variables they come from.
+ */
+function proxyLines(config: TunnelConfig, notes: string[]): string[] {
+  const lines = ['protocol = connect', `protocolHost = ${formatEndpoint(config.target)}`];
+  const creds = proxyCredentialVariables(config);
+  if (!creds) return lines;
+  const from = (variable: string | undefined, literal?: string) => literal ?? (variable ? `the value of \$${variable}` : 'empty');
+  lines.push(
+    '; the proxy wants Basic credentials, and stunnel reads them only from this file: fill both in and',
+    '; keep the file readable by stunnel\'s user alone (mtls-tunnels never writes a password)',
+    '; protocolAuthentication = basic',
+    creds.wholeUrl
+      ? `; protocolUsername = (the user name in \$${creds.wholeUrl})`
+      : creds.userLiteral !== undefined ? `; protocolUsername = ${creds.userLiteral}` : `; protocolUsername = (${from(creds.user)})`,
+    `; protocolPassword = (${creds.wholeUrl ? `the password in \$${creds.wholeUrl}` : from(creds.password)})`,
+  );
+  notes.push('proxy credentials: stunnel cannot read them from the environment (protocolUsername and protocolPassword live in the file), so they are left commented out; without them the proxy refuses the CONNECT');
+  return lines;
 }
 
 /** stunnel's `[HOST:]PORT`, IPv6 hosts without brackets (it splits at the last colon). */
