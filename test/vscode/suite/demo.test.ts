@@ -6,10 +6,23 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, it } from 'mocha';
 import * as vscode from 'vscode';
+import type { TestApi } from '../../../src/extension';
 import type { StartDemoResult } from '../../../src/vscode/demo';
-import { EXTENSION_ID, EchoClient, extensionApi, portOf, tryConnect, withTunnels } from './fixture';
+import { EXTENSION_ID, EchoClient, extensionApi, portOf, tryConnect, waitFor, withTunnels } from './fixture';
+import { screenshot } from './screenshot';
 
 const portOfAddress = (address: string) => Number(address.split(':').pop());
+
+/** The Tunnels view in front, with that tunnel selected, for a screenshot. */
+async function showView(api: TestApi, name: string): Promise<void> {
+  await vscode.commands.executeCommand('workbench.view.extension.mtlsTunnels');
+  await vscode.commands.executeCommand('workbench.action.closeAuxiliaryBar');
+  const item = await waitFor(() => api.tree.tunnelItem(name), `the tree item of ${name}`);
+  await api.view.reveal(item, { expand: true, select: true, focus: true });
+  // Wide enough that the tunnel's addresses are not cut off.
+  for (let i = 0; i < 2; i++) await vscode.commands.executeCommand('workbench.action.decreaseViewWidth');
+  await new Promise((r) => setTimeout(r, 500));
+}
 
 describe('the demo', () => {
   after(() => vscode.commands.executeCommand('mtlsTunnels.stopDemo'));
@@ -35,6 +48,8 @@ describe('the demo', () => {
       const client = await EchoClient.connect(portOf(api, 'demo'));
       try {
         assert.equal(await client.echo('hello, demo'), 'hello, demo');
+        await showView(api, 'demo');
+        await screenshot('demo-running');
       } finally {
         client.close();
       }
@@ -51,6 +66,7 @@ describe('the demo', () => {
     await withTunnels([], async (api) => {
       const result = await vscode.commands.executeCommand<StartDemoResult>('mtlsTunnels.startDemo', { addTunnel: 'untrusted' });
       assert.equal(result?.tunnel, 'demo-untrusted');
+      await vscode.commands.executeCommand('notifications.clearAll');
       const shownBefore = api.notifications.length;
       const report = await vscode.commands.executeCommand<string>('mtlsTunnels.testConnection', 'demo-untrusted');
       assert.match(report, /Untrusted Demo CA/);
@@ -59,6 +75,11 @@ describe('the demo', () => {
       console.log(`      diagnosis: ${message}`);
       assert.match(message, /client certificate/);
       assert.doesNotMatch(message, /ECONNRESET|Error:/);
+      await showView(api, 'demo-untrusted');
+      await vscode.commands.executeCommand('notifications.showList');
+      await new Promise((r) => setTimeout(r, 300));
+      await screenshot('demo-diagnosis');
+      await vscode.commands.executeCommand('notifications.hideList');
     });
   });
 
