@@ -45,6 +45,8 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
     const tunnel = manager.tunnel(t.name)!;
     const addr = tunnel.address()!;
     io.stdout(`${t.name} listening on ${formatEndpoint(addr)} -> ${formatEndpoint(t.target)} (${t.protocol})\n`);
+    if (t.proxy) io.logger.info(`[${t.name}] through the HTTP proxy ${t.proxy.url}${t.proxy.source === 'settings' ? '' : ` (from ${t.proxy.source})`}`);
+    else if (t.proxyBypass) io.logger.info(`[${t.name}] "proxy": "env" goes direct: ${t.proxyBypass}`);
     tunnel.on('connectionOpened', (c) => {
       const h = c.handshake;
       io.logger.info(`[${t.name}] #${c.id} ${c.client} connected${h ? ` (${h.version}${h.resumed ? ', resumed' : ''})` : ''}`);

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { after, before, describe, it, TestContext } from 'node:test';
 import { runCheck } from '../../src/cli/check';
+import { runUp } from '../../src/cli/up';
 import { TunnelConfig } from '../../src/core/config/model';
 import { parseTunnels } from '../../src/core/config/parse';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
@@ -140,6 +141,29 @@ describe('through tinyproxy', { skip: requireBinary('tinyproxy') }, () => {
       assert.ok(!where.includes(PASSWORD) && !where.includes(BASIC), `the password leaked into:\n${where}`);
     }
     assert.ok(logger.lines.length > 0, 'the tunnel logged something');
+  });
+
+  it('mtls-tunnels up names the proxy on stderr, redacted, and carries bytes through it', TEST, async (t) => {
+    const { tunnels } = parseTunnels([{
+      name: 'up-authed', listen: 0, target: `127.0.0.1:${echo.port}`, serverName: 'localhost',
+      cert: pki().client.cert, key: pki().client.key, ca: pki().ca, proxy: `http://alice:\${env:PROXY_PASSWORD}@127.0.0.1:${guarded.port}`,
+    }], { env: { PROXY_PASSWORD: PASSWORD } });
+    const logger = recordingLogger();
+    const stdout: string[] = [];
+    let stop!: (signal: string) => void;
+    const stopSignal = new Promise<string>((resolve) => (stop = resolve));
+    const exit = runUp(tunnels, { stdout: (s) => stdout.push(s), stderr: (s) => stdout.push(s), logger, stopSignal }, 100);
+    t.after(() => stop('SIGTERM'));
+    await until(() => stdout.length > 0, 5000, 'the listening line');
+    const port = Number(/^up-authed listening on 127\.0\.0\.1:(\d+) -> /.exec(stdout[0])![1]);
+    const client = await connectLocal(t, port);
+    assert.equal(await echoOnce(client, 'up through the proxy'), 'up through the proxy');
+    client.destroy();
+    stop('SIGTERM');
+    assert.equal(await exit, 0);
+    assert.ok(logger.lines.includes(`info [up-authed] through the HTTP proxy http://***@127.0.0.1:${guarded.port}`), logger.lines.join('\n'));
+    const everything = [...stdout, ...logger.lines].join('\n');
+    assert.ok(!everything.includes(PASSWORD) && !everything.includes(BASIC), everything);
   });
 
   it('a wrong password: PROXY_AUTH_FAILED names where the credentials come from, never what they are', TEST, async (t) => {
