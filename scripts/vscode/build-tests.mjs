@@ -5,16 +5,18 @@ import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 
 const outdir = 'out/test/vscode';
-// suite/: the main suite, run with the extension under development; packaged/: run against the
-// installed .vsix (test/vscode/packagedPass.ts).
-const tests = ['suite', 'packaged'].flatMap((dir) => fs.readdirSync(`test/vscode/${dir}`, { recursive: true })
+// suite/: the main suite, run with the extension under development; multiroot/ and restricted/:
+// passes with their own workspace (test/vscode/runTests.ts); packaged/: run against the installed
+// .vsix (test/vscode/packagedPass.ts). Each folder has an index.ts, mocha's entry point.
+const passes = ['suite', 'multiroot', 'restricted', 'packaged'];
+const tests = passes.flatMap((dir) => fs.readdirSync(`test/vscode/${dir}`, { recursive: true })
   .filter((f) => f.endsWith('.test.ts'))
   .map((f) => `test/vscode/${dir}/${f}`));
 
 // Start clean: the suite runs every *.test.js it finds, so a deleted test must not linger.
 fs.rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: ['test/vscode/runTests.ts', 'test/vscode/suite/index.ts', 'test/vscode/packaged/index.ts', ...tests],
+  entryPoints: ['test/vscode/runTests.ts', ...passes.map((dir) => `test/vscode/${dir}/index.ts`), ...tests],
   outbase: 'test/vscode',
   outdir,
   bundle: true,

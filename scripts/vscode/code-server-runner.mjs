@@ -14,6 +14,7 @@
 //   MTLS_TUNNELS_VERBOSE=1            echo everything logged, and the server's output, as it happens
 //   MTLS_TUNNELS_CHROMIUM=/path       another Chromium than Debian's /usr/bin/chromium
 //   MTLS_TUNNELS_LOG_NAME=name.log    the log's name in test-results/ (default vscode.log)
+//   MTLS_TUNNELS_WORKSPACE_TRUST=1    keep workspace trust on, so a new folder opens in Restricted Mode
 // The workbench's log (which carries the extension host's console, so mocha's report) goes to
 // stdout minus known chatter; all of it, and the server's output, goes to test-results/vscode.log.
 // Tests request a screenshot mid-run by logging `__SCREENSHOT__ <name>` (see
@@ -140,7 +141,7 @@ function installExtensions() {
 function startServer() {
   server = spawn(node24, [serverMain, '--host', '127.0.0.1', '--port', '0', '--without-connection-token',
     '--accept-server-license-terms', '--enable-smoke-test-driver', '--disable-telemetry',
-    '--disable-workspace-trust', '--user-data-dir', userDataDir, '--server-data-dir', serverDataDir,
+    ...(process.env.MTLS_TUNNELS_WORKSPACE_TRUST ? [] : ['--disable-workspace-trust']), '--user-data-dir', userDataDir, '--server-data-dir', serverDataDir,
     '--extensions-dir', extensionsDir], {
     // Own process group: the server spawns extension hosts and watchers; we kill them all at once.
     detached: true,

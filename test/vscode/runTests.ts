@@ -1,16 +1,27 @@
-// Runs the suite in test/vscode/suite inside a real VS Code. By default that VS Code is the server
-// from the code-server npm package driven by headless Chromium (scripts/vscode/code-server-runner.mjs),
-// because desktop builds cannot be downloaded on our machines. Elsewhere:
+// Runs the VS Code integration tests inside a real VS Code, in passes that each open a fresh
+// workspace: the main suite (test/vscode/suite, one trusted folder), a multi-root workspace
+// (test/vscode/multiroot), an untrusted folder in Restricted Mode (test/vscode/restricted), and
+// the packaged .vsix installed as a user would (packagedPass.ts). By default that VS Code is the
+// server from the code-server npm package driven by headless Chromium
+// (scripts/vscode/code-server-runner.mjs), because desktop builds cannot be downloaded on our
+// machines. Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
+//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,packaged   run only these passes
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runTests } from '@vscode/test-electron';
+import { startDemoServer } from '../../src/demo/demoServer';
+import { createThrowawayPki } from '../../src/core/pki/testPki';
 import { runPackagedPass } from './packagedPass';
 
 // Compiled to out/test/vscode/runTests.js.
 const repo = path.resolve(__dirname, '../../..');
+const executable = process.argv.includes('--download')
+  ? undefined
+  : process.env.VSCODE_EXECUTABLE || path.join(repo, 'scripts/vscode/code-server-runner.mjs');
 
 // Workspace settings every test starts from; tests may change them and restore them.
 const WORKSPACE_SETTINGS = {
@@ -20,45 +31,114 @@ const WORKSPACE_SETTINGS = {
   'workbench.secondarySideBar.defaultVisibility': 'hidden',
 };
 
-async function main(): Promise<number> {
-  // Fresh folders each run, so no state leaks from one run into the next.
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'mtls-tunnels-vscode-'));
-  const workspace = path.join(scratch, 'workspace');
-  fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
-  fs.writeFileSync(path.join(workspace, '.vscode/settings.json'), JSON.stringify(WORKSPACE_SETTINGS, null, 2));
+interface Pass {
+  /** Folder under out/test/vscode holding the pass's index.js and *.test.js. */
+  suite: string;
+  /** Makes the workspace to open (a folder or a .code-workspace file) inside `scratch`. */
+  workspace(scratch: string): Promise<{ target: string; env?: Record<string, string>; cleanup?: () => Promise<void> }>;
+  env?: Record<string, string>;
+}
+
+function folderWith(dir: string, settings: object): string {
+  fs.mkdirSync(path.join(dir, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(dir, '.vscode/settings.json'), JSON.stringify(settings, null, 2));
+  return dir;
+}
+
+const PASSES: Record<string, Pass> = {
+  main: {
+    suite: 'suite',
+    workspace: async (scratch) => {
+      const target = folderWith(path.join(scratch, 'workspace'), WORKSPACE_SETTINGS);
+      return { target, env: { MTLS_TUNNELS_TEST_WORKSPACE: target } };
+    },
+  },
+  multiroot: {
+    suite: 'multiroot',
+    workspace: async (scratch) => {
+      const alpha = folderWith(path.join(scratch, 'alpha'), {});
+      const beta = folderWith(path.join(scratch, 'beta'), {});
+      const target = path.join(scratch, 'team.code-workspace');
+      fs.writeFileSync(target, JSON.stringify({ folders: [{ path: alpha }, { path: beta }], settings: WORKSPACE_SETTINGS }, null, 2));
+      return { target };
+    },
+    env: { MTLS_TUNNELS_LOG_NAME: 'vscode-multiroot.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
+  },
+  restricted: {
+    suite: 'restricted',
+    // A working autoStart tunnel in the settings of a folder VS Code has never been told to trust:
+    // had the extension acted on it, something would listen on `port`.
+    workspace: async (scratch) => {
+      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+      const server = await startDemoServer(pki);
+      const port = await freePort();
+      const target = folderWith(path.join(scratch, 'untrusted'), {
+        ...WORKSPACE_SETTINGS,
+        'mtlsTunnels.tunnels': [{
+          name: 'untrusted', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
+          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+        }],
+      });
+      return { target, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(port) }, cleanup: () => server.close() };
+    },
+    env: { MTLS_TUNNELS_WORKSPACE_TRUST: '1', MTLS_TUNNELS_LOG_NAME: 'vscode-restricted.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
+  },
+};
+
+async function runPass(name: string, pass: Pass): Promise<number> {
+  const started = Date.now();
+  // Fresh folders each pass, so no state leaks from one into the next.
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `mtls-tunnels-vscode-${name}-`));
+  let cleanup: (() => Promise<void>) | undefined;
   try {
+    const made = await pass.workspace(scratch);
+    cleanup = made.cleanup;
     await runTests({
-      vscodeExecutablePath: process.argv.includes('--download')
-        ? undefined
-        : process.env.VSCODE_EXECUTABLE || path.join(repo, 'scripts/vscode/code-server-runner.mjs'),
+      vscodeExecutablePath: executable,
       extensionDevelopmentPath: repo,
-      extensionTestsPath: path.join(__dirname, 'suite/index.js'),
+      extensionTestsPath: path.join(__dirname, pass.suite, 'index.js'),
       launchArgs: [
-        workspace,
+        made.target,
         `--user-data-dir=${path.join(scratch, 'user-data')}`,
         `--extensions-dir=${path.join(scratch, 'extensions')}`,
         '--disable-extensions', // other installed extensions; the one under development still loads
       ],
-      extensionTestsEnv: { MTLS_TUNNELS_TEST_WORKSPACE: workspace },
+      extensionTestsEnv: { ...pass.env, ...made.env },
     });
+    console.log(`${name} pass: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return 0;
   } catch (err) {
     // runTests already printed the exit code; a TestRunFailedError carries it.
     const code = (err as { code?: number }).code;
     if (code === undefined) console.error(err);
+    console.error(`${name} pass: FAILED`);
     return code || 1;
   } finally {
+    await cleanup?.();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-// Then the same VS Code with the packaged .vsix installed and nothing under development.
-main()
-  .then(async (code) => {
-    const executable = process.argv.includes('--download')
-      ? undefined
-      : process.env.VSCODE_EXECUTABLE || path.join(repo, 'scripts/vscode/code-server-runner.mjs');
-    const packaged = await runPackagedPass(repo, executable, WORKSPACE_SETTINGS);
-    return code || packaged;
-  })
-  .then((code) => { process.exitCode = code; });
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function main(): Promise<number> {
+  const only = process.env.MTLS_TUNNELS_PASSES?.split(',').map((s) => s.trim());
+  const wanted = (name: string) => !only || only.includes(name);
+  let failed = 0;
+  for (const [name, pass] of Object.entries(PASSES)) {
+    if (wanted(name)) failed = (await runPass(name, pass)) || failed;
+  }
+  // Then the same VS Code with the packaged .vsix installed and nothing under development.
+  if (wanted('packaged')) failed = (await runPackagedPass(repo, executable, WORKSPACE_SETTINGS)) || failed;
+  return failed;
+}
+
+main().then((code) => { process.exitCode = code; });
