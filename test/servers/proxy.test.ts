@@ -1,10 +1,11 @@
 /**
  * Tunnels through a real HTTP CONNECT proxy (Debian's tinyproxy on 127.0.0.1): bytes byte-exact
  * both ways (tinyproxy closes a tunnel when either side ends, so no half-close here; the unit
- * tests carry one through a relay that keeps it), PostgreSQL's SSLRequest inside the CONNECT tunnel, Basic credentials from the
- * environment that never reach a log line, what the doctor says when the proxy is down, wants
- * credentials, refuses ours or forbids the port, the server still verified by the target's name,
- * `"proxy": "env"` with HTTPS_PROXY and NO_PROXY, and the exported stunnel service doing the same.
+ * tests carry one through a relay that keeps it), PostgreSQL's SSLRequest and MySQL's
+ * in-handshake TLS upgrade inside the CONNECT tunnel, Basic credentials from the environment that
+ * never reach a log line, what the doctor says when the proxy is down, wants credentials, refuses
+ * ours or forbids the port, the server still verified by the target's name, `"proxy": "env"` with
+ * HTTPS_PROXY and NO_PROXY, `up` naming the proxy, and the exported stunnel service doing the same.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,7 +26,7 @@ import { exportTunnel } from '../../src/core/export';
 import { startMtlsServer, TestServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
 import {
-  binary, clientEnv, requireBinary, run, RunningPostgres, RunningTinyproxy, startPostgres, startTinyproxy,
+  binary, clientEnv, requireBinary, run, RunningMariadb, RunningPostgres, RunningTinyproxy, startMariadb, startPostgres, startTinyproxy,
 } from '../support/servers';
 import { Daemon, waitUntilReady } from '../support/servers/daemon';
 import { freePort } from '../support/servers/ports';
@@ -317,6 +318,29 @@ describe('PostgreSQL through tinyproxy', { skip: requireBinary('tinyproxy', 'ini
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.out.trim(), /^alice\|t\|\/CN=alice(\/|$)/);
     assert.deepEqual(await proxy!.connects(), [`127.0.0.1:${pg!.port}`]);
+  });
+});
+
+describe('MySQL through tinyproxy', { skip: requireBinary('tinyproxy', 'mariadbd', 'mariadb-install-db', 'mariadb') }, () => {
+  let db: RunningMariadb | undefined;
+  let proxy: RunningTinyproxy | undefined;
+  before(async () => {
+    db = await startMariadb({ pki: pki() });
+    proxy = await startTinyproxy({ connectPorts: [db.port] });
+  }, START);
+  after(async () => {
+    await proxy?.stop();
+    await db?.stop();
+  });
+
+  it('the server speaks first: its greeting, right behind the proxy\'s 200, starts the TLS upgrade', TEST, async (t) => {
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), db!.port, { name: 'maria', protocol: 'mysql', proxy: proxy!.url }));
+    const query = "select current_user(), variable_value from information_schema.session_status where variable_name = 'Ssl_version'";
+    const result = await run(binary('mariadb'), ['--no-defaults', '--skip-ssl', '-h', '127.0.0.1', '-P', String(tunnelPort(tunnel)), '-u', 'alice',
+      '--batch', '--skip-column-names', '--connect-timeout=10', 'staging', '-e', query], { env: clientEnv(), timeoutMs: 30_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.out.trim(), /^alice@%\tTLSv1\.[23]$/);
+    assert.deepEqual(await proxy!.connects(), [`127.0.0.1:${db!.port}`]);
   });
 });
 
