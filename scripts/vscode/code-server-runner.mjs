@@ -34,6 +34,9 @@ const finalScreenshot = process.env.MTLS_TUNNELS_SCREENSHOT;
 const resultsDir = path.resolve('test-results');
 const logFile = path.join(resultsDir, process.env.MTLS_TUNNELS_LOG_NAME ?? 'vscode.log');
 const SCREENSHOT_MARKER = '__SCREENSHOT__ ';
+// A test that needs a person at the keyboard (a password box, say) logs `__TYPE__ <text>`: the
+// runner types the text into whatever has focus in the workbench and presses Enter.
+const TYPE_MARKER = '__TYPE__ ';
 // The workbench hands codeAutomationLog its own log lines mixed with the extension host's console,
 // and nothing tells them apart (the extension host's console cannot be re-wrapped either: VS Code
 // defines it with a no-op setter). So known workbench chatter is kept off stdout by name; anything
@@ -187,6 +190,7 @@ function workbenchUrl(port) {
 async function onAutomationLog(type, logArgs) {
   const text = format(...(Array.isArray(logArgs) ? logArgs : [logArgs]));
   if (text.startsWith(SCREENSHOT_MARKER)) return saveScreenshot(text.slice(SCREENSHOT_MARKER.length).trim());
+  if (text.startsWith(TYPE_MARKER)) return typeIntoWorkbench(text.slice(TYPE_MARKER.length));
   logStream.write(`[workbench ${type}] ${text}\n`);
   if (verbose || !WORKBENCH_CHATTER.test(text)) (type === 'error' ? process.stderr : process.stdout).write(text + '\n');
 }
@@ -207,6 +211,16 @@ async function saveScreenshot(name) {
     console.log(`code-server-runner: screenshot ${path.relative(process.cwd(), file)}`);
   } catch (err) {
     console.error(`code-server-runner: screenshot ${name} failed: ${err}`);
+  }
+}
+
+async function typeIntoWorkbench(text) {
+  try {
+    await page.keyboard.type(text);
+    await page.keyboard.press('Enter');
+    writeLog(`[runner] typed ${text.length} characters and Enter`);
+  } catch (err) {
+    console.error(`code-server-runner: typing failed: ${err}`);
   }
 }
 

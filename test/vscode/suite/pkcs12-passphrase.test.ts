@@ -62,6 +62,30 @@ describe('a PKCS#12 identity', () => {
     });
   });
 
+  it('asks once in a password box, keeps the answer in secret storage, and forgets it on request', async function () {
+    if (process.env.MTLS_TUNNELS_TEST_HOST !== 'code-server') this.skip(); // typing needs the runner's keyboard
+    await withTunnels([entry('p12-typed')], async (api) => {
+      const started = vscode.commands.executeCommand('mtlsTunnels.start', 'p12-typed');
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(api.manager.entry('p12-typed')?.state, 'stopped', 'the tunnel should wait for the passphrase');
+      console.log('__TYPE__ correct horse'); // the code-server runner types it into the password box
+      await started;
+      await waitFor(() => api.manager.entry('p12-typed')?.state === 'running', 'the tunnel to run with the typed passphrase');
+      const client = await EchoClient.connect(portOf(api, 'p12-typed'));
+      try {
+        assert.equal(await client.echo('typed once'), 'typed once');
+      } finally {
+        client.close();
+      }
+      // Restarted, it opens from secret storage without asking: a box would leave it waiting.
+      await vscode.commands.executeCommand('mtlsTunnels.stop', 'p12-typed');
+      await vscode.commands.executeCommand('mtlsTunnels.start', 'p12-typed');
+      assert.equal(api.manager.entry('p12-typed')?.state, 'running', 'no second question');
+      assert.equal(await vscode.commands.executeCommand('mtlsTunnels.forgetPassphrases', 'p12-typed'), 1);
+      assert.equal(await vscode.commands.executeCommand('mtlsTunnels.forgetPassphrases'), 0, 'nothing else was stored');
+    });
+  });
+
   it('asks for the passphrase when none is configured, and explains when the box is dismissed', async () => {
     await withTunnels([entry('p12-ask')], async (api) => {
       const before = api.notifications.length;
