@@ -339,8 +339,8 @@ describe('what the doctor says about a proxy', () => {
 
   test('from HTTPS_PROXY, the fix names the variable', async (t) => {
     const proxy = await scriptedProxy(t, (socket) => socket.end('HTTP/1.1 405 Method Not Allowed\r\n\r\n'));
-    const config = tunnelConfig(pki(), 5432, { name: 'db', target: 'db.internal:5432', proxy: 'env' });
-    // tunnelConfig reads process.env; the env form is what a user's shell gives.
+    // As "proxy": "env" resolves it from HTTPS_PROXY (built by hand: this process's own environment may hold anything).
+    const config = tunnelConfig(pki(), 5432, { name: 'db', target: 'db.internal:5432' });
     const report = await checkTunnel({ ...config, proxy: { ...plainProxy(proxy.port), source: 'HTTPS_PROXY' }, proxyBypass: undefined });
     assert.equal(report.diagnoses[0].fix, 'Check that HTTPS_PROXY (read because "proxy" is "env") points at an HTTP proxy that allows CONNECT; a web server that is not a proxy answers like this too.');
   });

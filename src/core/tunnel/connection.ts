@@ -166,6 +166,8 @@ export class BridgedConnection {
     });
     up.once('end', () => {
       if (receivedFromUpstream || this.diagnosis || Date.now() - establishedAt > SILENT_REJECTION_WINDOW_MS) return;
+      // A CancelRequest (psql's Ctrl-C) is answered by a close without a word: not a refusal.
+      if (early && this.host.protocol.closesSilently?.(early)) return;
       // We had already ended our side (the local client half-closed): the server's end answers
       // ours, as a sink that replies nothing does; it is not a rejection.
       if (up.writableEnded) return;
@@ -195,6 +197,9 @@ export class BridgedConnection {
     });
     up.once('close', () => this.onSocketClosed());
     if (early && early.length > 0) up.write(early);
+    // A client that ended within its preamble (a few bytes, then EOF) has had its 'end' already;
+    // forwarding would wait for it in vain and the server would never hear the client is done.
+    if (this.client.readableEnded) up.end();
     this.client.pipe(up);
     up.pipe(this.client);
   }
