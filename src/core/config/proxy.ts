@@ -58,7 +58,7 @@ function parseSettingsUrl(raw: string, vars: VariableContext): ProxyParse {
   const shown = JSON.stringify(redactUrl(raw));
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/s.exec(raw);
   if (!scheme) {
-    return { ok: false, message: /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(raw) || raw.includes('://') ? `${shown} is not a proxy URL; write "${HTTP_PROXY_EXAMPLE}"` : `${shown} has no scheme; write "http://${redactUrl(raw)}" (only http:// proxies are supported)` };
+    return { ok: false, message: raw.includes('://') ? `${shown} is not a proxy URL; write "${HTTP_PROXY_EXAMPLE}"` : `${shown} has no scheme; write "http://${redactUrl(raw)}" (only http:// proxies are supported)` };
   }
   const schemeProblem = unsupportedScheme(scheme[1]);
   if (schemeProblem) return { ok: false, message: schemeProblem };

@@ -11,6 +11,7 @@ import { ProtocolError, ProtocolHandler, readExactly } from './protocol';
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
 const NO = Buffer.from('N');
+const CANCEL_REQUEST_CODE = 80877102;
 
 export const postgresProtocol: ProtocolHandler = {
   async upstreamPreamble(upstream: net.Socket): Promise<void> {
@@ -37,6 +38,9 @@ export const postgresProtocol: ProtocolHandler = {
       return head;
     }
   },
+
+  // psql's Ctrl-C: a CancelRequest on a connection of its own, which the server reads and closes.
+  closesSilently: (early: Buffer) => early.length >= 8 && early.readUInt32BE(4) === CANCEL_REQUEST_CODE,
 
   failClient(diagnosis: Diagnosis): Buffer {
     // ErrorResponse: severity FATAL, SQLSTATE 08006 (connection_failure), message and hint.

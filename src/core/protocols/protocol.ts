@@ -33,6 +33,12 @@ export interface ProtocolHandler {
    */
   clientPreamble?(client: net.Socket): Promise<Buffer | undefined>;
   /**
+   * Whether the server answers these first client bytes by closing without a word (PostgreSQL's
+   * CancelRequest). A close like that otherwise reads as the server silently refusing our
+   * certificate.
+   */
+  closesSilently?(early: Buffer): boolean;
+  /**
    * What to tell the local client when the upstream could not be reached, in its own protocol
    * (PostgreSQL: an ErrorResponse psql prints), instead of a bare reset.
    */
