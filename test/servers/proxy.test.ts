@@ -73,19 +73,17 @@ describe('through tinyproxy', { skip: requireBinary('tinyproxy') }, () => {
   let guarded: RunningTinyproxy;
   let strict: RunningTinyproxy;
 
+  // One at a time, each assigned as it starts: if a later one fails, after() still stops the
+  // earlier ones, whose live child processes would otherwise keep this file from ever ending.
   before(async () => {
-    [echo, sink, source] = await Promise.all([
-      startMtlsServer(pki()),
-      startMtlsServer(pki(), { handler: countingSink(payload.length) }),
-      startMtlsServer(pki(), { handler: sourceHandler(payload) }),
-    ]);
+    echo = await startMtlsServer(pki());
+    sink = await startMtlsServer(pki(), { handler: countingSink(payload.length) });
+    source = await startMtlsServer(pki(), { handler: sourceHandler(payload) });
     const ports = [echo.port, sink.port, source.port];
-    [open, guarded, strict] = await Promise.all([
-      startTinyproxy({ connectPorts: ports }),
-      startTinyproxy({ connectPorts: ports, basicAuth: { user: 'alice', password: PASSWORD } }),
-      // Like many corporate proxies: CONNECT only to 443.
-      startTinyproxy({ connectPorts: [443] }),
-    ]);
+    open = await startTinyproxy({ connectPorts: ports });
+    guarded = await startTinyproxy({ connectPorts: ports, basicAuth: { user: 'alice', password: PASSWORD } });
+    // Like many corporate proxies: CONNECT only to 443.
+    strict = await startTinyproxy({ connectPorts: [443] });
   }, START);
   after(async () => {
     await Promise.all([open, guarded, strict].map((p) => p?.stop()));
