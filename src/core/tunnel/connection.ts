@@ -1,9 +1,10 @@
 /**
  * One local client bridged to one upstream TLS session. The upstream dial starts the moment the
  * client connects, while the protocol's client preamble (psql's SSLRequest) is answered locally.
- * Then bytes flow with `pipe()`: it honours backpressure in both directions, and with
- * `allowHalfOpen` on both sockets an end from one side becomes an end (TLS close_notify + FIN)
- * on the other while the opposite direction keeps flowing, so a late reply is never cut off.
+ * Then bytes flow with `forward()` (what `pipe()` does, shaped for TLS): it honours backpressure
+ * in both directions, and with `allowHalfOpen` on both sockets an end from one side becomes an
+ * end (TLS close_notify + FIN) on the other while the opposite direction keeps flowing, so a late
+ * reply is never cut off.
  */
 import * as net from 'node:net';
 import { TunnelConfig } from '../config/model';
@@ -12,6 +13,7 @@ import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger } from '../log';
 import { ProtocolHandler } from '../protocols';
 import { Credentials } from '../tls/credentials';
+import { forward } from './forward';
 import { dialUpstream, HandshakeInfo, Upstream, UpstreamError } from './upstream';
 
 /**
@@ -200,8 +202,8 @@ export class BridgedConnection {
     // A client that ended within its preamble (a few bytes, then EOF) has had its 'end' already;
     // forwarding would wait for it in vain and the server would never hear the client is done.
     if (this.client.readableEnded) up.end();
-    this.client.pipe(up);
-    up.pipe(this.client);
+    forward(this.client, up, { burstChunk: 64 * 1024 });
+    forward(up, this.client, { burstChunk: 16 * 1024 });
   }
 
   private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError): void {
