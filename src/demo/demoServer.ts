@@ -1,6 +1,6 @@
 /**
  * The embedded demo target: a real mTLS echo server on 127.0.0.1 that demands a client
- * certificate from its CA, greets each client by certificate name, then echoes every byte.
+ * certificate from its CA and echoes every byte it receives.
  */
 import { readFile } from 'node:fs/promises';
 import * as net from 'node:net';

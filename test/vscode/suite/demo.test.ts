@@ -96,7 +96,7 @@ describe('the demo', () => {
     assert.equal(await vscode.commands.executeCommand('mtlsTunnels.stopDemo'), true);
   });
 
-  it('contributes a walkthrough whose every step has its page and a way to complete', () => {
+  it('contributes a walkthrough whose every step has its page and a way to complete', async () => {
     const extension = vscode.extensions.getExtension(EXTENSION_ID)!;
     const [walkthrough] = extension.packageJSON.contributes.walkthroughs as Array<{ id: string; steps: Array<{ id: string; media: { markdown: string }; completionEvents: string[] }> }>;
     assert.equal(walkthrough.id, 'mtlsTunnels.gettingStarted');
@@ -105,5 +105,10 @@ describe('the demo', () => {
       assert.ok(fs.existsSync(path.join(extension.extensionPath, step.media.markdown)), `${step.media.markdown} is missing`);
       assert.ok(step.completionEvents.length > 0, `step ${step.id} never completes`);
     }
+    // The id the demo's "Open Walkthrough" button uses.
+    await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${EXTENSION_ID}#${walkthrough.id}`, false);
+    await new Promise((r) => setTimeout(r, 1000));
+    await screenshot('walkthrough');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 });
