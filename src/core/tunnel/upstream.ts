@@ -33,7 +33,8 @@ export interface Upstream {
   socket: tls.TLSSocket;
   handshake: HandshakeInfo;
   timings: PhaseTimings;
-  peerCertificate: tls.DetailedPeerCertificate;
+  /** The server's chain; for a resumed session read on first use, so undefined once the socket is gone. */
+  peerCertificate?: tls.DetailedPeerCertificate;
   /** What the protocol still has to do over TLS before bytes flow untouched. */
   sessionStart?: SessionStart;
 }
@@ -137,10 +138,15 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
         session: options.session,
       });
       tlsSocket = socket;
-      // Runs before Node's own verification, which destroys the socket on failure and with it
-      // the server's chain we need to explain the failure.
+      // The server's chain explains a failed verification, so it is read before Node's own
+      // verification (which destroys the socket on failure, and the chain with it). Converting it
+      // costs ~2 ms (OpenSSL 3 decodes every certificate again), and Node converts it once more to
+      // call checkServerIdentity: it gets our copy instead. A resumed session is not verified
+      // again, so its chain is only read if someone asks (`peerCertificate` below).
+      const convert = socket.getPeerCertificate.bind(socket) as (detailed?: boolean) => tls.PeerCertificate | null;
+      (socket as { getPeerCertificate: (detailed?: boolean) => tls.PeerCertificate | null }).getPeerCertificate = (detailed) => (detailed && peer ? peer : convert(detailed));
       socket.prependOnceListener('secure', () => {
-        peer = socket.getPeerCertificate(true);
+        if (!socket.isSessionReused()) peer = socket.getPeerCertificate(true);
       });
       if (options.onSession) socket.on('session', options.onSession);
       socket.on('error', fail);
@@ -154,7 +160,10 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
         resolve({
           socket,
           timings,
-          peerCertificate: peer ?? socket.getPeerCertificate(true),
+          get peerCertificate() {
+            if (!peer && !socket.destroyed) peer = socket.getPeerCertificate(true) ?? undefined;
+            return peer;
+          },
           sessionStart,
           handshake: {
             version: socket.getProtocol() ?? 'unknown',
