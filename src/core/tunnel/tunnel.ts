@@ -13,6 +13,7 @@ import { protocolHandler, ProtocolHandler } from '../protocols';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
 import { CredentialWatcher } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot } from './connection';
+import { SessionPool } from './sessionPool';
 import { HandshakeInfo } from './upstream';
 
 export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
@@ -59,15 +60,13 @@ export class TunnelStartError extends Error {
   }
 }
 
-const MAX_SESSIONS = 16;
-
 export class Tunnel extends EventEmitter<TunnelEvents> {
   private _state: TunnelState = 'stopped';
   private server?: net.Server;
   private credentials?: Credentials;
   private watcher?: CredentialWatcher;
   private readonly connections = new Set<BridgedConnection>();
-  private readonly sessions: Buffer[] = [];
+  private readonly sessions = new SessionPool();
   private readonly logger: Logger;
   private readonly protocol: ProtocolHandler;
   private readonly connectionHost: ConnectionHost;
@@ -144,7 +143,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     try {
       const fresh = await loadCredentials(this.config, this.options.passphrase);
       this.credentials = fresh;
-      this.sessions.length = 0;
+      this.sessions.clear();
       this.logger.info(`credentials reloaded: ${fresh.description}`);
       this.warnAboutClientCertificate(fresh);
       this.emit('credentialsReloaded', fresh.description);
@@ -203,7 +202,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       }
     }
     await closed;
-    this.sessions.length = 0;
+    this.sessions.clear();
     this.setState('stopped');
     this.logger.info('stopped');
   }
@@ -263,12 +262,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       credentials: () => this.credentials!,
       protocol: this.protocol,
       logger: this.logger,
-      takeSession: () => this.sessions.pop(),
+      takeSession: () => this.sessions.take(),
       keepSession: (s, credentials) => {
         // A TLS 1.3 ticket arrives after the handshake, so it can come in after a reload; resuming
         // it would present the previous client certificate again.
         if (credentials !== this.credentials) return;
-        if (this.sessions.length < MAX_SESSIONS) this.sessions.push(s);
+        this.sessions.keep(s);
       },
       onEstablished: (c) => {
         this.totals.ok++;
