@@ -12,20 +12,11 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { TestContext } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
-import { Backend, BackendConnection, connectLocal, readBytes, sleep, until, writeAll } from '../support/tunnelKit';
+import { Backend, BackendConnection, connectLocal, prng, readBytes, sleep, until, writeAll } from '../support/tunnelKit';
+
+export { prng };
 import { SSL_REQUEST } from './fakePostgres';
 
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A reproducible stream of random-looking bytes (AES-CTR keystream) named by `seed`. */
 export class SeededBytes {

@@ -19,6 +19,19 @@ import { Tunnel, TunnelOptions } from '../../src/core/tunnel/tunnel';
 
 export const MB = 1024 * 1024;
 
+/** mulberry32: small, fast, seeded. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+
 /** Rejects with `what` when `promise` has not settled within `ms`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -10,18 +10,8 @@ import { describe, test } from 'node:test';
 import { ConfigError, PROTOCOLS, TLS_VERSIONS, TunnelConfig, isLoopbackHost } from '../../src/core/config/model';
 import { parseTunnels } from '../../src/core/config/parse';
 import { VariableContext } from '../../src/core/config/variables';
+import { prng } from '../support/tunnelKit';
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FIELDS = ['name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'autoStart'];
 
