@@ -39,9 +39,9 @@ describe('the packaged extension (.vsix)', () => {
 
   it('holds only what runs and what the Extensions view shows', () => {
     const files = filesUnder(installed().extensionPath);
-    assert.ok(files.includes('dist/extension.js') && files.includes('dist/cli.js'), files.join(', '));
+    for (const bundle of ['extension', 'cli', 'forge', 'authority']) assert.ok(files.includes(`dist/${bundle}.js`), files.join(', '));
     assert.ok(files.includes('media/icon.png') && files.includes('package.json'), files.join(', '));
-    const unexpected = files.filter((f) => !/^(dist\/(extension|cli)\.js|media\/.+|package\.json|readme\.md|changelog\.md|LICENSE\.txt|\.vsixmanifest)$/i.test(f));
+    const unexpected = files.filter((f) => !/^(dist\/(extension|cli|forge|authority)\.js|media\/.+|package\.json|readme\.md|changelog\.md|LICENSE\.txt|\.vsixmanifest)$/i.test(f));
     assert.deepEqual(unexpected, [], `unexpected files in the package: ${unexpected.join(', ')}`);
     // The production bundle: minified, no sourcemap reference.
     const bundle = fs.readFileSync(path.join(installed().extensionPath, 'dist/extension.js'), 'utf8');
