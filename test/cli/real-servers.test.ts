@@ -147,6 +147,19 @@ describe('up: PostgreSQL through a postgres tunnel', { skip: requireBinary('init
       assert.match(result.out.trim(), /^alice\|t\|\/CN=alice(\/|$)/);
     });
   });
+
+  it('psql with a certificate the server refuses prints the tunnel\'s diagnosis, not a bare reset', TEST, async () => {
+    // TLS 1.3: the server checks our certificate after the handshake, so the refusal arrives as an
+    // alert once psql's StartupMessage has gone up. psql still gets the sentence, as an ErrorResponse.
+    const tunnel = { ...(await tunnelTo('pg-rogue', 'postgres', pg!.port)), cert: pki().rogueClient.cert, key: pki().rogueClient.key };
+    await throughCli(tunnel, async (port) => {
+      const args = ['-X', '-At', '-h', '127.0.0.1', '-p', String(port), '-U', 'alice', 'staging', '-c', 'select 1'];
+      const result = await run(binary('psql'), args, { env: clientEnv(), timeoutMs: 20_000 });
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /FATAL: {2}mTLS tunnel: Tunnel "pg-rogue": .*(not trust|does not accept|rejected)/);
+      assert.doesNotMatch(result.stderr, /server closed the connection unexpectedly/);
+    });
+  });
 });
 
 describe('up: Redis through a tls tunnel', { skip: requireBinary('redis-server', 'redis-cli') }, () => {

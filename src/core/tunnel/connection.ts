@@ -177,6 +177,9 @@ export class BridgedConnection {
       e.code = 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE';
       this.diagnosis = diagnose(e, { config, phase: 'first-read', peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
       this.host.onFailed(this, this.diagnosis);
+      // Ahead of the end that forward() passes on, the client hears why in its own protocol.
+      const notice = this.host.protocol.failClient?.(this.diagnosis);
+      if (notice && !this.client.destroyed) this.client.write(notice);
     });
     up.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'ECONNRESET' && this.client.readableEnded && receivedFromUpstream) {
@@ -194,7 +197,10 @@ export class BridgedConnection {
       // as a failed handshake; a later error is just a broken connection.
       if (phase === 'first-read') this.host.onFailed(this, this.diagnosis);
       else this.host.onBroken(this, this.diagnosis);
-      // Propagate a reset as a reset, so the local client sees the failure rather than a clean end.
+      // Before the server said anything the client can still be told why, in its own protocol
+      // (psql prints the sentence); otherwise a reset stays a reset, so the local client sees
+      // the failure rather than a clean end.
+      if (!receivedFromUpstream && this.tellClient(this.diagnosis)) return;
       if (!this.client.destroyed) this.client.resetAndDestroy();
     });
     up.once('close', () => this.onSocketClosed());
@@ -210,16 +216,22 @@ export class BridgedConnection {
     const credentials = this.host.credentials();
     this.diagnosis = diagnose(error, { config: this.host.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
     this.host.onFailed(this, this.diagnosis);
-    const notice = this.host.protocol.failClient?.(this.diagnosis);
-    if (notice && !this.client.destroyed) {
-      this.client.end(notice);
-      this.client.resume();
-      // Give the client a moment to read the explanation, then let go of it regardless.
-      setTimeout(() => this.client.destroy(), 2000).unref();
-    } else {
-      this.client.destroy();
-    }
+    if (!this.tellClient(this.diagnosis)) this.client.destroy();
     this.onSocketClosed();
+  }
+
+  /**
+   * Ends the local connection with the diagnosis in the client's protocol (PostgreSQL: an
+   * ErrorResponse), where the protocol has a way to say it; false when it has none.
+   */
+  private tellClient(diagnosis: Diagnosis): boolean {
+    const notice = this.host.protocol.failClient?.(diagnosis);
+    if (!notice || this.client.destroyed) return false;
+    this.client.end(notice);
+    this.client.resume();
+    // Give the client a moment to read the explanation, then let go of it regardless.
+    setTimeout(() => this.client.destroy(), 2000).unref();
+    return true;
   }
 
   /** Finalises once both sockets are gone; an error on either side already destroyed the other. */
