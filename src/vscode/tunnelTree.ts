@@ -223,6 +223,9 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
   const md = new vscode.MarkdownString('', true);
   md.appendMarkdown(`**${escape(config.name)}** — ${state}\n\n`);
   md.appendMarkdown(`\`${formatEndpoint(listenAddress(entry))}\` → \`${formatEndpoint(config.target)}\` · ${config.protocol}, server name \`${escape(config.serverName)}\`\n\n`);
+  // The proxy only ever as its redacted URL; with "env", where it came from or why it is not used.
+  if (config.proxy) md.appendMarkdown(`Through the HTTP proxy \`${config.proxy.url}\`${config.proxy.source === 'settings' ? '' : ` (from ${escape(config.proxy.source)})`}\n\n`);
+  else if (config.proxyBypass) md.appendMarkdown(`Direct, not through a proxy: ${escape(config.proxyBypass)}\n\n`);
   if (s) {
     const failed = Object.values(s.handshakesFailed).reduce((n, x) => n + (x ?? 0), 0);
     md.appendMarkdown(`Connections: ${s.openConnections} open, ${s.totalConnections} in all · ↑ ${bytes(s.bytesUp)} ↓ ${bytes(s.bytesDown)}\n\n`);
