@@ -9,25 +9,14 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { runExport } from '../../src/cli/export';
 import { TunnelConfig } from '../../src/core/config/model';
-import { parseTunnels } from '../../src/core/config/parse';
 import { EXPORT_FORMATS, ExportError, exportTunnel } from '../../src/core/export';
+import { exportTestTunnel, hasLine, lines } from '../support/exportKit';
 
 const SECRET = 'correct-horse-battery-staple';
 const PIN = 'q3mXfVjFM4r3n4xPkD1dV8dFkZ5B1l2mYJ1zGm5J0aE=';
 
 function tunnel(overrides: Record<string, unknown> = {}): TunnelConfig {
-  const raw = {
-    name: 'staging db', listen: 15432, target: 'db.internal:5432', serverName: 'db.internal',
-    cert: '/pki/client.crt', key: '/pki/client.key', ca: '/pki/ca.crt', ...overrides,
-  };
-  const { tunnels, errors } = parseTunnels([raw], { env: { P12_PASS: SECRET } });
-  assert.deepEqual(errors.map(String), []);
-  return tunnels[0];
-}
-
-const lines = (text: string) => text.split('\n');
-function hasLine(text: string, line: string): void {
-  assert.ok(lines(text).includes(line), `missing line ${JSON.stringify(line)} in:\n${text}`);
+  return exportTestTunnel(overrides, { P12_PASS: SECRET });
 }
 
 describe('every format', () => {

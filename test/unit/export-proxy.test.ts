@@ -8,25 +8,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { TunnelConfig } from '../../src/core/config/model';
-import { parseTunnels } from '../../src/core/config/parse';
 import { EXPORT_FORMATS, ExportError, exportTunnel } from '../../src/core/export';
+import { exportTestTunnel, hasLine, lines } from '../support/exportKit';
 import { envoyBootstrap } from '../../src/core/export/envoy';
 
 const SECRET = 'proxy-password-never-exported';
 
 function tunnel(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): TunnelConfig {
-  const raw = {
-    name: 'staging db', listen: 15432, target: 'db.internal:5432', serverName: 'db.internal',
-    cert: '/pki/client.crt', key: '/pki/client.key', ca: '/pki/ca.crt', ...overrides,
-  };
-  const { tunnels, errors } = parseTunnels([raw], { env: { PROXY_PASSWORD: SECRET, PROXY_USER: 'svc', ...env } });
-  assert.deepEqual(errors.map(String), []);
-  return tunnels[0];
-}
-
-const lines = (text: string) => text.split('\n');
-function hasLine(text: string, line: string): void {
-  assert.ok(lines(text).includes(line), `missing line ${JSON.stringify(line)} in:\n${text}`);
+  return exportTestTunnel(overrides, { PROXY_PASSWORD: SECRET, PROXY_USER: 'svc', ...env });
 }
 
 describe('every format', () => {
