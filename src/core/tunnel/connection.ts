@@ -134,7 +134,7 @@ export class BridgedConnection {
     } catch (e) {
       if (this.abort.signal.aborted) return;
       const err = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
-      this.fail(err.error, err.phase, err);
+      this.fail(err.error, err.phase, err, credentials);
       return;
     }
     if (this.client.destroyed) {
@@ -146,13 +146,26 @@ export class BridgedConnection {
       // Errors surface through the negotiation's promise; this only keeps them from being unhandled.
       const quiet = () => undefined;
       up.on('error', quiet);
+      // The dial's deadline ended with the handshake; the negotiation over TLS (MySQL's
+      // authentication) gets one of its own, or a server that goes quiet would hold it forever.
+      const deadline = setTimeout(() => {
+        const e: NodeJS.ErrnoException = new Error(`no answer within ${config.connectTimeoutMs} ms of the TLS handshake`);
+        e.code = 'ERR_MTLS_CONNECT_TIMEOUT';
+        up.destroy(e);
+      }, config.connectTimeoutMs);
       try {
         await this.upstream.sessionStart(up, this.client);
       } catch (e) {
         up.destroy();
-        this.fail(e as NodeJS.ErrnoException, 'preamble', new UpstreamError(e as NodeJS.ErrnoException, 'preamble', this.upstream.peerCertificate));
+        // Stopped, idle, or the client left: nothing failed.
+        if (this.abort.signal.aborted) {
+          this.client.destroy();
+          return;
+        }
+        this.fail(e as NodeJS.ErrnoException, 'preamble', new UpstreamError(e as NodeJS.ErrnoException, 'preamble', this.upstream.peerCertificate), credentials);
         return;
       } finally {
+        clearTimeout(deadline);
         up.off('error', quiet);
       }
     }
@@ -187,7 +200,8 @@ export class BridgedConnection {
         // closed with our close_notify still unread, which the kernel turns into a reset: the
         // exchange was complete, so this is not worth a warning.
         logger.debug(`#${this.id} server reset the connection after the client finished`);
-        if (!this.client.destroyed) this.client.destroy();
+        // The exchange is complete: end, so a slow reader still gets every queued byte.
+        if (!this.client.destroyed) this.client.end();
         return;
       }
       const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
@@ -212,8 +226,8 @@ export class BridgedConnection {
     forward(up, this.client, { burstChunk: 16 * 1024 });
   }
 
-  private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError): void {
-    const credentials = this.host.credentials();
+  /** `credentials`: the ones the dial used, which a reload since may have replaced. */
+  private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError, credentials: Credentials): void {
     this.diagnosis = diagnose(error, { config: this.host.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
     this.host.onFailed(this, this.diagnosis);
     if (!this.tellClient(this.diagnosis)) this.client.destroy();
