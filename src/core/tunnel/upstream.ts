@@ -127,16 +127,23 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
       }
       if (settled) return;
       phase = 'handshake';
-      const socket = tls.connect({
-        socket: raw,
-        secureContext: options.secureContext ?? credentials.context,
-        servername: sniFor(config.serverName),
-        checkServerIdentity: serverIdentityChecker(config),
-        rejectUnauthorized: true,
-        minVersion: config.minTlsVersion,
-        ALPNProtocols: config.alpn.length > 0 ? config.alpn : undefined,
-        session: options.session,
-      });
+      let socket: tls.TLSSocket;
+      try {
+        // Throws synchronously on a bad session or context: a failed dial, not an unhandled rejection.
+        socket = tls.connect({
+          socket: raw,
+          secureContext: options.secureContext ?? credentials.context,
+          servername: sniFor(config.serverName),
+          checkServerIdentity: serverIdentityChecker(config),
+          rejectUnauthorized: true,
+          minVersion: config.minTlsVersion,
+          ALPNProtocols: config.alpn.length > 0 ? config.alpn : undefined,
+          session: options.session,
+        });
+      } catch (e) {
+        fail(e as NodeJS.ErrnoException);
+        return;
+      }
       tlsSocket = socket;
       // The server's chain explains a failed verification, so it is read before Node's own
       // verification (which destroys the socket on failure, and the chain with it). Converting it
