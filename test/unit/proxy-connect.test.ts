@@ -157,6 +157,17 @@ describe('reading the answer', () => {
     assert.equal((await readExactly(socket, 2)).toString(), 'ok');
   });
 
+  test('line ends mixed within the answer (LF, then CRLF for the blank line)', async (t) => {
+    const proxy = await scriptedProxy(t, (socket) => socket.write('HTTP/1.0 200 OK\nVia: x\r\n\r\nHELLO'));
+    const socket = await connected(t, proxy.port);
+    await within(proxyConnect(socket, plainProxy(proxy.port), TARGET), 3000, 'the CONNECT');
+    assert.equal((await within(readExactly(socket, 5), 3000, 'the bytes after it')).toString(), 'HELLO');
+    const bare = await scriptedProxy(t, (s) => s.write('HTTP/1.0 200 OK\n\r\nHELLO'));
+    const second = await connected(t, bare.port);
+    await within(proxyConnect(second, plainProxy(bare.port), TARGET), 3000, 'the CONNECT ending LF CR LF');
+    assert.equal((await within(readExactly(second, 5), 3000, 'the bytes after it')).toString(), 'HELLO');
+  });
+
   test('any 2xx is a tunnel', async (t) => {
     const proxy = await scriptedProxy(t, (socket) => socket.write('HTTP/1.1 204 No Content\r\n\r\n'));
     await within(proxyConnect(await connected(t, proxy.port), plainProxy(proxy.port), TARGET), 3000, 'the CONNECT');

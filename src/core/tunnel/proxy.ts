@@ -113,11 +113,11 @@ export function proxyConnect(socket: net.Socket, proxy: ProxyConfig, target: End
 
 /** Where the blank line ending the headers starts, and where what follows it starts. */
 function headerEnd(b: Buffer): { start: number; next: number } | undefined {
-  const crlf = b.indexOf('\r\n\r\n', 0, 'latin1');
-  // Some proxies end lines with a bare LF; accept that too.
-  const lf = b.indexOf('\n\n', 0, 'latin1');
-  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { start: crlf, next: crlf + 4 };
-  if (lf >= 0) return { start: lf, next: lf + 2 };
+  // Some proxies end lines with a bare LF, or mix the two: an empty line is LF, optional CR, LF.
+  for (let i = b.indexOf(10); i >= 0; i = b.indexOf(10, i + 1)) {
+    const after = b[i + 1] === 13 ? i + 2 : i + 1;
+    if (b[after] === 10) return { start: b[i - 1] === 13 ? i - 1 : i, next: after + 1 };
+  }
   return undefined;
 }
 
