@@ -139,8 +139,14 @@ export class DemoTarget implements vscode.Disposable {
       this.log.info(`[demo] port ${previous} is taken now (${(err as Error).message}); the demo server takes another`);
       server = await startDemoServer(pki, 0);
     }
-    await this.state.update(PORT_KEY, server.port);
-    if (previous && previous !== server.port) await this.retarget(server.port);
+    try {
+      await this.state.update(PORT_KEY, server.port);
+      if (previous && previous !== server.port) await this.retarget(server.port);
+    } catch (err) {
+      // Nothing will hold this server: close it rather than leave it on its port.
+      await server.close();
+      throw err;
+    }
     this.setContext(CONTEXT.running, true);
     this.log.info(`[demo] mTLS echo server listening on 127.0.0.1:${server.port}; it accepts client certificates from the demo CA in ${pki.dir}`);
     return { server, pki };
