@@ -9,10 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { TestContext } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
-import { Backend, BackendConnection, connectLocal, prng, readBytes, sleep, until, writeAll } from '../support/tunnelKit';
+import { Backend, BackendConnection, connectLocal, prng, readBytes, sleep, startBackend, until, writeAll } from '../support/tunnelKit';
 
 export { prng };
 import { SSL_REQUEST } from './fakePostgres';
@@ -129,8 +128,6 @@ export interface SeenClient {
 
 export interface ScriptedBackend extends Backend {
   fates: Fate[];
-  /** TCP connections open at the backend right now. */
-  open(): number;
   /** Client certificates of TLS sessions, in order. */
   seen: SeenClient[];
   /** What each `halfclose` connection received after the backend ended its side, by id. */
@@ -156,11 +153,10 @@ export interface ScriptedBackendOptions {
 }
 
 /**
- * A real mTLS backend on 127.0.0.1. Like tunnelKit's startBackend it keeps each raw TCP socket
- * (for fates and the PostgreSQL preamble) and hands it to a TLS server; unlike it, a connection
- * whose TLS handshake fails or stalls is closed (with `allowHalfOpen`, Node's TLS server would
- * keep it open forever), so the suite can count what the backend still holds. Inside TLS the
- * client's first line says what the connection does:
+ * A real mTLS backend on 127.0.0.1: tunnelKit's startBackend, whose raw TCP sockets take the
+ * fates and the PostgreSQL preamble, with a handshake that fails or stalls given up after 5 s, so
+ * the suite can count what the backend still holds. Inside TLS the client's first line says what
+ * the connection does:
  * - `echo`: echoes everything, ends when the client ends;
  * - `sink`: hashes everything, answers `<bytes> <sha256>\n` when the client ends;
  * - `stream <seed>`: sends seeded bytes without end until the connection goes away;
@@ -170,85 +166,46 @@ export interface ScriptedBackendOptions {
  * - `whoami`: answers `<serial> <sha256 fingerprint>\n` of the client certificate, then echoes.
  */
 export async function startScriptedBackend(t: TestContext | undefined, pki: ThrowawayPki, options: ScriptedBackendOptions = {}): Promise<ScriptedBackend> {
-  const identity = options.identity ?? pki.server;
-  const raws = new Set<net.Socket>();
-  const rawByPort = new Map<number, net.Socket>();
   const fates: Fate[] = [];
   const seen: SeenClient[] = [];
   const afterEnd = new Map<string, { bytes: number; sha256: string }>();
-  const tlsServer = tls.createServer({
-    cert: readFileSync(identity.cert), key: readFileSync(identity.key), ca: readFileSync(options.clientCa ?? pki.ca),
-    requestCert: true, rejectUnauthorized: true, allowHalfOpen: true, handshakeTimeout: options.handshakeTimeoutMs ?? 5000,
-  }, (secure) => {
-    secure.on('error', () => undefined);
-    const raw = rawByPort.get(secure.remotePort ?? -1);
-    if (!raw) {
-      secure.destroy();
-      return;
-    }
-    const peer = secure.getPeerCertificate();
-    const cn = peer?.subject?.CN;
-    const client = Array.isArray(cn) ? cn.join(',') : cn ?? '';
-    if (options.recordClients !== false) seen.push({ cn: client, serial: peer.serialNumber, fingerprint256: peer.fingerprint256 });
-    const c = { raw, tls: secure, client };
-    if (options.handler) options.handler(c);
-    else runCommand(c, afterEnd);
-  });
-  tlsServer.on('tlsClientError', (_e, secure) => {
-    secure.destroy();
-    rawByPort.get(secure.remotePort ?? -1)?.destroy();
-  });
-  let accepted = 0;
-  const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
-    accepted++;
-    raws.add(raw);
-    const port = raw.remotePort ?? -1;
-    rawByPort.set(port, raw);
-    raw.on('error', () => undefined);
-    raw.once('close', () => {
-      raws.delete(raw);
-      rawByPort.delete(port);
-    });
-    const fate = fates.shift();
-    if (fate === 'reset') return raw.resetAndDestroy();
-    if (fate === 'close') return raw.destroy();
-    if (fate === 'silent') {
-      // Reads the ClientHello (or SSLRequest) and never answers; closes when the client does.
-      raw.once('end', () => raw.destroy());
-      raw.resume();
-      return;
-    }
-    if (options.postgres) {
-      raw.pause();
-      const head = await readBytes(raw, 8, 5000).catch(() => undefined);
-      if (!head?.equals(SSL_REQUEST)) return raw.destroy();
-      raw.write('S');
-    }
-    tlsServer.emit('connection', raw);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  let closing: Promise<void> | undefined;
-  const backend: ScriptedBackend = {
-    port: (server.address() as net.AddressInfo).port,
-    get accepted() {
-      return accepted;
+  const backend = await startBackend(t, pki, {
+    port: options.port,
+    identity: options.identity,
+    clientCa: options.clientCa,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+    recordClients: options.recordClients,
+    preamble: async (raw) => {
+      const fate = fates.shift();
+      if (fate === 'reset') raw.resetAndDestroy();
+      if (fate === 'close') raw.destroy();
+      if (fate === 'silent') {
+        // Reads the ClientHello (or SSLRequest) and never answers; closes when the client does.
+        raw.once('end', () => raw.destroy());
+        raw.resume();
+      }
+      if (fate) return false;
+      if (options.postgres) {
+        raw.pause();
+        const head = await readBytes(raw, 8, 5000).catch(() => undefined);
+        if (!head?.equals(SSL_REQUEST)) {
+          raw.destroy();
+          return false;
+        }
+        raw.write('S');
+      }
+      return true;
     },
-    clients: [],
-    fates,
-    seen,
-    afterEnd,
-    open: () => raws.size,
-    close: () => (closing ??= new Promise<void>((resolve) => {
-      for (const s of raws) s.destroy();
-      server.close(() => resolve());
-    })),
-  };
-  Object.defineProperty(backend, 'clients', { get: () => seen.map((s) => s.cn) });
-  t?.after(() => backend.close());
-  return backend;
+    handler: (c) => {
+      if (options.recordClients !== false) {
+        const peer = c.tls.getPeerCertificate();
+        seen.push({ cn: c.client, serial: peer.serialNumber, fingerprint256: peer.fingerprint256 });
+      }
+      if (options.handler) options.handler(c);
+      else runCommand(c, afterEnd);
+    },
+  });
+  return Object.assign(backend, { fates, seen, afterEnd });
 }
 
 function runCommand(c: BackendConnection, afterEnd: ScriptedBackend['afterEnd']): void {

@@ -196,8 +196,10 @@ export interface Backend {
   port: number;
   /** Connections accepted (TCP) so far. */
   accepted: number;
-  /** CN of each authenticated client, in order. */
+  /** CN of each authenticated client, in order (unless `recordClients` is false). */
   clients: string[];
+  /** TCP connections open at the backend right now. */
+  open(): number;
   close(): Promise<void>;
 }
 
@@ -205,8 +207,18 @@ export interface BackendOptions {
   port?: number;
   identity?: PkiFiles;
   clientCa?: string;
-  /** Runs on the plaintext socket before TLS starts (a PostgreSQL server answering SSLRequest). */
+  /**
+   * Runs on the plaintext socket before TLS starts (a PostgreSQL server answering SSLRequest);
+   * false: TLS does not start, and the socket is the preamble's to finish.
+   */
   preamble?: (raw: net.Socket) => Promise<boolean>;
+  /**
+   * Gives up on a TLS handshake after this long (Node's default otherwise). A client that rejects
+   * our certificate may close before its last flight, which would otherwise hold the socket.
+   */
+  handshakeTimeoutMs?: number;
+  /** Keep `clients` (default true); a long run turns it off, or the list itself would grow. */
+  recordClients?: boolean;
   handler: (c: BackendConnection) => void;
 }
 
@@ -220,10 +232,11 @@ export async function startBackend(t: TestContext | undefined, pki: ThrowawayPki
   const identity = options.identity ?? pki.server;
   const sockets = new Set<net.Socket>();
   const rawByPort = new Map<number, net.Socket>();
-  const backend: Backend = { port: 0, accepted: 0, clients: [], close: async () => undefined };
+  const backend: Backend = { port: 0, accepted: 0, clients: [], open: () => sockets.size, close: async () => undefined };
   const tlsServer = tls.createServer({
     cert: readFileSync(identity.cert), key: readFileSync(identity.key), ca: readFileSync(options.clientCa ?? pki.ca),
     requestCert: true, rejectUnauthorized: true, allowHalfOpen: true,
+    ...(options.handshakeTimeoutMs ? { handshakeTimeout: options.handshakeTimeoutMs } : {}),
   }, (secure) => {
     secure.on('error', () => undefined);
     const raw = rawByPort.get(secure.remotePort ?? -1);
@@ -233,10 +246,15 @@ export async function startBackend(t: TestContext | undefined, pki: ThrowawayPki
     }
     const cn = secure.getPeerCertificate()?.subject?.CN;
     const client = Array.isArray(cn) ? cn.join(',') : cn ?? '';
-    backend.clients.push(client);
+    if (options.recordClients !== false) backend.clients.push(client);
     options.handler({ raw, tls: secure, client });
   });
-  tlsServer.on('tlsClientError', () => undefined);
+  // A failed or stalled handshake: with `allowHalfOpen`, Node's TLS server would keep the socket
+  // open forever, so a test could not count what the backend still holds.
+  tlsServer.on('tlsClientError', (_e, secure) => {
+    secure.destroy();
+    rawByPort.get(secure.remotePort ?? -1)?.destroy();
+  });
   const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
     backend.accepted++;
     sockets.add(raw);
