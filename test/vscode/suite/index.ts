@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import Mocha from 'mocha';
 
 export function run(): Promise<void> {
-  const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: true });
+  // MTLS_TUNNELS_GREP=pattern runs only the tests whose titles match (for working on one file).
+  const grep = process.env.MTLS_TUNNELS_GREP;
+  const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, color: true, ...(grep ? { grep } : {}) });
   for (const file of testFiles(__dirname)) mocha.addFile(file);
   return new Promise((resolve, reject) => {
     mocha.run((failures) => (failures > 0 ? reject(new Error(`${failures} test(s) failed`)) : resolve()));
