@@ -15,6 +15,8 @@ export interface TunnelEntry {
   /** Live numbers while running (or the last run's, until it is started again). */
   snapshot?: TunnelSnapshot;
   lastDiagnosis?: Diagnosis;
+  /** The user asked for this tunnel to run (start/restart) and has not stopped it since. */
+  wanted: boolean;
 }
 
 export interface ApplyResult {
@@ -44,6 +46,8 @@ interface Slot {
   lastDiagnosis?: Diagnosis;
   /** Start or stop under way, so commands issued twice do not race. */
   pending?: Promise<void>;
+  /** Desired state: set by start(), cleared by stop(); kept while the tunnel is in error. */
+  wanted?: boolean;
 }
 
 export class TunnelManager extends EventEmitter<ManagerEvents> {
@@ -98,7 +102,13 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
       state: slot.tunnel?.state ?? 'stopped',
       snapshot: slot.tunnel?.snapshot(),
       lastDiagnosis: slot.lastDiagnosis,
+      wanted: slot.wanted === true,
     };
+  }
+
+  /** The tunnels the user wants running (started and not stopped since), whatever their state. */
+  wantedNames(): string[] {
+    return [...this.slots].filter(([, s]) => s.wanted).map(([n]) => n);
   }
 
   /** The running Tunnel object, for callers that need its events or address. */
@@ -109,6 +119,10 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
   /** Starts a tunnel; rejects with TunnelStartError (already recorded as its last diagnosis). */
   async start(name: string): Promise<void> {
     const slot = this.require(name);
+    if (!slot.wanted) {
+      slot.wanted = true;
+      this.emit('changed', name);
+    }
     if (slot.pending) await slot.pending.catch(() => undefined);
     if (isActive(slot.tunnel?.state)) return;
     const run = this.launch(slot);
@@ -124,6 +138,15 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
 
   async stop(name: string): Promise<void> {
     const slot = this.require(name);
+    if (slot.wanted) {
+      slot.wanted = false;
+      this.emit('changed', name);
+    }
+    await this.halt(slot);
+  }
+
+  /** Stops a tunnel without changing what the user wants (shutdown keeps the desired state). */
+  private async halt(slot: Slot): Promise<void> {
     if (slot.pending) await slot.pending.catch(() => undefined);
     await slot.tunnel?.stop();
   }
@@ -146,9 +169,10 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
 
   /** Stops everything and refuses further starts: the extension is deactivating. */
   async dispose(): Promise<void> {
+    // Listeners go first: the desired state survives shutdown, so a reload can restore it.
     this.disposed = true;
-    await this.stopAll();
     this.removeAllListeners();
+    await Promise.all([...this.slots.values()].map((s) => this.halt(s)));
   }
 
   private async launch(slot: Slot): Promise<void> {
