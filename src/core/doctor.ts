@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
-import { EXPIRES_SOON_DAYS } from './certs/summary';
+import { EXPIRES_SOON_DAYS } from './certs/validity';
 import { TunnelConfig, formatEndpoint } from './config/model';
 import { Phase, diagnose } from './diagnostics/diagnose';
 import { Diagnosis } from './diagnostics/diagnosis';

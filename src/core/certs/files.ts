@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { chainOrder } from './chain';
 import { CertificateFileError, readFailure } from './errors';
 import { certificateMatchingKey } from './match';
-import { looksLikePem, splitPem } from './pem';
+import { isCertificateLabel, looksLikePem, splitPem } from './pem';
 import { parsePkcs12Asn1, readPkcs12 } from './pkcs12';
 import { LoadedPrivateKey, isPrivateKeyLabel, loadPemPrivateKey, tryLoadDerPrivateKey } from './privateKeys';
 
@@ -34,7 +34,7 @@ function unrecognized(file: string): CertificateFileError {
 function readPem(file: string, text: string, passphrase?: string): LoadedFile {
   const loaded: LoadedFile = { file, kind: 'PEM', certificates: [], keys: [], notes: [] };
   for (const block of splitPem(text)) {
-    if (block.label === 'CERTIFICATE' || block.label === 'X509 CERTIFICATE') {
+    if (isCertificateLabel(block.label)) {
       try {
         loaded.certificates.push(new X509Certificate(block.der));
       } catch (err) {

@@ -6,6 +6,7 @@
 import { FileInspection, KeySummary } from './inspect';
 import { formatKeyAlgorithm } from './publicKey';
 import { CertificateSummary } from './summary';
+import { dayCount, isoDay } from './validity';
 
 const LABEL_WIDTH = 12;
 
@@ -18,16 +19,16 @@ function plural(n: number, word: string): string {
 }
 
 function validity(cert: CertificateSummary): string {
-  const range = `${cert.validFrom.slice(0, 10)} → ${cert.validTo.slice(0, 10)}`;
+  const range = `${isoDay(cert.validFrom)} → ${isoDay(cert.validTo)}`;
   switch (cert.status) {
     case 'expired':
-      return `${range} (expired ${plural(-cert.daysLeft, 'day')} ago)`;
+      return `${range} (expired ${dayCount(-cert.daysLeft)} ago)`;
     case 'not yet valid':
       return `${range} (not yet valid)`;
     case 'expires soon':
-      return `${range} (${plural(cert.daysLeft, 'day')} left, expires soon)`;
+      return `${range} (${dayCount(cert.daysLeft)} left, expires soon)`;
     case 'valid':
-      return `${range} (${plural(cert.daysLeft, 'day')} left)`;
+      return `${range} (${dayCount(cert.daysLeft)} left)`;
   }
 }
 

@@ -11,6 +11,7 @@ import { certificateMatchingKey } from './match';
 import { PrivateKeyFormat } from './privateKeys';
 import { KeyAlgorithm, describeKey, spkiSha256 } from './publicKey';
 import { CertificateSummary, summarizeCertificate } from './summary';
+import { DAY_MS, dayCount as days, isoDay } from './validity';
 
 export interface KeySummary {
   format: PrivateKeyFormat;
@@ -42,12 +43,6 @@ export interface InspectOptions {
   now?: Date;
 }
 
-const DAY_MS = 86_400_000;
-
-function days(n: number): string {
-  return `${n} day${n === 1 ? '' : 's'}`;
-}
-
 function validityWarning(cert: CertificateSummary, n: number, now: Date): string | null {
   const name = `certificate ${n} (${cert.subject})`;
   switch (cert.status) {
@@ -55,7 +50,7 @@ function validityWarning(cert: CertificateSummary, n: number, now: Date): string
       return `${name} expired ${days(-cert.daysLeft)} ago`;
     case 'not yet valid': {
       const until = Math.ceil((Date.parse(cert.validFrom) - now.getTime()) / DAY_MS);
-      return `${name} is not valid until ${cert.validFrom.slice(0, 10)} (in ${days(until)})`;
+      return `${name} is not valid until ${isoDay(cert.validFrom)} (in ${days(until)})`;
     }
     case 'expires soon':
       return `${name} expires in ${days(cert.daysLeft)}`;

@@ -14,6 +14,11 @@ export interface PemBlock {
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g;
 
+/** OpenSSL still reads (and old tools still write) the pre-RFC 7468 label. */
+export function isCertificateLabel(label: string): boolean {
+  return label === 'CERTIFICATE' || label === 'X509 CERTIFICATE';
+}
+
 export function looksLikePem(text: string): boolean {
   return text.includes('-----BEGIN ');
 }
@@ -41,4 +46,9 @@ export function splitPem(text: string): PemBlock[] {
     });
   }
   return blocks;
+}
+
+/** The certificate blocks of PEM text, in file order: a chain, a CA bundle, Node's root store. */
+export function pemCertificates(text: string): PemBlock[] {
+  return splitPem(text).filter((b) => isCertificateLabel(b.label));
 }

@@ -6,14 +6,9 @@ import { X509Certificate } from 'node:crypto';
 import { commonNameOf, oneLineName, splitSubjectAltNames } from './names';
 import { KeyAlgorithm, describeKey, spkiSha256 } from './publicKey';
 import { signatureAlgorithmOf } from './signatureAlgorithm';
+import { ValidityStatus, validityOf } from './validity';
 
-export type ValidityStatus = 'valid' | 'expires soon' | 'expired' | 'not yet valid';
 export type CertificateRole = 'leaf' | 'intermediate' | 'root';
-
-/** A certificate this close to its end is flagged, early enough to get a new one. */
-export const EXPIRES_SOON_DAYS = 14;
-
-const DAY_MS = 86_400_000;
 
 const EKU_NAMES: Record<string, string> = {
   '1.3.6.1.5.5.7.3.1': 'serverAuth',
@@ -53,18 +48,6 @@ export interface CertificateSummary {
   role: CertificateRole;
 }
 
-function daysLeft(validTo: Date, now: Date): number {
-  const ms = validTo.getTime() - now.getTime();
-  // Floor towards "less time than you think": 23 hours left is 0 days, 1 hour past is -1.
-  return ms >= 0 ? Math.floor(ms / DAY_MS) : -Math.max(1, Math.floor(-ms / DAY_MS));
-}
-
-function statusOf(validFrom: Date, validTo: Date, now: Date, left: number): ValidityStatus {
-  if (now < validFrom) return 'not yet valid';
-  if (now > validTo) return 'expired';
-  return left <= EXPIRES_SOON_DAYS ? 'expires soon' : 'valid';
-}
-
 /** Self-signed means the signature checks out with its own key, not merely subject == issuer. */
 export function isSelfSigned(cert: X509Certificate): boolean {
   try {
@@ -75,9 +58,7 @@ export function isSelfSigned(cert: X509Certificate): boolean {
 }
 
 export function summarizeCertificate(cert: X509Certificate, now: Date = new Date()): CertificateSummary {
-  const validFrom = new Date(cert.validFrom);
-  const validTo = new Date(cert.validTo);
-  const left = daysLeft(validTo, now);
+  const validity = validityOf(cert, now);
   const oids = cert.keyUsage as string[] | undefined; // Node names the EKU OID list `keyUsage`.
   const eku = oids ? oids.map((oid) => EKU_NAMES[oid] ?? oid) : null;
   const permits = (purpose: string) => eku === null || eku.includes(purpose) || eku.includes('anyExtendedKeyUsage');
@@ -88,10 +69,10 @@ export function summarizeCertificate(cert: X509Certificate, now: Date = new Date
     issuer: oneLineName(cert.issuer),
     subjectAltNames: splitSubjectAltNames(cert.subjectAltName),
     serialNumber: cert.serialNumber,
-    validFrom: validFrom.toISOString(),
-    validTo: validTo.toISOString(),
-    daysLeft: left,
-    status: statusOf(validFrom, validTo, now, left),
+    validFrom: validity.validFrom.toISOString(),
+    validTo: validity.validTo.toISOString(),
+    daysLeft: validity.daysLeft,
+    status: validity.status,
     publicKey: describeKey(cert.publicKey),
     signatureAlgorithm: signatureAlgorithmOf(cert.raw),
     sha256Fingerprint: cert.fingerprint256,

@@ -7,6 +7,10 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as tls from 'node:tls';
+import { commonNameOf, oneLineName } from '../certs/names';
+import { pemCertificates, splitPem } from '../certs/pem';
+import { isPrivateKeyLabel } from '../certs/privateKeys';
+import { dayCount, validityOf } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
 
@@ -18,7 +22,6 @@ export interface Credentials {
   files: string[];
   /** Description for logs, e.g. `cert client.crt (CN=alice, 364 days left)`. */
   description: string;
-  loadedAt: number;
 }
 
 export class CredentialsError extends Error {
@@ -41,17 +44,16 @@ async function readCredentialFile(tunnel: string, field: string, file: string): 
   }
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 function parseCertificates(tunnel: string, field: string, file: string, pem: Buffer): X509Certificate[] {
-  const blocks = pem.toString('latin1').match(PEM_CERT) ?? [];
+  const text = pem.toString('latin1');
+  const blocks = pemCertificates(text);
   const fail = (why: string): never => {
     throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} ${why}.`, fix: `Point "${field}" at a PEM file that starts with -----BEGIN CERTIFICATE-----.` }, field);
   };
-  if (blocks.length === 0) fail(/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem.toString('latin1')) ? 'holds a private key, not a certificate' : 'holds no PEM certificate');
+  if (blocks.length === 0) fail(splitPem(text).some((b) => isPrivateKeyLabel(b.label)) ? 'holds a private key, not a certificate' : 'holds no PEM certificate');
   return blocks.map((b) => {
     try {
-      return new X509Certificate(b);
+      return new X509Certificate(b.der);
     } catch {
       return fail('holds a certificate block that cannot be parsed');
     }
@@ -84,15 +86,16 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     if (!clientChain[0].checkPrivateKey(privateKey)) {
       throw new CredentialsError({
         code: 'KEY_CERT_MISMATCH', severity: 'error',
-        summary: `Tunnel "${t}": the private key ${config.key} does not belong to the certificate ${config.cert} (${clientChain[0].subject.replace(/\n/g, ', ')}).`,
+        summary: `Tunnel "${t}": the private key ${config.key} does not belong to the certificate ${config.cert} (${oneLineName(clientChain[0].subject)}).`,
         fix: 'Use the key that was generated with this certificate, or the certificate issued for this key.',
       }, 'key');
     }
     options.cert = cert;
     options.key = key;
     options.passphrase = passphrase;
-    const days = Math.floor((Date.parse(clientChain[0].validTo) - Date.now()) / 86_400_000);
-    description = `cert ${config.cert} (${clientChain[0].subject.split('\n').find((l) => l.startsWith('CN=')) ?? clientChain[0].subject}, ${days} days left)`;
+    const leaf = clientChain[0];
+    const cn = commonNameOf(leaf.subject);
+    description = `cert ${config.cert} (${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left)`;
   } else {
     throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert and key, or pfx.' }, 'cert');
   }
@@ -117,7 +120,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     }
     throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": the client credentials cannot be used.`, fix: 'Check the cert, key and ca files.', detail: err.message }, 'cert');
   }
-  return { context, clientChain, files, description, loadedAt: Date.now() };
+  return { context, clientChain, files, description };
 }
 
 function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
