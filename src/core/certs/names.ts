@@ -8,7 +8,13 @@ export function oneLineName(name: string): string {
   return name.split('\n').filter(Boolean).join(', ');
 }
 
-export function commonNameOf(name: string): string | null {
+/**
+ * The CN of a name as X509Certificate prints it (`CN=alice\nO=Example`), or as a TLS socket's
+ * peer certificate carries it (`{ CN: 'alice', O: 'Example' }`, an array when repeated).
+ */
+export function commonNameOf(name: string | { CN?: string | string[] } | undefined): string | null {
+  if (name === undefined) return null;
+  if (typeof name !== 'string') return Array.isArray(name.CN) ? name.CN.join(', ') : name.CN ?? null;
   const line = name.split('\n').find((l) => l.startsWith('CN='));
   return line === undefined ? null : line.slice(3);
 }

@@ -5,9 +5,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
+import { commonNameOf as cn, oneLineName } from '../certs/names';
+import { isoDay as day, validityOf } from '../certs/validity';
 import { TunnelConfig, formatEndpoint } from '../config/model';
-import { chainOf, subjectAltNames } from '../tls/identity';
-import { Diagnosis, DiagnosisCode, Severity } from './diagnosis';
+import { IdentityError, chainOf, subjectAltNames } from '../tls/identity';
+import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { diagnoseProxy } from './proxy';
 
 /** Where in a connection's life the error happened. */
@@ -28,31 +30,29 @@ export interface DiagnosisContext {
   serverRequiresClientCert?: boolean;
   /** The first bytes a plaintext target sent back to our ClientHello, when recorded (the doctor does). */
   plaintextReply?: string;
+  /** Set for a connection that broke after it was established: the sentence names it. */
+  connectionId?: number;
 }
 
-const day = (s: string) => new Date(s).toISOString().slice(0, 10);
-const cn = (subject: { CN?: string | string[] } | undefined) => {
-  const v = subject?.CN;
-  return Array.isArray(v) ? v.join(', ') : v;
-};
-const subjectLine = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean).join(', ');
 /** Server-sent alerts and bare hang-ups: what a server refusing our certificate looks like (not our own verification errors). */
 const fromServer = (code: string, message: string) =>
   /ALERT|^ECONNRESET$|^EPIPE$|^ERR_MTLS_CLOSED_AFTER_HANDSHAKE$/.test(code) || message === 'socket hang up' || /socket disconnected before secure TLS/.test(message);
 
 export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
-  const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string };
+  const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string; answer?: PreambleAnswer };
   const code = err.code ?? '';
   const message = err.message ?? String(error);
   const c = ctx.config;
   const t = `Tunnel "${c.name}"`;
   const target = formatEndpoint(c.target);
+  // Every sentence below ends with its period; the connection it broke, when known, goes before it.
+  const on = ctx.connectionId === undefined ? '' : ` (connection #${ctx.connectionId})`;
   const make = (dcode: DiagnosisCode, summary: string, fix: string, severity: Severity = 'error'): Diagnosis => ({
-    code: dcode, severity, summary: `${t}: ${summary}`, fix, detail: [code, message].filter(Boolean).join(': ') || undefined,
+    code: dcode, severity, summary: `${t}: ${on ? `${summary.replace(/\.$/, '')}${on}.` : summary}`, fix, detail: [code, message].filter(Boolean).join(': ') || undefined,
   });
   const ours = ctx.clientCertificate;
   const caFile = c.ca ? `the CA file ${c.ca}` : "Node's built-in public CAs (no \"ca\" is set)";
-  const ourIssuer = ours ? ` ("${subjectLine(ours.issuer)}")` : '';
+  const ourIssuer = ours ? ` ("${oneLineName(ours.issuer)}")` : '';
   const inspectOurs = `\`mtls-tunnels inspect ${c.cert ?? c.pfx}\``;
   const refusedOurs = (when: string) => make('CLIENT_CERT_REJECTED',
     `the server requires a client certificate and ${when} when it got yours, without saying why: it does not accept it, most likely because it does not trust the CA that issued it${ourIssuer}.`,
@@ -66,11 +66,11 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
 
   // --- Local certificate problems that explain a rejection better than the alert does.
   if (ours && ctx.phase !== 'connect' && ctx.phase !== 'proxy' && ctx.phase !== 'preamble') {
-    const now = Date.now();
-    if (Date.parse(ours.validTo) < now && fromServer(code, message)) {
+    const { status } = validityOf(ours);
+    if (status === 'expired' && fromServer(code, message)) {
       return make('CLIENT_CERT_EXPIRED', `your client certificate expired on ${day(ours.validTo)}, so the server refused it.`, `Renew the certificate in ${c.cert ?? c.pfx} and restart the tunnel.`);
     }
-    if (Date.parse(ours.validFrom) > now && fromServer(code, message)) {
+    if (status === 'not yet valid' && fromServer(code, message)) {
       return make('CLIENT_CERT_NOT_YET_VALID', `your client certificate is not valid until ${day(ours.validFrom)}, so the server refused it.`, "Check this machine's clock, or use a certificate that is valid now.");
     }
   }
@@ -98,7 +98,8 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'ERR_SSL_UNKNOWN_PROTOCOL':
       if (code === 'TARGET_SPEAKS_PLAINTEXT' && ctx.phase === 'preamble') {
         // The protocol's own check (PostgreSQL's one-byte answer) says more than "plaintext".
-        return make('TARGET_SPEAKS_PLAINTEXT', `${target} ${message.replace(/^the server /, '')}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+        const a = err.answer;
+        return make('TARGET_SPEAKS_PLAINTEXT', a ? `${target} answered ${a.request} with ${a.answer}: it does not look like ${a.expected}.` : `${target}: ${message}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
       }
       return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
     case 'PROTOCOL_ERROR':
@@ -108,7 +109,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       // them) close without a TLS alert; a close before any reply right after the handshake is
       // the signature.
       if (ctx.serverRequiresClientCert) return refusedOurs('closed the connection right after the handshake');
-      return make('CLIENT_CERT_REJECTED', `the server closed the connection right after the TLS handshake without answering: it most likely rejected your client certificate${ours ? ` (issued by "${subjectLine(ours.issuer)}")` : ''}.`, `Check that the server trusts the CA that issued it: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`, and ask the server's operators which client CA they accept.`);
+      return make('CLIENT_CERT_REJECTED', `the server closed the connection right after the TLS handshake without answering: it most likely rejected your client certificate${ours ? ` (issued by "${oneLineName(ours.issuer)}")` : ''}.`, `Check that the server trusts the CA that issued it: \`mtls-tunnels inspect ${c.cert ?? c.pfx}\`, and ask the server's operators which client CA they accept.`);
     case 'ECONNRESET':
     case 'EPIPE':
       if (ctx.serverRequiresClientCert && (ctx.phase === 'handshake' || ctx.phase === 'first-read')) {
@@ -124,7 +125,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'ERR_MTLS_SAN_MISSING':
       return make('SERVER_SAN_MISSING', `the server certificate does not carry the SANs you require (${c.verify.subjectAltNames.join(', ')}).`, `It has: ${subjectAltNames(ctx.peerCertificate ?? {}).join(', ') || 'no SANs'}. Fix "verify.subjectAltNames", or ask for a server certificate that carries them.`);
     case 'ERR_MTLS_PIN_MISMATCH':
-      return make('SERVER_PIN_MISMATCH', "the server's key does not match any pin in verify.spkiSha256: this is not the server you pinned, or its key was rotated.", `If the rotation is expected, update the pin; the server's key is now ${message.split('server key is ')[1] ?? 'unknown'}.`);
+      return make('SERVER_PIN_MISMATCH', "the server's key does not match any pin in verify.spkiSha256: this is not the server you pinned, or its key was rotated.", `If the rotation is expected, update the pin; the server's key is now ${(error instanceof IdentityError && error.serverPin) || 'unknown'}.`);
     case 'ERR_TLS_CERT_ALTNAME_INVALID': {
       const sans = subjectAltNames(ctx.peerCertificate ?? (err as unknown as { cert?: tls.PeerCertificate }).cert ?? {});
       return make('SERVER_NAME_MISMATCH', `the server certificate is not valid for "${c.serverName}"; it names ${sans.length ? sans.join(', ') : `only CN=${cn(ctx.peerCertificate?.subject) ?? '?'}`}.`, `Set "serverName" to one of those names, or fix the host in "target".`);
@@ -138,7 +139,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       return make('SERVER_CERT_NOT_YET_VALID', `the server certificate${p ? ` (CN=${cn(p.subject)})` : ''} is not valid until ${p ? day(p.valid_from) : 'a later date'}.`, "Check this machine's clock; otherwise the server's certificate was issued with a future date.");
     }
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-      return make('SERVER_CERT_SELF_SIGNED', `the server presents a self-signed certificate (${subjectLine(ctx.peerCertificate ? `CN=${cn(ctx.peerCertificate.subject)}` : '')}) that ${caFile} does not contain.`, 'Put that certificate (or the CA that should have issued it) in the file "ca" points to.');
+      return make('SERVER_CERT_SELF_SIGNED', `the server presents a self-signed certificate (${ctx.peerCertificate ? `CN=${cn(ctx.peerCertificate.subject)}` : ''}) that ${caFile} does not contain.`, 'Put that certificate (or the CA that should have issued it) in the file "ca" points to.');
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT':
@@ -147,12 +148,12 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'CERT_SIGNATURE_FAILURE': {
       const chain = ctx.peerCertificate ? chainOf(ctx.peerCertificate) : [];
       const top = chain[chain.length - 1];
-      const issuer = top ? cn(top.issuer) ?? subjectLine(JSON.stringify(top.issuer)) : undefined;
+      const issuer = top ? cn(top.issuer) ?? JSON.stringify(top.issuer) : undefined;
       return make('SERVER_CERT_UNTRUSTED', `the server certificate${chain[0] ? ` (CN=${cn(chain[0].subject)})` : ''} was issued by ${issuer ? `"${issuer}"` : 'a CA'}, which ${caFile} does not contain.`, c.ca ? `Add that CA's certificate to ${c.ca}, or point "ca" at the bundle your server operators publish.` : 'Set "ca" to the PEM bundle of the CA that issued the server certificate.');
     }
     case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
     case 'ERR_SSL_SSLV3_ALERT_UNKNOWN_CA':
-      return make('CLIENT_CERT_UNKNOWN_CA', `the server does not trust the CA that issued your client certificate${ours ? ` ("${subjectLine(ours.issuer)}")` : ''}.`, `Use a client certificate issued by a CA the server trusts, or ask its operators to add your CA.`);
+      return make('CLIENT_CERT_UNKNOWN_CA', `the server does not trust the CA that issued your client certificate${ours ? ` ("${oneLineName(ours.issuer)}")` : ''}.`, `Use a client certificate issued by a CA the server trusts, or ask its operators to add your CA.`);
     case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED':
       return make('CLIENT_CERT_EXPIRED', `the server says your client certificate has expired${ours ? ` (it expired on ${day(ours.validTo)})` : ''}.`, `Renew the certificate in ${c.cert ?? c.pfx}.`);
     case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED':

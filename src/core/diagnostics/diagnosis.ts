@@ -65,6 +65,16 @@ export interface Diagnosis {
   detail?: string;
 }
 
+/** What a server sent in place of the protocol's expected answer (PostgreSQL's byte after SSLRequest). */
+export interface PreambleAnswer {
+  /** What we sent: `SSLRequest`. */
+  request: string;
+  /** What came back: `byte 0x48`. */
+  answer: string;
+  /** What would have answered right: `PostgreSQL`. */
+  expected: string;
+}
+
 export function formatDiagnosis(d: Diagnosis): string {
   return `${d.summary} ${d.fix}${d.detail ? ` (${d.detail})` : ''}`;
 }

@@ -4,8 +4,16 @@
  * up, or is not an HTTP proxy at all. The proxy is only ever named by its redacted URL.
  */
 import { Endpoint, ProxyConfig, formatEndpoint } from '../config/model';
-import type { ProxyReply } from '../tunnel/proxy';
 import { DiagnosisCode } from './diagnosis';
+
+/** What a proxy said instead of a 2xx: read by the tunnel's CONNECT, explained here. */
+export interface ProxyReply {
+  status: number;
+  /** The status line, printable ASCII only, at most 120 characters. */
+  statusLine: string;
+  /** `Proxy-Authenticate` challenges (`Basic realm="corp"`, `Negotiate`), in order. */
+  authenticate: string[];
+}
 
 export interface ProxyFinding {
   code: DiagnosisCode;

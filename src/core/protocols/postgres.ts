@@ -23,7 +23,8 @@ export const postgresProtocol: ProtocolHandler = {
     if (c === 'N') throw new ProtocolError('POSTGRES_SSL_REFUSED', 'the PostgreSQL server answered N to SSLRequest: it has ssl = off');
     if (c === 'E') throw new ProtocolError('PROTOCOL_ERROR', 'the server answered SSLRequest with an error: it is a PostgreSQL server too old for SSL, or not PostgreSQL');
     if (answer[0] === 0x15 || answer[0] === 0x16) throw new ProtocolError('PROTOCOL_ERROR', 'the server answered SSLRequest with TLS: it expects TLS from the first byte (use protocol "tls" or "postgres-direct")');
-    throw new ProtocolError('TARGET_SPEAKS_PLAINTEXT', `the server answered SSLRequest with byte 0x${answer[0].toString(16).padStart(2, '0')}: it does not look like PostgreSQL`);
+    const byte = `byte 0x${answer[0].toString(16).padStart(2, '0')}`;
+    throw new ProtocolError('TARGET_SPEAKS_PLAINTEXT', `the server answered SSLRequest with ${byte}: it does not look like PostgreSQL`, { request: 'SSLRequest', answer: byte, expected: 'PostgreSQL' });
   },
 
   async clientPreamble(client: net.Socket): Promise<Buffer | undefined> {

@@ -6,10 +6,10 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Diagnosis } from '../diagnostics/diagnosis';
+import { Diagnosis, PreambleAnswer } from '../diagnostics/diagnosis';
 
 export class ProtocolError extends Error {
-  constructor(readonly code: 'POSTGRES_SSL_REFUSED' | 'TARGET_SPEAKS_PLAINTEXT' | 'PROTOCOL_ERROR', message: string) {
+  constructor(readonly code: 'POSTGRES_SSL_REFUSED' | 'TARGET_SPEAKS_PLAINTEXT' | 'PROTOCOL_ERROR', message: string, readonly answer?: PreambleAnswer) {
     super(message);
   }
 }

@@ -9,7 +9,8 @@ import * as tls from 'node:tls';
 import { TunnelConfig } from '../config/model';
 
 export class IdentityError extends Error {
-  constructor(readonly code: 'ERR_MTLS_SAN_MISSING' | 'ERR_MTLS_PIN_MISMATCH', message: string, readonly cert: tls.PeerCertificate) {
+  /** `serverPin`: for a pin mismatch, the server key's own pin (what to pin instead, if the rotation is expected). */
+  constructor(readonly code: 'ERR_MTLS_SAN_MISSING' | 'ERR_MTLS_PIN_MISMATCH', message: string, readonly cert: tls.PeerCertificate, readonly serverPin?: string) {
     super(message);
   }
 }
@@ -40,7 +41,7 @@ export function serverIdentityChecker(config: Pick<TunnelConfig, 'serverName' | 
     if (config.verify.spkiSha256.length > 0) {
       const pins = chainOf(cert).map(spkiPin);
       if (!pins.some((p) => config.verify.spkiSha256.includes(p))) {
-        return new IdentityError('ERR_MTLS_PIN_MISMATCH', `no certificate in the server chain matches the pinned keys; the server key is ${pins[0]}`, cert);
+        return new IdentityError('ERR_MTLS_PIN_MISMATCH', `no certificate in the server chain matches the pinned keys; the server key is ${pins[0]}`, cert, pins[0]);
       }
     }
     return undefined;

@@ -205,7 +205,7 @@ export class BridgedConnection {
         return;
       }
       const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
-      this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
+      this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0], connectionId: phase === 'established' ? this.id : undefined });
       // Reported before the local client hears of it, so whoever watches the tunnel sees why first.
       // A rejection on the first read (TLS 1.3 checks our certificate after the handshake) counts
       // as a failed handshake; a later error is just a broken connection.

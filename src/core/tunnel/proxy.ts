@@ -6,20 +6,12 @@
  */
 import * as net from 'node:net';
 import { Endpoint, ProxyConfig, formatEndpoint } from '../config/model';
+import type { ProxyReply } from '../diagnostics/proxy';
 
 /** The most the proxy's answer may hold before its blank line; more is not an HTTP proxy talking. */
 export const MAX_PROXY_HEADER_BYTES = 16 * 1024;
 
 export type ProxyErrorCode = 'ERR_MTLS_PROXY_STATUS' | 'ERR_MTLS_PROXY_CLOSED' | 'ERR_MTLS_PROXY_NOT_HTTP';
-
-/** What a proxy said instead of a 2xx, for the diagnosis. */
-export interface ProxyReply {
-  status: number;
-  /** The status line, printable ASCII only, at most 120 characters. */
-  statusLine: string;
-  /** `Proxy-Authenticate` challenges (`Basic realm="corp"`, `Negotiate`), in order. */
-  authenticate: string[];
-}
 
 /** A CONNECT that did not give a tunnel. Its message names the proxy by its redacted URL only. */
 export class ProxyError extends Error {

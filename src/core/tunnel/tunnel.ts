@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
+import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
 import { Logger, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler, ProtocolHandler } from '../protocols';
@@ -279,7 +280,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         this.failures[d.code] = (this.failures[d.code] ?? 0) + 1;
         this.report(d);
       },
-      onBroken: (c, d) => this.report({ ...d, summary: `${d.summary.replace(/\.$/, '')} (connection #${c.id}).` }),
+      onBroken: (_c, d) => this.report(d),
       onClosed: (c, d) => {
         this.connections.delete(c);
         const s = c.snapshot();
@@ -299,13 +300,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private warnAboutClientCertificate(credentials: Credentials): void {
     const leaf = credentials.clientChain[0];
-    if (!leaf) return;
-    const days = Math.floor((Date.parse(leaf.validTo) - Date.now()) / 86_400_000);
-    if (days < 0) {
-      this.report({ code: 'CLIENT_CERT_EXPIRED', severity: 'warning', summary: `Tunnel "${this.name}": your client certificate expired ${-days} day(s) ago (${leaf.validTo}); servers will refuse it.`, fix: `Renew ${this.config.cert}.` });
-    } else if (days <= 14) {
-      this.report({ code: 'CLIENT_CERT_EXPIRES_SOON', severity: 'warning', summary: `Tunnel "${this.name}": your client certificate expires in ${days} day(s) (${leaf.validTo}).`, fix: `Renew ${this.config.cert} before then.` });
-    }
+    const warning = leaf && clientValidity(this.config, leaf, 'loaded');
+    if (warning) this.report(warning);
   }
 
   private setState(state: TunnelState): void {
