@@ -4,6 +4,7 @@
  * three, as ghostunnel does. The tunnel and the handshake doctor both dial through here.
  */
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { TunnelConfig } from '../config/model';
 import { Phase } from '../diagnostics/diagnose';
@@ -60,6 +61,8 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** The local client, for protocols whose negotiation involves it (MySQL). */
   client?: net.Socket;
+  /** TLS runs over what this returns instead of the raw socket (the doctor records a plaintext answer). */
+  wrap?: (raw: net.Socket) => Duplex;
 }
 
 type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs' | 'proxy'>;
@@ -131,7 +134,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
       try {
         // Throws synchronously on a bad session or context: a failed dial, not an unhandled rejection.
         socket = tls.connect({
-          socket: raw,
+          socket: options.wrap ? options.wrap(raw) : raw,
           secureContext: options.secureContext ?? credentials.context,
           servername: sniFor(config.serverName),
           checkServerIdentity: serverIdentityChecker(config),

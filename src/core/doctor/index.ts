@@ -1,0 +1,14 @@
+/**
+ * The handshake doctor: dials a tunnel's target once the way the tunnel would (credentials, DNS,
+ * TCP, protocol preamble, TLS, server verification), then probes once more without a client
+ * certificate to learn whether the server enforces mTLS. Nothing but the handshake is sent.
+ *   check.ts        the order of steps and what each finding means
+ *   probes.ts       the dials (as the tunnel, and without a client identity)
+ *   firstRead.ts    the one read after the handshake
+ *   plaintext.ts    quoting a target that answers TLS in plaintext
+ *   certificates.ts the certificates seen, as the report shows them
+ *   report.ts       the report as data; format.ts as text
+ */
+export { checkTunnel } from './check';
+export { formatCheckReport } from './format';
+export type { CertificateInfo, CheckOptions, CheckReport, CheckTimings, Verdict } from './report';

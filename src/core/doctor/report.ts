@@ -1,0 +1,70 @@
+/** What the handshake doctor found, as plain data: the CLI prints it, the editor shows it, tests read it. */
+import { TunnelConfig } from '../config/model';
+import { Diagnosis } from '../diagnostics/diagnosis';
+import { HandshakeInfo } from '../tunnel/upstream';
+
+export type Verdict = 'ok' | 'warning' | 'failed';
+
+/** Milliseconds per phase; a phase the check did not get through is absent. */
+export interface CheckTimings {
+  /** With a proxy, DNS and TCP are the proxy's: the proxy resolves the target's name itself. */
+  dnsMs: number;
+  tcpMs?: number;
+  /** The proxy's answer to CONNECT; absent without a proxy. */
+  proxyMs?: number;
+  /** The protocol's plaintext negotiation (PostgreSQL's SSLRequest); absent when there is none. */
+  preambleMs?: number;
+  tlsMs?: number;
+}
+
+/** One certificate as the check shows it. */
+export interface CertificateInfo {
+  subject: string;
+  issuer: string;
+  /** ISO 8601. */
+  validFrom: string;
+  validTo: string;
+  /** Whole days until `validTo`; negative once expired. */
+  daysLeft: number;
+  /** `DNS:x`, `IP:1.2.3.4`, `URI:…`: the syntax of `verify.subjectAltNames`. */
+  subjectAltNames: string[];
+}
+
+export interface CheckReport {
+  tunnel: string;
+  /** `host:port` as configured. */
+  target: string;
+  protocol: TunnelConfig['protocol'];
+  serverName: string;
+  verdict: Verdict;
+  /** The address DNS gave for the target host (not looked up when a proxy is on the way). */
+  address?: string;
+  /** The HTTP CONNECT proxy on the way, by its redacted URL; absent for a direct connection. */
+  proxy?: { url: string; source: string; address?: string };
+  /** Why `"proxy": "env"` resolved to a direct connection. */
+  proxyBypass?: string;
+  /** Present once DNS answered. */
+  timings?: CheckTimings;
+  handshake?: HandshakeInfo;
+  /** The certificates the server presented, leaf first, also when verifying them failed. */
+  serverChain: CertificateInfo[];
+  /** The root from `ca` (or Node's CAs) that the server chain led to, when it led to one. */
+  trustAnchor?: CertificateInfo;
+  /** Our client certificate, when it was read. */
+  clientCertificate?: CertificateInfo;
+  /** true/false once known; undefined when the check did not get far enough to tell. */
+  clientCertificateRequired?: boolean;
+  diagnoses: Diagnosis[];
+}
+
+export interface CheckOptions {
+  /** Passphrase for `key` or `pfx`; never logged. Defaults to the tunnel's `passphrase` (from the environment). */
+  passphrase?: string;
+  /** How long to wait after the handshake for a rejection (TLS 1.3 servers send it then); default 300 ms. */
+  firstReadMs?: number;
+}
+
+export function verdictOf(diagnoses: Diagnosis[]): Verdict {
+  if (diagnoses.some((d) => d.severity === 'error')) return 'failed';
+  return diagnoses.some((d) => d.severity === 'warning') ? 'warning' : 'ok';
+}
