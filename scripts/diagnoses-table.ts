@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { EXPIRES_SOON_DAYS } from '../src/core/certs/validity';
 import type { DiagnosisCode } from '../src/core/diagnostics/diagnosis';
 
 /** What the code means (the tunnel's own sentence names the files, hosts and dates), and what to change. */
@@ -46,7 +47,7 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   CLIENT_CERT_REVOKED: ['The server says your client certificate has been revoked.', 'A new certificate from your CA.'],
   CLIENT_CERT_REJECTED: ['The server refused your client certificate: with an alert, or by closing or resetting the connection right after the handshake, as servers that check it in application code do.', 'That it is meant for client authentication (EKU clientAuth) and comes from a CA the server trusts: `mtls-tunnels inspect CERT`.'],
   CLIENT_CERT_NOT_REQUESTED: ['Warning from Test Connection: a handshake without a client certificate got through, so the server does not enforce mTLS in TLS.', 'If it should, ask its operators to require client certificates (some check later: nginx answers HTTP 400, MySQL refuses a REQUIRE X509 user at login).'],
-  CLIENT_CERT_EXPIRES_SOON: ['Warning: your client certificate expires within 14 days.', 'Renew it before then.'],
+  CLIENT_CERT_EXPIRES_SOON: [`Warning: your client certificate expires within ${EXPIRES_SOON_DAYS} days.`, 'Renew it before then.'],
   // TLS parameters
   ALPN_REFUSED: ['The server accepts none of the ALPN protocols offered.', '`alpn` (`h2` for gRPC); for PostgreSQL before 17, `protocol: "postgres"` instead of `postgres-direct`.'],
   TLS_VERSION_MISMATCH: ['The server does not support `minTlsVersion` or newer.', 'Ask its operators for TLS 1.2 or newer; older versions are never allowed.'],

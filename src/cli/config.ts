@@ -11,7 +11,7 @@ export async function selectTunnels(file: string | undefined, names: string[]): 
     loaded = await loadConfigFile(path);
   } catch (e) {
     if (e instanceof ConfigFileError) {
-      const hint = file === undefined && /no such file/.test(e.message) ? ' (run in a workspace folder, or pass --config FILE)' : '';
+      const hint = file === undefined && e.reason === 'missing' ? ' (run in a workspace folder, or pass --config FILE)' : '';
       return { ok: false, lines: [`${e.message}${hint}`] };
     }
     throw e;

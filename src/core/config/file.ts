@@ -20,7 +20,8 @@ export interface ConfigFileResult extends ParseResult {
 }
 
 export class ConfigFileError extends Error {
-  constructor(readonly file: string, message: string) {
+  /** `missing`: the file does not exist (callers add where to look); `invalid`: anything else. */
+  constructor(readonly file: string, message: string, readonly reason: 'missing' | 'invalid' = 'invalid') {
     super(`${file}: ${message}`);
   }
 }
@@ -63,7 +64,7 @@ export async function loadConfigFile(file: string, vars: Omit<VariableContext, '
     text = await readFile(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ConfigFileError(file, code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(e)})`);
+    throw code === 'ENOENT' ? new ConfigFileError(file, 'no such file', 'missing') : new ConfigFileError(file, `cannot be read (${code ?? String(e)})`);
   }
   const workspaceFolder = workspaceFolderOf(file);
   const result = parseTunnels(extractTunnels(text, file), { ...vars, workspaceFolder });
