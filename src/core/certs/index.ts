@@ -16,5 +16,5 @@ export { describeKey, formatKeyAlgorithm, spkiSha256 } from './publicKey';
 export type { KeyAlgorithm } from './publicKey';
 export { isSelfSigned, summarizeCertificate } from './summary';
 export type { CertificateRole, CertificateSummary } from './summary';
-export { DAY_MS, EXPIRES_SOON_DAYS, daysLeft, isoDay, validityOf } from './validity';
+export { DAY_MS, EXPIRES_SOON_DAYS, dayCount, daysLeft, daysUntil, isoDay, validityOf } from './validity';
 export type { CertificateDates, Validity, ValidityStatus } from './validity';

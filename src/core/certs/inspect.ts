@@ -11,7 +11,7 @@ import { certificateMatchingKey } from './match';
 import { PrivateKeyFormat } from './privateKeys';
 import { KeyAlgorithm, describeKey, spkiSha256 } from './publicKey';
 import { CertificateSummary, summarizeCertificate } from './summary';
-import { DAY_MS, dayCount as days, isoDay } from './validity';
+import { dayCount as days, daysUntil, isoDay } from './validity';
 
 export interface KeySummary {
   format: PrivateKeyFormat;
@@ -49,8 +49,7 @@ function validityWarning(cert: CertificateSummary, n: number, now: Date): string
     case 'expired':
       return `${name} expired ${days(-cert.daysLeft)} ago`;
     case 'not yet valid': {
-      const until = Math.ceil((Date.parse(cert.validFrom) - now.getTime()) / DAY_MS);
-      return `${name} is not valid until ${isoDay(cert.validFrom)} (in ${days(until)})`;
+      return `${name} is not valid until ${isoDay(cert.validFrom)} (in ${days(daysUntil(cert.validFrom, now))})`;
     }
     case 'expires soon':
       return `${name} expires in ${days(cert.daysLeft)}`;

@@ -3,6 +3,7 @@
  * names because `inspect --json` prints exactly this.
  */
 import { X509Certificate } from 'node:crypto';
+import { issuedBy } from './chain';
 import { commonNameOf, oneLineName, splitSubjectAltNames } from './names';
 import { KeyAlgorithm, describeKey, spkiSha256 } from './publicKey';
 import { signatureAlgorithmOf } from './signatureAlgorithm';
@@ -50,11 +51,7 @@ export interface CertificateSummary {
 
 /** Self-signed means the signature checks out with its own key, not merely subject == issuer. */
 export function isSelfSigned(cert: X509Certificate): boolean {
-  try {
-    return cert.checkIssued(cert) && cert.verify(cert.publicKey);
-  } catch {
-    return false;
-  }
+  return issuedBy(cert, cert);
 }
 
 export function summarizeCertificate(cert: X509Certificate, now: Date = new Date()): CertificateSummary {

@@ -37,6 +37,11 @@ export function validityOf(cert: CertificateDates, now: Date = new Date()): Vali
   return { validFrom, validTo, daysLeft: left, status };
 }
 
+/** Whole days until a later date, rounded up: "not valid until tomorrow noon" is in 1 day. */
+export function daysUntil(date: Date | string, now: Date = new Date()): number {
+  return Math.ceil((new Date(date).getTime() - now.getTime()) / DAY_MS);
+}
+
 /** `2026-03-01`: the day, as every sentence about a certificate's dates prints it. */
 export function isoDay(date: Date | string): string {
   return new Date(date).toISOString().slice(0, 10);

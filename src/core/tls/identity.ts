@@ -6,6 +6,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { splitSubjectAltNames } from '../certs/names';
 import { TunnelConfig } from '../config/model';
 
 export class IdentityError extends Error {
@@ -25,8 +26,7 @@ export function spkiPin(cert: tls.PeerCertificate): string {
 
 /** The certificate's SANs as `DNS:x`, `IP:1.2.3.4`, `URI:…`, `email:…`. */
 export function subjectAltNames(cert: { subjectaltname?: string }): string[] {
-  if (!cert.subjectaltname) return [];
-  return cert.subjectaltname.split(/,\s*/).map((s) => s.replace(/^IP Address:/, 'IP:'));
+  return splitSubjectAltNames(cert.subjectaltname).map((s) => s.replace(/^IP Address:/, 'IP:'));
 }
 
 export function serverIdentityChecker(config: Pick<TunnelConfig, 'serverName' | 'verify'>): (host: string, cert: tls.PeerCertificate) => Error | undefined {
