@@ -9,6 +9,7 @@ export { formatInspections } from './format';
 export { inspectFiles } from './inspect';
 export type { FileInspection, InspectOptions, KeySummary } from './inspect';
 export { certificateMatchingKey, keyMatchesCertificate } from './match';
+export { chainOf, subjectAltNames } from './peer';
 export { pemCertificates, splitPem } from './pem';
 export type { PemBlock } from './pem';
 export type { LoadedPrivateKey, PrivateKeyFormat } from './privateKeys';

@@ -6,9 +6,9 @@
 import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { commonNameOf as cn, oneLineName } from '../certs/names';
+import { chainOf, subjectAltNames } from '../certs/peer';
 import { isoDay as day, validityOf } from '../certs/validity';
 import { TunnelConfig, formatEndpoint } from '../config/model';
-import { IdentityError, chainOf, subjectAltNames } from '../tls/identity';
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { diagnoseProxy } from './proxy';
 
@@ -39,7 +39,7 @@ const fromServer = (code: string, message: string) =>
   /ALERT|^ECONNRESET$|^EPIPE$|^ERR_MTLS_CLOSED_AFTER_HANDSHAKE$/.test(code) || message === 'socket hang up' || /socket disconnected before secure TLS/.test(message);
 
 export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
-  const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string; answer?: PreambleAnswer };
+  const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string; answer?: PreambleAnswer; serverPin?: string };
   const code = err.code ?? '';
   const message = err.message ?? String(error);
   const c = ctx.config;
@@ -125,7 +125,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'ERR_MTLS_SAN_MISSING':
       return make('SERVER_SAN_MISSING', `the server certificate does not carry the SANs you require (${c.verify.subjectAltNames.join(', ')}).`, `It has: ${subjectAltNames(ctx.peerCertificate ?? {}).join(', ') || 'no SANs'}. Fix "verify.subjectAltNames", or ask for a server certificate that carries them.`);
     case 'ERR_MTLS_PIN_MISMATCH':
-      return make('SERVER_PIN_MISMATCH', "the server's key does not match any pin in verify.spkiSha256: this is not the server you pinned, or its key was rotated.", `If the rotation is expected, update the pin; the server's key is now ${(error instanceof IdentityError && error.serverPin) || 'unknown'}.`);
+      return make('SERVER_PIN_MISMATCH', "the server's key does not match any pin in verify.spkiSha256: this is not the server you pinned, or its key was rotated.", `If the rotation is expected, update the pin; the server's key is now ${err.serverPin ?? 'unknown'}.`);
     case 'ERR_TLS_CERT_ALTNAME_INVALID': {
       const sans = subjectAltNames(ctx.peerCertificate ?? (err as unknown as { cert?: tls.PeerCertificate }).cert ?? {});
       return make('SERVER_NAME_MISMATCH', `the server certificate is not valid for "${c.serverName}"; it names ${sans.length ? sans.join(', ') : `only CN=${cn(ctx.peerCertificate?.subject) ?? '?'}`}.`, `Set "serverName" to one of those names, or fix the host in "target".`);

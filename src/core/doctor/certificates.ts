@@ -6,7 +6,7 @@ import { oneLineName } from '../certs/names';
 import { pemCertificates } from '../certs/pem';
 import { validityOf } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
-import { chainOf, subjectAltNames } from '../tls/identity';
+import { chainOf, subjectAltNames } from '../certs/peer';
 import { CertificateInfo } from './report';
 
 export function describeCertificate(cert: X509Certificate): CertificateInfo {

@@ -6,7 +6,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { splitSubjectAltNames } from '../certs/names';
+import { chainOf, subjectAltNames } from '../certs/peer';
 import { TunnelConfig } from '../config/model';
 
 export class IdentityError extends Error {
@@ -22,11 +22,6 @@ export function spkiPin(cert: tls.PeerCertificate): string {
   // SubjectPublicKeyInfo re-exported from the certificate itself (what openssl and Envoy pin).
   const spki = new X509Certificate(cert.raw).publicKey.export({ type: 'spki', format: 'der' });
   return createHash('sha256').update(spki).digest('base64');
-}
-
-/** The certificate's SANs as `DNS:x`, `IP:1.2.3.4`, `URI:…`, `email:…`. */
-export function subjectAltNames(cert: { subjectaltname?: string }): string[] {
-  return splitSubjectAltNames(cert.subjectaltname).map((s) => s.replace(/^IP Address:/, 'IP:'));
 }
 
 export function serverIdentityChecker(config: Pick<TunnelConfig, 'serverName' | 'verify'>): (host: string, cert: tls.PeerCertificate) => Error | undefined {
@@ -58,17 +53,6 @@ function normalizeIp(ip: string): string {
   if (!net.isIPv6(ip)) return ip;
   const sock = new net.SocketAddress({ address: ip, family: 'ipv6' });
   return sock.address;
-}
-
-/** Leaf first, up to the root (Node links them through `issuerCertificate`; a root points at itself). */
-export function chainOf(cert: tls.PeerCertificate): tls.PeerCertificate[] {
-  const out: tls.PeerCertificate[] = [];
-  let c: tls.DetailedPeerCertificate | undefined = cert as tls.DetailedPeerCertificate;
-  while (c && Object.keys(c).length > 0 && !out.includes(c)) {
-    out.push(c);
-    c = c.issuerCertificate === c ? undefined : c.issuerCertificate;
-  }
-  return out;
 }
 
 /** SNI must be a host name, never an IP address (RFC 6066). */
