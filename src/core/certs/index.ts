@@ -10,6 +10,7 @@ export { inspectFiles } from './inspect';
 export type { FileInspection, InspectOptions, KeySummary } from './inspect';
 export { certificateMatchingKey, keyMatchesCertificate } from './match';
 export { chainOf, subjectAltNames } from './peer';
+export { commonNameOf, oneLineName, splitSubjectAltNames } from './names';
 export { pemCertificates, splitPem } from './pem';
 export type { PemBlock } from './pem';
 export type { LoadedPrivateKey, PrivateKeyFormat } from './privateKeys';
