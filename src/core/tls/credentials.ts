@@ -13,6 +13,7 @@ import { isPrivateKeyLabel } from '../certs/privateKeys';
 import { dayCount, validityOf } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
+import { isUnsupportedPkcs12, legacyPkcs12Identity } from './legacyPkcs12';
 
 export interface Credentials {
   context: tls.SecureContext;
@@ -112,15 +113,27 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     context = tls.createSecureContext(options);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    if (config.pfx) {
-      const wrong = /mac verify failure|bad decrypt/i.test(err.message);
-      throw new CredentialsError(wrong
-        ? { code: passphrase ? 'WRONG_PASSPHRASE' : 'PASSPHRASE_REQUIRED', severity: 'error', summary: passphrase ? `Tunnel "${t}": the passphrase for ${config.pfx} is wrong.` : `Tunnel "${t}": ${config.pfx} is protected by a passphrase and none was given.`, fix: 'Enter the PKCS#12 passphrase again (or set the environment variable the "passphrase" field names).' }
-        : { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": ${config.pfx} is not a readable PKCS#12 bundle.`, fix: 'Point "pfx" at a .p12/.pfx file, or use cert and key for PEM files.', detail: err.message }, 'pfx');
+    if (!config.pfx) {
+      throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": the client credentials cannot be used.`, fix: 'Check the cert, key and ca files.', detail: err.message }, 'cert');
     }
-    throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${t}": the client credentials cannot be used.`, fix: 'Check the cert, key and ca files.', detail: err.message }, 'cert');
+    // A wrong passphrase fails OpenSSL's MAC check before the encryption matters, so only a
+    // bundle that opened far enough reaches node-forge.
+    if (!isUnsupportedPkcs12(err)) throw new CredentialsError(pfxProblem(t, config.pfx, passphrase, /mac verify failure|bad decrypt/i.test(err.message), err.message), 'pfx');
+    try {
+      context = tls.createSecureContext({ ...options, pfx: undefined, passphrase: undefined, ...(await legacyPkcs12Identity(config.pfx, passphrase)) });
+    } catch (legacy) {
+      const code = (legacy as { code?: string }).code;
+      throw new CredentialsError(pfxProblem(t, config.pfx, passphrase, code === 'wrong-passphrase' || code === 'passphrase-needed', (legacy as Error).message), 'pfx');
+    }
   }
   return { context, clientChain, files, description };
+}
+
+function pfxProblem(tunnel: string, file: string, passphrase: string | undefined, passphraseFailed: boolean, detail: string): Diagnosis {
+  if (passphraseFailed) {
+    return { code: passphrase ? 'WRONG_PASSPHRASE' : 'PASSPHRASE_REQUIRED', severity: 'error', summary: passphrase ? `Tunnel "${tunnel}": the passphrase for ${file} is wrong.` : `Tunnel "${tunnel}": ${file} is protected by a passphrase and none was given.`, fix: 'Enter the PKCS#12 passphrase again (or set the environment variable the "passphrase" field names).' };
+  }
+  return { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": ${file} is not a readable PKCS#12 bundle.`, fix: 'Point "pfx" at a .p12/.pfx file, or use cert and key for PEM files.', detail };
 }
 
 function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
