@@ -37,14 +37,21 @@ export interface ConnectionSnapshot {
   handshake?: HandshakeInfo;
 }
 
+/**
+ * What a connection is made with, taken once when it is accepted: a reload or a settings change
+ * replaces the tunnel's reference, never edits it, so an open connection keeps what it started with.
+ */
+export interface LiveSettings {
+  readonly config: TunnelConfig;
+  readonly credentials: Credentials;
+  readonly protocol: ProtocolHandler;
+}
+
 export interface ConnectionHost {
-  config: TunnelConfig;
-  credentials: () => Credentials;
-  protocol: ProtocolHandler;
   logger: Logger;
   takeSession(): Buffer | undefined;
-  /** `credentials` are the ones the session was made with: a session carries its client certificate. */
-  keepSession(session: Buffer, credentials: Credentials): void;
+  /** `live`: what the session was made with; a session carries its client certificate and target. */
+  keepSession(session: Buffer, live: LiveSettings): void;
   onEstablished(c: BridgedConnection): void;
   /** The connection could not be established (including a rejection on the first read). */
   onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
@@ -62,8 +69,14 @@ export class BridgedConnection {
   private closed = false;
   private readonly clientAddress: string;
 
-  constructor(readonly id: number, private readonly client: net.Socket, private readonly host: ConnectionHost) {
+  constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
     this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
+  }
+
+  /** Starts bridging: listeners on the client, then the upstream dial. */
+  start(): void {
+    const { client, host, id } = this;
+    const { config } = this.live;
     client.setNoDelay(true);
     client.on('error', (e: NodeJS.ErrnoException) => {
       host.logger.debug(`#${id} local client ${this.clientAddress}: ${e.code ?? e.message}`);
@@ -71,9 +84,9 @@ export class BridgedConnection {
       this.upstream?.socket.destroy();
     });
     client.once('close', () => this.onSocketClosed());
-    if (host.config.idleTimeoutMs > 0) {
-      client.setTimeout(host.config.idleTimeoutMs, () => {
-        host.logger.debug(`#${id} idle for ${host.config.idleTimeoutMs} ms: closing`);
+    if (config.idleTimeoutMs > 0) {
+      client.setTimeout(config.idleTimeoutMs, () => {
+        host.logger.debug(`#${id} idle for ${config.idleTimeoutMs} ms: closing`);
         this.destroy();
       });
     }
@@ -100,11 +113,11 @@ export class BridgedConnection {
   }
 
   private async bridge(): Promise<void> {
-    const { config, protocol, logger } = this.host;
-    const credentials = this.host.credentials();
+    const { config, protocol, credentials } = this.live;
+    const { logger } = this.host;
     const dial = dialUpstream(config, credentials, {
       session: this.host.takeSession(),
-      onSession: (s) => this.host.keepSession(s, credentials),
+      onSession: (s) => this.host.keepSession(s, this.live),
       signal: this.abort.signal,
       client: this.client,
     });
@@ -182,7 +195,7 @@ export class BridgedConnection {
     up.once('end', () => {
       if (receivedFromUpstream || this.diagnosis || Date.now() - establishedAt > SILENT_REJECTION_WINDOW_MS) return;
       // A CancelRequest (psql's Ctrl-C) is answered by a close without a word: not a refusal.
-      if (early && this.host.protocol.closesSilently?.(early)) return;
+      if (early && protocol.closesSilently?.(early)) return;
       // We had already ended our side (the local client half-closed): the server's end answers
       // ours, as a sink that replies nothing does; it is not a rejection.
       if (up.writableEnded) return;
@@ -191,7 +204,7 @@ export class BridgedConnection {
       this.diagnosis = diagnose(e, { config, phase: 'first-read', peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
       this.host.onFailed(this, this.diagnosis);
       // Ahead of the end that forward() passes on, the client hears why in its own protocol.
-      const notice = this.host.protocol.failClient?.(this.diagnosis);
+      const notice = protocol.failClient?.(this.diagnosis);
       if (notice && !this.client.destroyed) this.client.write(notice);
     });
     up.on('error', (e: NodeJS.ErrnoException) => {
@@ -228,7 +241,7 @@ export class BridgedConnection {
 
   /** `credentials`: the ones the dial used, which a reload since may have replaced. */
   private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError, credentials: Credentials): void {
-    this.diagnosis = diagnose(error, { config: this.host.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
+    this.diagnosis = diagnose(error, { config: this.live.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
     this.host.onFailed(this, this.diagnosis);
     if (!this.tellClient(this.diagnosis)) this.client.destroy();
     this.onSocketClosed();
@@ -239,7 +252,7 @@ export class BridgedConnection {
    * ErrorResponse), where the protocol has a way to say it; false when it has none.
    */
   private tellClient(diagnosis: Diagnosis): boolean {
-    const notice = this.host.protocol.failClient?.(diagnosis);
+    const notice = this.live.protocol.failClient?.(diagnosis);
     if (!notice || this.client.destroyed) return false;
     this.client.end(notice);
     this.client.resume();
