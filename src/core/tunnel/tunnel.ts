@@ -16,8 +16,9 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
-import { Logger, prefixedLogger, silentLogger } from '../log';
+import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler } from '../protocols';
+import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
 import { CredentialWatcher, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
@@ -350,7 +351,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.watcher = new CredentialWatcher(files, () => {
       // A reload that throws something unexpected must not become an unhandled rejection (which
       // ends the CLI's process): it is logged, and the tunnel keeps what it has.
-      this.reloadCredentials().catch((e: Error) => this.logger.error(`reloading the credentials failed: ${e.message}`));
+      this.reloadCredentials().catch((e: Error) => {
+        try {
+          this.logger.error(`reloading the credentials failed: ${e.message}`);
+        } catch {
+          // The log itself is gone (a closed output channel): nothing left to tell.
+        }
+      });
     });
   }
 
@@ -366,7 +373,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return;
     }
     const id = this.nextId++;
-    this.logger.debug(`#${id} accepted ${socket.remoteAddress}:${socket.remotePort}`);
+    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress}:${socket.remotePort}`);
     const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
     this.connections.add(connection);
     connection.start();
@@ -398,7 +405,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         const s = c.snapshot();
         this.closedBytes.up += s.bytesUp;
         this.closedBytes.down += s.bytesDown;
-        this.logger.debug(`#${c.id} closed after ${c.durationMs} ms: ${s.bytesUp} bytes up, ${s.bytesDown} bytes down`);
+        if (logsAt(this.logger, LogLevel.Info)) {
+          // Counts only: never a payload byte. A failed connection names its diagnosis, said above.
+          this.logger.info(`#${c.id} closed after ${formatDuration(c.durationMs)}: ${formatBytes(s.bytesUp)} up, ${formatBytes(s.bytesDown)} down${d ? ` (${d.code})` : ''}`);
+        }
         this.emit('connectionClosed', s, d);
       },
     };
