@@ -10,5 +10,6 @@ export function stderrLogger(min: Level, write: (s: string) => void = (s) => pro
     if (LEVELS.indexOf(level) < at) return;
     write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
   };
-  return { trace: line('trace'), debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+  // logLevel in VS Code's numbering (trace 1 … error 5), so the core does not build lines this filters out.
+  return { trace: line('trace'), debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error'), logLevel: at + 1 };
 }

@@ -1,19 +1,32 @@
 /**
  * The set of named tunnels. `apply()` takes a freshly parsed configuration and changes only what
  * differs: new tunnels are added (stopped), removed ones are stopped and dropped, changed running
- * ones are restarted, untouched running ones keep their connections.
+ * ones take the new settings for new connections while open ones continue (Tunnel.reconfigure),
+ * untouched ones are left alone. Only stop(), restart() and removal cut connections.
+ *
+ * Desired state: start() marks a tunnel wanted, stop() clears it, shutdown keeps it. A wanted
+ * tunnel in error (its start failed) is started again when its settings change or one of its
+ * credential files changes on disk; a success then clears the failure.
  */
 import { EventEmitter } from 'node:events';
-import { TunnelConfig } from './config/model';
+import { Endpoint, TunnelConfig } from './config/model';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Logger, silentLogger } from './log';
-import { Tunnel, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
+import { CredentialWatcher, credentialFiles } from './tunnel/credentialWatcher';
+import { Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
 
 export interface TunnelEntry {
   config: TunnelConfig;
   state: TunnelState;
-  /** Live numbers while running (or the last run's, until it is started again). */
-  snapshot?: TunnelSnapshot;
+  /** Where clients connect: the bound address while running (the real port when "listen" is 0), else the configured one. */
+  address: Endpoint;
+  /** Counters without visiting each connection: cheap enough to read on every 'changed' event. */
+  counts?: TunnelCounts;
+  /**
+   * Live numbers with every open connection (or the last run's, until it is started again). Built
+   * when first read, since it visits every connection: read it where the connections are shown.
+   */
+  readonly snapshot?: TunnelSnapshot;
   lastDiagnosis?: Diagnosis;
   /** The user asked for this tunnel to run (start/restart) and has not stopped it since. */
   wanted: boolean;
@@ -43,19 +56,22 @@ export interface ManagerEvents {
 interface Slot {
   config: TunnelConfig;
   tunnel?: Tunnel;
-  lastDiagnosis?: Diagnosis;
   /** Start or stop under way, so commands issued twice do not race. */
   pending?: Promise<void>;
   /** Desired state: set by start(), cleared by stop(); kept while the tunnel is in error. */
   wanted?: boolean;
+  /** While a wanted tunnel is in error: its credential files, to start it again once they change. */
+  retry?: CredentialWatcher;
 }
 
 export class TunnelManager extends EventEmitter<ManagerEvents> {
   private readonly slots = new Map<string, Slot>();
   private disposed = false;
+  private readonly logger: Logger;
 
   constructor(private readonly options: ManagerOptions = {}) {
     super();
+    this.logger = options.logger ?? silentLogger;
   }
 
   apply(configs: TunnelConfig[]): ApplyResult {
@@ -65,6 +81,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
       if (incoming.has(name)) continue;
       result.removed.push(name);
       this.slots.delete(name);
+      slot.retry?.dispose();
       void slot.tunnel?.stop();
     }
     for (const config of configs) {
@@ -76,10 +93,10 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
         result.unchanged.push(config.name);
       } else {
         result.changed.push(config.name);
-        const wasRunning = isActive(slot.tunnel?.state);
         slot.config = config;
-        slot.lastDiagnosis = undefined;
-        if (wasRunning) void this.restart(config.name).catch(() => undefined);
+        // A stopped tunnel's last run (its numbers, its failure) belonged to the old settings.
+        if (slot.tunnel && !isActive(slot.tunnel.state) && !slot.wanted) slot.tunnel = undefined;
+        this.reconcile(slot);
       }
     }
     if (result.added.length || result.removed.length || result.changed.length) this.emit('changed', undefined);
@@ -90,6 +107,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     return [...this.slots.keys()];
   }
 
+  /** Every tunnel, cheaply: no connection is visited unless an entry's `snapshot` is read. */
   entries(): TunnelEntry[] {
     return this.names().map((n) => this.entry(n)!);
   }
@@ -97,13 +115,22 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
   entry(name: string): TunnelEntry | undefined {
     const slot = this.slots.get(name);
     if (!slot) return undefined;
-    return {
+    const tunnel = slot.tunnel;
+    const state = tunnel?.state ?? 'stopped';
+    const address = (state === 'running' && tunnel?.address()) || slot.config.listen;
+    let snapshot: TunnelSnapshot | undefined;
+    const entry = {
       config: slot.config,
-      state: slot.tunnel?.state ?? 'stopped',
-      snapshot: slot.tunnel?.snapshot(),
-      lastDiagnosis: slot.lastDiagnosis,
+      state,
+      address,
+      counts: tunnel?.counts(),
+      lastDiagnosis: tunnel?.diagnosis,
       wanted: slot.wanted === true,
     };
+    return Object.defineProperty(entry, 'snapshot', {
+      enumerable: true,
+      get: () => (tunnel ? (snapshot ??= tunnel.snapshot()) : undefined),
+    }) as TunnelEntry;
   }
 
   /** The tunnels the user wants running (started and not stopped since), whatever their state. */
@@ -138,6 +165,8 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
 
   async stop(name: string): Promise<void> {
     const slot = this.require(name);
+    slot.retry?.dispose();
+    slot.retry = undefined;
     if (slot.wanted) {
       slot.wanted = false;
       this.emit('changed', name);
@@ -172,32 +201,77 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     // Listeners go first: the desired state survives shutdown, so a reload can restore it.
     this.disposed = true;
     this.removeAllListeners();
+    for (const slot of this.slots.values()) slot.retry?.dispose();
     await Promise.all([...this.slots.values()].map((s) => this.halt(s)));
+  }
+
+  /**
+   * Brings a tunnel whose settings changed in line with them: a running one takes them for new
+   * connections; a wanted one in error is started again. Failures become its diagnosis.
+   */
+  private reconcile(slot: Slot): void {
+    const name = slot.config.name;
+    const work = async () => {
+      if (slot.pending) await slot.pending.catch(() => undefined);
+      if (this.disposed || this.slots.get(name) !== slot) return;
+      const tunnel = slot.tunnel;
+      if (tunnel && isActive(tunnel.state)) {
+        const passphrase = await this.passphraseFor(slot.config);
+        await tunnel.reconfigure(slot.config, passphrase);
+        this.emit('changed', name);
+      } else if (slot.wanted) {
+        await this.start(name);
+      }
+    };
+    work().catch((e: Error) => {
+      // A start failure is the tunnel's diagnosis already; anything else still deserves a line.
+      if (!(e instanceof TunnelStartError)) this.logger.error(`[${name}] applying the changed settings failed: ${e.message}`);
+    });
+  }
+
+  private async passphraseFor(config: TunnelConfig): Promise<string | undefined> {
+    const p = this.options.passphraseFor ? await this.options.passphraseFor(config) : config.passphrase;
+    return p ?? config.passphrase;
   }
 
   private async launch(slot: Slot): Promise<void> {
     if (this.disposed) throw new Error('the tunnel manager is shut down');
+    slot.retry?.dispose();
+    slot.retry = undefined;
     const config = slot.config;
-    const passphrase = this.options.passphraseFor ? await this.options.passphraseFor(config) : config.passphrase;
+    const passphrase = await this.passphraseFor(config);
     const tunnel = new Tunnel(config, {
-      logger: this.options.logger ?? silentLogger,
-      passphrase: passphrase ?? config.passphrase,
+      logger: this.logger,
+      passphrase,
       drainTimeoutMs: this.options.drainTimeoutMs,
       watchCredentials: this.options.watchCredentials,
     });
     slot.tunnel = tunnel;
-    slot.lastDiagnosis = undefined;
     const changed = () => this.emit('changed', config.name);
     tunnel.on('state', changed);
     tunnel.on('connectionOpened', changed);
     tunnel.on('connectionClosed', changed);
     tunnel.on('credentialsReloaded', changed);
+    tunnel.on('reconfigured', changed);
     tunnel.on('diagnosis', (d) => {
-      slot.lastDiagnosis = d;
       this.emit('diagnosis', config.name, d);
       changed();
     });
-    await tunnel.start();
+    try {
+      await tunnel.start();
+    } catch (e) {
+      this.watchForFix(slot, tunnel);
+      throw e;
+    }
+  }
+
+  /** A wanted tunnel whose start failed is tried again when one of its credential files changes. */
+  private watchForFix(slot: Slot, failed: Tunnel): void {
+    if (this.options.watchCredentials === false || this.disposed || !slot.wanted) return;
+    slot.retry = new CredentialWatcher(credentialFiles(slot.config), () => {
+      if (!slot.wanted || slot.tunnel !== failed || failed.state !== 'error' || this.slots.get(slot.config.name) !== slot) return;
+      this.start(slot.config.name).catch(() => undefined); // a second failure is its diagnosis
+    });
   }
 
   private require(name: string): Slot {

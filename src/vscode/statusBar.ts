@@ -7,7 +7,6 @@ import * as vscode from 'vscode';
 import { formatEndpoint } from '../core/config/model';
 import { TunnelManager } from '../core/manager';
 import { ClientCertificates, needsAttention } from './clientCertificates';
-import { listenAddress } from './clientCommands';
 
 export class TunnelStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('mtlsTunnels.status', vscode.StatusBarAlignment.Left, 10);
@@ -29,6 +28,7 @@ export class TunnelStatusBar implements vscode.Disposable {
     return this.visible ? this.item.text : '';
   }
 
+  /** Runs on every connection opened or closed: reads only what entries carry cheaply, never `snapshot`. */
   update(): void {
     const entries = this.manager.entries();
     this.visible = entries.length > 0;
@@ -47,7 +47,7 @@ export class TunnelStatusBar implements vscode.Disposable {
     const md = new vscode.MarkdownString('**mTLS Tunnels**\n\n', true);
     for (const e of entries) {
       const icon = e.state === 'running' ? '$(pass-filled)' : e.state === 'error' ? '$(error)' : e.state === 'stopped' ? '$(circle-large-outline)' : '$(loading~spin)';
-      md.appendMarkdown(`${icon} ${e.config.name}: \`${formatEndpoint(listenAddress(e))}\` → \`${formatEndpoint(e.config.target)}\` (${e.state})\n\n`);
+      md.appendMarkdown(`${icon} ${e.config.name}: \`${formatEndpoint(e.address)}\` → \`${formatEndpoint(e.config.target)}\` (${e.state})\n\n`);
     }
     for (const e of failed) if (e.lastDiagnosis) md.appendText(`${e.lastDiagnosis.summary}\n\n`);
     for (const e of expiring) md.appendText(`Tunnel "${e.config.name}": the client certificate needs renewing.\n\n`);

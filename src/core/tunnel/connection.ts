@@ -1,26 +1,37 @@
 /**
- * One local client bridged to one upstream TLS session. The upstream dial starts the moment the
- * client connects, while the protocol's client preamble (psql's SSLRequest) is answered locally.
- * Then bytes flow with `forward()` (what `pipe()` does, shaped for TLS): it honours backpressure
- * in both directions, and with `allowHalfOpen` on both sockets an end from one side becomes an
- * end (TLS close_notify + FIN) on the other while the opposite direction keeps flowing, so a late
- * reply is never cut off.
+ * One local client bridged to one upstream TLS session, in two steps:
+ *
+ * - establish(): the upstream dial starts the moment the client connects, while the protocol's
+ *   client preamble (psql's SSLRequest) is answered locally; then what the protocol still has to
+ *   do over TLS (MySQL's authentication) runs under a deadline of its own.
+ * - relay(): bytes flow with `forward()` (what `pipe()` does, shaped for TLS): it honours
+ *   backpressure in both directions, and with `allowHalfOpen` on both sockets an end from one
+ *   side becomes an end (TLS close_notify + FIN) on the other while the opposite direction keeps
+ *   flowing, so a late reply is never cut off.
+ *
+ * The upstream socket has one error listener for its whole life, which acts by stage; what an
+ * end or an error after the handshake means is decided by the pure rules in upstreamClose.ts.
  */
 import * as net from 'node:net';
 import { TunnelConfig } from '../config/model';
 import { diagnose, Phase } from '../diagnostics/diagnose';
 import { Diagnosis } from '../diagnostics/diagnosis';
-import { Logger } from '../log';
+import { Logger, LogLevel, logsAt } from '../log';
 import { ProtocolHandler } from '../protocols';
 import { Credentials } from '../tls/credentials';
-import { forward } from './forward';
+import { Flow, forward } from './forward';
 import { dialUpstream, HandshakeInfo, Upstream, UpstreamError } from './upstream';
+import { classifyUpstreamError, isSilentRefusal } from './upstreamClose';
+
+/** How long a local client may read the explanation of a failure before it is let go. */
+const EXPLANATION_GRACE_MS = 2000;
 
 /**
- * A server that ends the session within this long after the handshake, having sent nothing,
- * is taken to have refused our certificate without an alert (see ERR_MTLS_CLOSED_AFTER_HANDSHAKE).
+ * Plaintext reads are up to 64 KiB: while chunks that size keep coming, more is waiting, so the
+ * TLS writer is corked to send them as one. Decrypted data arrives one 16 KiB TLS record at a time.
  */
-const SILENT_REJECTION_WINDOW_MS = 1000;
+const PLAINTEXT_BURST_CHUNK = 64 * 1024;
+const RECORD_BURST_CHUNK = 16 * 1024;
 
 export type ConnectionState = 'connecting' | 'open' | 'closed';
 
@@ -37,14 +48,21 @@ export interface ConnectionSnapshot {
   handshake?: HandshakeInfo;
 }
 
+/**
+ * What a connection is made with, taken once when it is accepted: a reload or a settings change
+ * replaces the tunnel's reference, never edits it, so an open connection keeps what it started with.
+ */
+export interface LiveSettings {
+  readonly config: TunnelConfig;
+  readonly credentials: Credentials;
+  readonly protocol: ProtocolHandler;
+}
+
 export interface ConnectionHost {
-  config: TunnelConfig;
-  credentials: () => Credentials;
-  protocol: ProtocolHandler;
   logger: Logger;
   takeSession(): Buffer | undefined;
-  /** `credentials` are the ones the session was made with: a session carries its client certificate. */
-  keepSession(session: Buffer, credentials: Credentials): void;
+  /** `live`: what the session was made with; a session carries its client certificate and target. */
+  keepSession(session: Buffer, live: LiveSettings): void;
   onEstablished(c: BridgedConnection): void;
   /** The connection could not be established (including a rejection on the first read). */
   onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
@@ -53,31 +71,62 @@ export interface ConnectionHost {
   onClosed(c: BridgedConnection, diagnosis?: Diagnosis): void;
 }
 
+/**
+ * Where the upstream socket is, for its one error listener: dialled while the client preamble
+ * still runs (an error is kept for later), negotiating over TLS (the negotiation's promise
+ * reports it), relaying (classified), or failed already (nothing more to say).
+ */
+type Stage = 'dialled' | 'negotiating' | 'relaying' | 'done';
+
 export class BridgedConnection {
   private state: ConnectionState = 'connecting';
+  private stage: Stage = 'dialled';
   private upstream?: Upstream;
   private readonly abort = new AbortController();
   private readonly openedAt = Date.now();
   private diagnosis?: Diagnosis;
   private closed = false;
   private readonly clientAddress: string;
+  /** An upstream error while the client preamble still ran. */
+  private earlyError?: NodeJS.ErrnoException;
+  /** Bytes read from the client by its preamble (forwarded first). */
+  private early?: Buffer;
+  private establishedAt = 0;
+  private down?: Flow;
+  private releaseTimer?: NodeJS.Timeout;
 
-  constructor(readonly id: number, private readonly client: net.Socket, private readonly host: ConnectionHost) {
+  constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
     this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
+  }
+
+  /** Starts bridging: listeners on the client, then establishing the upstream and relaying. */
+  start(): void {
+    const { client, host, id } = this;
+    const { config } = this.live;
     client.setNoDelay(true);
     client.on('error', (e: NodeJS.ErrnoException) => {
-      host.logger.debug(`#${id} local client ${this.clientAddress}: ${e.code ?? e.message}`);
+      if (logsAt(host.logger, LogLevel.Debug)) host.logger.debug(`#${id} local client ${this.clientAddress}: ${e.code ?? e.message}`);
       this.abort.abort();
       this.upstream?.socket.destroy();
     });
-    client.once('close', () => this.onSocketClosed());
-    if (host.config.idleTimeoutMs > 0) {
-      client.setTimeout(host.config.idleTimeoutMs, () => {
-        host.logger.debug(`#${id} idle for ${host.config.idleTimeoutMs} ms: closing`);
+    client.once('close', () => {
+      clearTimeout(this.releaseTimer);
+      this.onSocketClosed();
+    });
+    if (config.idleTimeoutMs > 0) {
+      client.setTimeout(config.idleTimeoutMs, () => {
+        host.logger.debug(`#${id} idle for ${config.idleTimeoutMs} ms: closing`);
         this.destroy();
       });
     }
-    void this.bridge();
+    this.establish().then(
+      (upstream) => upstream && this.relay(upstream),
+      (e: Error) => {
+        // Every expected failure is handled inside; this keeps a bug from ending the process.
+        host.logger.error(`#${id} bridging failed: ${e.message}`);
+        this.destroy();
+      },
+    );
   }
 
   snapshot(): ConnectionSnapshot {
@@ -99,136 +148,168 @@ export class BridgedConnection {
     this.client.destroy();
   }
 
-  private async bridge(): Promise<void> {
-    const { config, protocol, logger } = this.host;
-    const credentials = this.host.credentials();
+  get durationMs(): number {
+    return Date.now() - this.openedAt;
+  }
+
+  /**
+   * Dials while the client preamble runs, then negotiates over TLS where the protocol needs it.
+   * Resolves the upstream ready to relay, or undefined when the connection failed (reported) or
+   * was abandoned (the client left, the tunnel stopped).
+   */
+  private async establish(): Promise<Upstream | undefined> {
+    const { config, protocol, credentials } = this.live;
     const dial = dialUpstream(config, credentials, {
       session: this.host.takeSession(),
-      onSession: (s) => this.host.keepSession(s, credentials),
+      onSession: (s) => this.host.keepSession(s, this.live),
       signal: this.abort.signal,
       client: this.client,
     });
     // The dial can finish while the client preamble still waits on the local client (a pool's idle
-    // connection, psql before its StartupMessage). Until the pipe is set up, an upstream error
-    // there (a reset, TLS 1.3 refusing our certificate after the handshake) must not go unhandled
-    // and crash the process, and an upstream whose client already left must not stay open.
-    let earlyError: NodeJS.ErrnoException | undefined;
-    const keepEarlyError = (e: NodeJS.ErrnoException) => (earlyError ??= e);
+    // connection, psql before its StartupMessage). From then on the upstream has its one error
+    // listener, so an error there (a reset, TLS 1.3 refusing our certificate after the handshake)
+    // never goes unhandled, and an upstream whose client already left does not stay open.
     dial.then((u) => {
-      u.socket.on('error', keepEarlyError);
+      u.socket.on('error', (e: NodeJS.ErrnoException) => this.onUpstreamError(e));
       if (this.abort.signal.aborted) u.socket.destroy();
       else this.abort.signal.addEventListener('abort', () => u.socket.destroy(), { once: true });
     }, () => undefined); // the rejection is handled below once the client side is settled too
-    let early: Buffer | undefined;
     try {
       if (protocol.clientPreamble) {
-        early = await protocol.clientPreamble(this.client);
-        if (early === undefined) {
+        this.early = await protocol.clientPreamble(this.client);
+        if (this.early === undefined) {
           this.destroy();
-          return;
+          return undefined;
         }
       }
       this.upstream = await dial;
-      this.upstream.socket.off('error', keepEarlyError);
-      if (earlyError) throw new UpstreamError(earlyError, 'first-read', this.upstream.peerCertificate);
+      if (this.earlyError) throw new UpstreamError(this.earlyError, 'first-read', this.upstream.peerCertificate);
     } catch (e) {
-      if (this.abort.signal.aborted) return;
+      if (this.abort.signal.aborted) return undefined;
       const err = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
-      this.fail(err.error, err.phase, err, credentials);
-      return;
+      this.fail(err.error, err.phase, err.peerCertificate);
+      return undefined;
     }
     if (this.client.destroyed) {
       this.upstream.socket.destroy();
-      return;
+      return undefined;
     }
-    const up = this.upstream.socket;
-    if (this.upstream.sessionStart) {
-      // Errors surface through the negotiation's promise; this only keeps them from being unhandled.
-      const quiet = () => undefined;
-      up.on('error', quiet);
-      // The dial's deadline ended with the handshake; the negotiation over TLS (MySQL's
-      // authentication) gets one of its own, or a server that goes quiet would hold it forever.
-      const deadline = setTimeout(() => {
-        const e: NodeJS.ErrnoException = new Error(`no answer within ${config.connectTimeoutMs} ms of the TLS handshake`);
-        e.code = 'ERR_MTLS_CONNECT_TIMEOUT';
-        up.destroy(e);
-      }, config.connectTimeoutMs);
-      try {
-        await this.upstream.sessionStart(up, this.client);
-      } catch (e) {
-        up.destroy();
-        // Stopped, idle, or the client left: nothing failed.
-        if (this.abort.signal.aborted) {
-          this.client.destroy();
-          return;
-        }
-        this.fail(e as NodeJS.ErrnoException, 'preamble', new UpstreamError(e as NodeJS.ErrnoException, 'preamble', this.upstream.peerCertificate), credentials);
-        return;
-      } finally {
-        clearTimeout(deadline);
-        up.off('error', quiet);
-      }
-    }
-    this.state = 'open';
-    const h = this.upstream.handshake;
-    logger.trace(`#${this.id} ${h.version} ${h.cipher}${h.alpn ? ` alpn=${h.alpn}` : ''}${h.resumed ? ' resumed' : ''}`);
-    this.host.onEstablished(this);
+    if (this.upstream.sessionStart && !(await this.negotiate(this.upstream))) return undefined;
+    return this.upstream;
+  }
 
-    let receivedFromUpstream = false;
-    const establishedAt = Date.now();
-    up.once('data', () => {
-      receivedFromUpstream = true;
-    });
-    up.once('end', () => {
-      if (receivedFromUpstream || this.diagnosis || Date.now() - establishedAt > SILENT_REJECTION_WINDOW_MS) return;
-      // A CancelRequest (psql's Ctrl-C) is answered by a close without a word: not a refusal.
-      if (early && this.host.protocol.closesSilently?.(early)) return;
-      // We had already ended our side (the local client half-closed): the server's end answers
-      // ours, as a sink that replies nothing does; it is not a rejection.
-      if (up.writableEnded) return;
-      const e: NodeJS.ErrnoException = new Error('the server closed the connection right after the handshake');
-      e.code = 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE';
-      this.diagnosis = diagnose(e, { config, phase: 'first-read', peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0] });
-      this.host.onFailed(this, this.diagnosis);
-      // Ahead of the end that forward() passes on, the client hears why in its own protocol.
-      const notice = this.host.protocol.failClient?.(this.diagnosis);
-      if (notice && !this.client.destroyed) this.client.write(notice);
-    });
-    up.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ECONNRESET' && this.client.readableEnded && receivedFromUpstream) {
-        // The client said goodbye first (MySQL's COM_QUIT, an HTTP/1.0 request) and the server
-        // closed with our close_notify still unread, which the kernel turns into a reset: the
-        // exchange was complete, so this is not worth a warning.
-        logger.debug(`#${this.id} server reset the connection after the client finished`);
-        // The exchange is complete: end, so a slow reader still gets every queued byte.
-        if (!this.client.destroyed) this.client.end();
-        return;
+  /** The protocol's part over TLS (MySQL's authentication), under its own deadline. */
+  private async negotiate(upstream: Upstream): Promise<boolean> {
+    const { config } = this.live;
+    const up = upstream.socket;
+    this.stage = 'negotiating';
+    // The dial's deadline ended with the handshake; a server that goes quiet now would hold the
+    // connection forever without one of its own.
+    const deadline = setTimeout(() => {
+      const e: NodeJS.ErrnoException = new Error(`no answer within ${config.connectTimeoutMs} ms of the TLS handshake`);
+      e.code = 'ERR_MTLS_CONNECT_TIMEOUT';
+      up.destroy(e);
+    }, config.connectTimeoutMs);
+    try {
+      await upstream.sessionStart!(up, this.client);
+      return true;
+    } catch (e) {
+      up.destroy();
+      // Stopped, idle, or the client left: nothing failed.
+      if (this.abort.signal.aborted) {
+        this.client.destroy();
+        return false;
       }
-      const phase: Phase = receivedFromUpstream || this.client.bytesRead > (early?.length ?? 0) + 64 * 1024 ? 'established' : 'first-read';
-      this.diagnosis = diagnose(e, { config, phase, peerCertificate: this.upstream?.peerCertificate, clientCertificate: credentials.clientChain[0], connectionId: phase === 'established' ? this.id : undefined });
-      // Reported before the local client hears of it, so whoever watches the tunnel sees why first.
-      // A rejection on the first read (TLS 1.3 checks our certificate after the handshake) counts
-      // as a failed handshake; a later error is just a broken connection.
-      if (phase === 'first-read') this.host.onFailed(this, this.diagnosis);
-      else this.host.onBroken(this, this.diagnosis);
-      // Before the server said anything the client can still be told why, in its own protocol
-      // (psql prints the sentence); otherwise a reset stays a reset, so the local client sees
-      // the failure rather than a clean end.
-      if (!receivedFromUpstream && this.tellClient(this.diagnosis)) return;
-      if (!this.client.destroyed) this.client.resetAndDestroy();
-    });
+      this.fail(e as NodeJS.ErrnoException, 'preamble', upstream.peerCertificate);
+      return false;
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  private relay(upstream: Upstream): void {
+    const up = upstream.socket;
+    this.state = 'open';
+    this.stage = 'relaying';
+    this.establishedAt = Date.now();
+    const h = upstream.handshake;
+    if (logsAt(this.host.logger, LogLevel.Debug)) {
+      this.host.logger.debug(`#${this.id} handshake: ${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}`);
+    }
+    this.host.onEstablished(this);
     up.once('close', () => this.onSocketClosed());
-    if (early && early.length > 0) up.write(early);
+    if (this.early && this.early.length > 0) up.write(this.early);
     // A client that ended within its preamble (a few bytes, then EOF) has had its 'end' already;
     // forwarding would wait for it in vain and the server would never hear the client is done.
     if (this.client.readableEnded) up.end();
-    forward(this.client, up, { burstChunk: 64 * 1024 });
-    forward(up, this.client, { burstChunk: 16 * 1024 });
+    forward(this.client, up, { burstChunk: PLAINTEXT_BURST_CHUNK });
+    this.down = forward(up, this.client, { burstChunk: RECORD_BURST_CHUNK, beforeEnd: () => this.onUpstreamEnd() });
   }
 
-  /** `credentials`: the ones the dial used, which a reload since may have replaced. */
-  private fail(error: NodeJS.ErrnoException, phase: Phase, upstreamError: UpstreamError, credentials: Credentials): void {
-    this.diagnosis = diagnose(error, { config: this.host.config, phase, peerCertificate: upstreamError.peerCertificate, clientCertificate: credentials.clientChain[0] });
+  /** The server ended its side: if that was a silent refusal, the client hears why before the end. */
+  private onUpstreamEnd(): void {
+    const up = this.upstream!.socket;
+    const refused = isSilentRefusal({
+      receivedFromUpstream: (this.down?.bytes ?? 0) > 0,
+      diagnosed: this.diagnosis !== undefined,
+      msSinceEstablished: Date.now() - this.establishedAt,
+      answeredByClose: this.early !== undefined && this.live.protocol.closesSilently?.(this.early) === true,
+      weEnded: up.writableEnded,
+    });
+    if (!refused) return;
+    const e: NodeJS.ErrnoException = new Error('the server closed the connection right after the handshake');
+    e.code = 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE';
+    this.diagnosis = this.diagnose(e, 'first-read', this.upstream?.peerCertificate);
+    this.host.onFailed(this, this.diagnosis);
+    const notice = this.live.protocol.failClient?.(this.diagnosis);
+    if (notice && !this.client.destroyed) this.client.write(notice);
+  }
+
+  private onUpstreamError(e: NodeJS.ErrnoException): void {
+    switch (this.stage) {
+      case 'dialled':
+        this.earlyError ??= e;
+        return;
+      case 'negotiating': // the negotiation's promise reports it
+      case 'done':
+        return;
+      case 'relaying':
+        break;
+    }
+    const receivedFromUpstream = (this.down?.bytes ?? 0) > 0;
+    const verdict = classifyUpstreamError({
+      code: e.code,
+      receivedFromUpstream,
+      clientEnded: this.client.readableEnded,
+      clientBytesSent: this.client.bytesRead - (this.early?.length ?? 0),
+    });
+    if (verdict === 'finished') {
+      this.host.logger.debug(`#${this.id} server reset the connection after the client finished`);
+      // The exchange is complete: end, so a slow reader still gets every queued byte.
+      if (!this.client.destroyed) this.client.end();
+      return;
+    }
+    const phase: Phase = verdict === 'refused' ? 'first-read' : 'established';
+    this.diagnosis = this.diagnose(e, phase, this.upstream?.peerCertificate);
+    // Reported before the local client hears of it, so whoever watches the tunnel sees why first.
+    if (verdict === 'refused') this.host.onFailed(this, this.diagnosis);
+    else this.host.onBroken(this, this.diagnosis);
+    // Before the server said anything the client can still be told why, in its own protocol
+    // (psql prints the sentence); otherwise a reset stays a reset, so the local client sees
+    // the failure rather than a clean end.
+    if (!receivedFromUpstream && this.tellClient(this.diagnosis)) return;
+    if (!this.client.destroyed) this.client.resetAndDestroy();
+  }
+
+  private diagnose(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): Diagnosis {
+    // The credentials the dial used, which a reload since may have replaced. A broken
+    // connection's diagnosis names which connection it was.
+    return diagnose(error, { config: this.live.config, phase, peerCertificate, clientCertificate: this.live.credentials.clientChain[0], connectionId: phase === 'established' ? this.id : undefined });
+  }
+
+  private fail(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): void {
+    this.stage = 'done';
+    this.diagnosis = this.diagnose(error, phase, peerCertificate);
     this.host.onFailed(this, this.diagnosis);
     if (!this.tellClient(this.diagnosis)) this.client.destroy();
     this.onSocketClosed();
@@ -239,12 +320,14 @@ export class BridgedConnection {
    * ErrorResponse), where the protocol has a way to say it; false when it has none.
    */
   private tellClient(diagnosis: Diagnosis): boolean {
-    const notice = this.host.protocol.failClient?.(diagnosis);
+    const notice = this.live.protocol.failClient?.(diagnosis);
     if (!notice || this.client.destroyed) return false;
     this.client.end(notice);
     this.client.resume();
-    // Give the client a moment to read the explanation, then let go of it regardless.
-    setTimeout(() => this.client.destroy(), 2000).unref();
+    // Give the client a moment to read the explanation, then let go of it regardless; the timer
+    // goes with the client's socket, so a burst of refusals leaves none behind.
+    this.releaseTimer = setTimeout(() => this.client.destroy(), EXPLANATION_GRACE_MS);
+    this.releaseTimer.unref();
     return true;
   }
 
@@ -255,9 +338,5 @@ export class BridgedConnection {
     this.closed = true;
     this.state = 'closed';
     this.host.onClosed(this, this.diagnosis);
-  }
-
-  get durationMs(): number {
-    return Date.now() - this.openedAt;
   }
 }

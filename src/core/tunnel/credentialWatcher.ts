@@ -6,6 +6,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { TunnelConfig } from '../config/model';
+
+/** The files a tunnel's credentials are read from, as `loadCredentials` reads them. */
+export function credentialFiles(config: Pick<TunnelConfig, 'cert' | 'key' | 'pfx' | 'ca'>): string[] {
+  const identity = config.pfx ? [config.pfx] : [config.cert, config.key];
+  return [...identity, config.ca].filter((f): f is string => typeof f === 'string' && f.length > 0);
+}
 
 export class CredentialWatcher {
   private readonly watchers: fs.FSWatcher[] = [];

@@ -21,9 +21,17 @@ const PAUSE_AT = 256 * 1024;
 export interface ForwardOptions {
   /** Cork the writer while 'data' events of at least this size keep coming (0: never). */
   burstChunk: number;
+  /** Runs when `from` ends, before the end is passed on (a last word to `to` still goes first). */
+  beforeEnd?: () => void;
 }
 
-export function forward(from: net.Socket, to: net.Socket, options: ForwardOptions): void {
+/** What has flowed so far, readable whenever (no listener order to rely on). */
+export interface Flow {
+  bytes: number;
+}
+
+export function forward(from: net.Socket, to: net.Socket, options: ForwardOptions): Flow {
+  const flow: Flow = { bytes: 0 };
   let paused = false;
   let corked = false;
   const flush = () => {
@@ -32,6 +40,7 @@ export function forward(from: net.Socket, to: net.Socket, options: ForwardOption
     to.uncork();
   };
   from.on('data', (chunk: Buffer) => {
+    flow.bytes += chunk.length;
     const full = options.burstChunk > 0 && chunk.length >= options.burstChunk;
     if (full && !corked) {
       corked = true;
@@ -54,9 +63,11 @@ export function forward(from: net.Socket, to: net.Socket, options: ForwardOption
     from.resume();
   });
   from.once('end', () => {
+    options.beforeEnd?.();
     flush();
     to.end();
   });
   // The local client was accepted paused (pauseOnConnect); bytes a preamble put back are read first.
   from.resume();
+  return flow;
 }

@@ -1,38 +1,53 @@
 /**
- * A named tunnel: one loopback listener, one shared SecureContext, and a BridgedConnection per
- * local client. Lifecycle: new → start() → running → stop() (idempotent: every caller gets the
- * same promise; the listener closes at once, open connections get `drainTimeoutMs` to finish,
- * then are cut). A Tunnel is used once; restarting means a new Tunnel.
+ * A named tunnel: one loopback listener and a BridgedConnection per local client. Lifecycle:
+ * new → start() → running → stop() (idempotent: every caller gets the same promise; the listener
+ * closes at once, open connections get `drainTimeoutMs` to finish, then are cut). A Tunnel is used
+ * once; restarting means a new Tunnel.
+ *
+ * While running, what a new connection is made with (settings, credentials and their
+ * SecureContext, protocol) sits behind one reference, `live`, which each connection takes once
+ * when it is accepted. A credential reload or a settings change (`reconfigure()`) replaces that
+ * reference whole: open connections keep what they started with, new ones get the new. A changed
+ * "listen" binds the new address before the old listener closes. If the new credentials or the
+ * new address fail, the tunnel keeps running as it was and says why in a warning diagnosis.
+ * Reloads and changes run one at a time, in the order asked.
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
-import { Logger, prefixedLogger, silentLogger } from '../log';
-import { protocolHandler, ProtocolHandler } from '../protocols';
+import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
+import { protocolHandler } from '../protocols';
+import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
-import { CredentialWatcher } from './credentialWatcher';
-import { BridgedConnection, ConnectionHost, ConnectionSnapshot } from './connection';
+import { CredentialWatcher, credentialFiles } from './credentialWatcher';
+import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
+import { bindListener, boundAddress, ListenError, sameEndpoint } from './listener';
 import { SessionPool } from './sessionPool';
 import { HandshakeInfo } from './upstream';
 
 export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 
-export interface TunnelSnapshot {
-  name: string;
+/** What a tunnel can tell without looking at each connection: cheap enough for every event. */
+export interface TunnelCounts {
   state: TunnelState;
   /** The address actually listened on (the real port when the config says 0). */
   listening?: Endpoint;
   openConnections: number;
   totalConnections: number;
-  bytesUp: number;
-  bytesDown: number;
   handshakesOk: number;
   handshakesFailed: Partial<Record<DiagnosisCode, number>>;
   lastHandshake?: HandshakeInfo;
   lastDiagnosis?: Diagnosis;
   credentials?: string;
+}
+
+/** The counts plus every open connection and the bytes so far, which means visiting each one. */
+export interface TunnelSnapshot extends TunnelCounts {
+  name: string;
+  bytesUp: number;
+  bytesDown: number;
   connections: ConnectionSnapshot[];
 }
 
@@ -52,6 +67,8 @@ export interface TunnelEvents {
   connectionClosed: [ConnectionSnapshot, Diagnosis | undefined];
   diagnosis: [Diagnosis];
   credentialsReloaded: [string];
+  /** New settings apply to new connections (and the new address listens, if "listen" changed). */
+  reconfigured: [TunnelConfig];
 }
 
 /** Start failed: the diagnosis names the tunnel, the field and the fix. */
@@ -64,31 +81,49 @@ export class TunnelStartError extends Error {
 export class Tunnel extends EventEmitter<TunnelEvents> {
   private _state: TunnelState = 'stopped';
   private server?: net.Server;
-  private credentials?: Credentials;
+  /** The configured endpoint `server` was bound from (not its real port). */
+  private bound?: Endpoint;
+  /** What new connections are made with, while running. */
+  private live?: LiveSettings;
+  /** The latest settings asked for; ahead of `live` while their credentials or address fail. */
+  private wanted: TunnelConfig;
+  private passphrase?: string;
   private watcher?: CredentialWatcher;
+  private watched = '';
   private readonly connections = new Set<BridgedConnection>();
   private readonly sessions = new SessionPool();
   private readonly logger: Logger;
-  private readonly protocol: ProtocolHandler;
   private readonly connectionHost: ConnectionHost;
   private nextId = 1;
-  private totals = { connections: 0, bytesUp: 0, bytesDown: 0, ok: 0 };
+  /** Bytes of connections already closed; open ones are counted live. */
+  private closedBytes = { up: 0, down: 0 };
+  private handshakesOk = 0;
   private readonly failures: Partial<Record<DiagnosisCode, number>> = {};
   private lastHandshake?: HandshakeInfo;
   private lastDiagnosis?: Diagnosis;
+  /** The diagnosis of a reload, settings change or rebind that failed: cleared when one succeeds. */
+  private standing?: Diagnosis;
   private starting?: Promise<void>;
   private stopping?: Promise<void>;
   private used = false;
+  /** Reloads and settings changes, one after the other. */
+  private changes: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly config: TunnelConfig, private readonly options: TunnelOptions = {}) {
+  constructor(config: TunnelConfig, private readonly options: TunnelOptions = {}) {
     super();
+    this.wanted = config;
+    this.passphrase = options.passphrase;
     this.logger = prefixedLogger(options.logger ?? silentLogger, config.name);
-    this.protocol = protocolHandler(config.protocol);
     this.connectionHost = this.makeConnectionHost();
   }
 
   get name(): string {
-    return this.config.name;
+    return this.wanted.name;
+  }
+
+  /** The settings new connections are made with (the latest asked for, until running). */
+  get config(): TunnelConfig {
+    return this.live?.config ?? this.wanted;
   }
 
   get state(): TunnelState {
@@ -105,56 +140,124 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private async startOnce(): Promise<void> {
     this.setState('starting');
-    const c = this.config;
+    const c = this.wanted;
+    let credentials: Credentials;
     try {
       try {
-        this.credentials = await loadCredentials(c, this.options.passphrase);
+        credentials = await loadCredentials(c, this.passphrase);
       } catch (e) {
         if (e instanceof CredentialsError) throw new TunnelStartError(e.diagnosis, e.field);
         throw e;
       }
-      this.server = await this.listen();
+      try {
+        this.server = await bindListener(c, this.logger, (s) => this.accept(s));
+      } catch (e) {
+        if (e instanceof ListenError) throw new TunnelStartError(e.diagnosis, 'listen');
+        throw e;
+      }
     } catch (e) {
-      const diagnosis = e instanceof TunnelStartError ? e.diagnosis : undefined;
-      if (diagnosis) this.report(diagnosis);
+      if (e instanceof TunnelStartError) this.report(e.diagnosis);
       this.setState('error');
       throw e;
     }
+    this.bound = c.listen;
+    this.live = { config: c, credentials, protocol: protocolHandler(c.protocol) };
     const addr = this.address();
-    this.logger.info(`listening on ${addr ? formatEndpoint(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${this.credentials.description}`);
-    this.warnAboutClientCertificate(this.credentials);
-    if (this.options.watchCredentials !== false) {
-      this.watcher = new CredentialWatcher(this.credentials.files, () => void this.reloadCredentials());
-    }
+    this.logger.info(`listening on ${addr ? formatEndpoint(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    this.warnAboutClientCertificate(credentials);
+    this.watch(c);
     this.setState('running');
   }
 
   /** The address the listener is bound to, once running. */
   address(): Endpoint | undefined {
-    const a = this.server?.address();
-    return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+    return boundAddress(this.server);
   }
 
   /**
    * Re-reads the credential files. Existing connections keep the session they have; new ones use
-   * the new credentials. If reloading fails, the last good credentials are kept.
+   * the new credentials. If reloading fails, the last good credentials are kept. False when the
+   * tunnel is not running or the reload failed.
    */
-  async reloadCredentials(): Promise<boolean> {
+  reloadCredentials(): Promise<boolean> {
+    return this.serially(() => this.applyWanted('files'));
+  }
+
+  /**
+   * New settings for new connections; open ones continue with theirs. A changed "listen" is bound
+   * before the old listener closes. Resolves false (the tunnel keeps running as it was, with a
+   * warning diagnosis) when the new credentials do not load or the new address cannot be bound;
+   * the credential files stay watched, so fixing them applies the settings then.
+   */
+  reconfigure(config: TunnelConfig, passphrase = this.passphrase): Promise<boolean> {
+    if (config.name !== this.name) return Promise.reject(new Error(`tunnel "${this.name}" cannot become "${config.name}"`));
+    this.wanted = config;
+    this.passphrase = passphrase;
+    return this.serially(() => this.applyWanted('settings'));
+  }
+
+  private serially(work: () => Promise<boolean>): Promise<boolean> {
+    const run = this.changes.then(work, work);
+    this.changes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyWanted(why: 'files' | 'settings'): Promise<boolean> {
+    if (this._state === 'starting') await this.starting?.catch(() => undefined);
     if (this._state !== 'running') return false;
+    const config = this.wanted;
+    let credentials: Credentials;
     try {
-      const fresh = await loadCredentials(this.config, this.options.passphrase);
-      this.credentials = fresh;
-      this.sessions.clear();
-      this.logger.info(`credentials reloaded: ${fresh.description}`);
-      this.warnAboutClientCertificate(fresh);
-      this.emit('credentialsReloaded', fresh.description);
-      return true;
+      credentials = await loadCredentials(config, this.passphrase);
     } catch (e) {
       if (!(e instanceof CredentialsError)) throw e;
-      const d: Diagnosis = { ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps using the credentials loaded before.` };
-      this.report(d);
+      // Stopped while reading: nothing to keep, nothing to say.
+      if (this._state !== 'running') return false;
+      const keeps = why === 'files' ? 'the credentials loaded before' : 'its previous settings and credentials';
+      this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps using ${keeps}.` });
+      this.watch(config);
       return false;
     }
+    if (this._state !== 'running') return false;
+    this.live = { config, credentials, protocol: protocolHandler(config.protocol) };
+    this.sessions.clear();
+    this.watch(config);
+    this.clearStanding();
+    if (why === 'files') this.logger.info(`credentials reloaded: ${credentials.description}`);
+    this.warnAboutClientCertificate(credentials);
+    const listening = sameEndpoint(config.listen, this.bound) || (await this.rebind(config));
+    if (this._state !== 'running') return false;
+    if (why === 'files') this.emit('credentialsReloaded', credentials.description);
+    else {
+      this.logger.info(`settings applied to new connections (${this.connections.size} open continue); ${credentials.description}`);
+      this.emit('reconfigured', config);
+    }
+    return listening;
+  }
+
+  /** Listens on the new address, then closes the old listener; open connections are not touched. */
+  private async rebind(config: TunnelConfig): Promise<boolean> {
+    const before = this.address();
+    let server: net.Server;
+    try {
+      server = await bindListener(config, this.logger, (s) => this.accept(s));
+    } catch (e) {
+      if (!(e instanceof ListenError)) throw e;
+      if (this._state === 'running') {
+        this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps listening on ${before ? formatEndpoint(before) : 'its previous address'}.` });
+      }
+      return false;
+    }
+    if (this._state !== 'running') {
+      server.close();
+      return false;
+    }
+    const old = this.server;
+    this.server = server;
+    this.bound = config.listen;
+    old?.close();
+    this.logger.info(`listening on ${formatEndpoint(this.address()!)} instead of ${before ? formatEndpoint(before) : '?'}`);
+    return true;
   }
 
   stop(): Promise<void> {
@@ -164,23 +267,35 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.stopping;
   }
 
+  /** Counters only, without visiting the open connections. */
+  counts(): TunnelCounts {
+    return {
+      state: this._state,
+      listening: this.address(),
+      openConnections: this.connections.size,
+      totalConnections: this.nextId - 1,
+      handshakesOk: this.handshakesOk,
+      handshakesFailed: { ...this.failures },
+      lastHandshake: this.lastHandshake,
+      lastDiagnosis: this.lastDiagnosis,
+      credentials: this.live?.credentials.description,
+    };
+  }
+
   snapshot(): TunnelSnapshot {
     const connections = [...this.connections].map((c) => c.snapshot());
     return {
       name: this.name,
-      state: this._state,
-      listening: this.address(),
-      openConnections: connections.length,
-      totalConnections: this.totals.connections,
-      bytesUp: this.totals.bytesUp + connections.reduce((n, c) => n + c.bytesUp, 0),
-      bytesDown: this.totals.bytesDown + connections.reduce((n, c) => n + c.bytesDown, 0),
-      handshakesOk: this.totals.ok,
-      handshakesFailed: { ...this.failures },
-      lastHandshake: this.lastHandshake,
-      lastDiagnosis: this.lastDiagnosis,
-      credentials: this.credentials?.description,
+      ...this.counts(),
+      bytesUp: this.closedBytes.up + connections.reduce((n, c) => n + c.bytesUp, 0),
+      bytesDown: this.closedBytes.down + connections.reduce((n, c) => n + c.bytesDown, 0),
       connections,
     };
+  }
+
+  /** The last diagnosis reported (a failure, a warning), unless a later success cleared it. */
+  get diagnosis(): Diagnosis | undefined {
+    return this.lastDiagnosis;
   }
 
   private async doStop(): Promise<void> {
@@ -192,7 +307,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.setState('stopping');
     this.watcher?.dispose();
-    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const server = this.server;
+    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     if (this.connections.size > 0) {
       const drainMs = this.options.drainTimeoutMs ?? 5000;
       this.logger.info(`stopping: waiting up to ${drainMs} ms for ${this.connections.size} connection(s) to finish`);
@@ -225,53 +341,57 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     });
   }
 
-  private listen(): Promise<net.Server> {
-    const c = this.config;
-    return new Promise((resolve, reject) => {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-      server.once('error', (e: NodeJS.ErrnoException) => reject(new TunnelStartError(listenProblem(c, e), 'listen')));
-      server.listen({ host: c.listen.host, port: c.listen.port }, () => {
-        server.removeAllListeners('error');
-        server.on('error', (e) => this.logger.error(`listener error: ${e.message}`));
-        server.on('connection', (socket) => this.accept(socket));
-        resolve(server);
+  /** Watches the files of the latest settings (rebuilt only when that set changes). */
+  private watch(config: TunnelConfig): void {
+    if (this.options.watchCredentials === false) return;
+    const files = credentialFiles(config);
+    const key = files.join('\n');
+    if (this.watcher && key === this.watched) return;
+    this.watcher?.dispose();
+    this.watched = key;
+    this.watcher = new CredentialWatcher(files, () => {
+      // A reload that throws something unexpected must not become an unhandled rejection (which
+      // ends the CLI's process): it is logged, and the tunnel keeps what it has.
+      this.reloadCredentials().catch((e: Error) => {
+        try {
+          this.logger.error(`reloading the credentials failed: ${e.message}`);
+        } catch {
+          // The log itself is gone (a closed output channel): nothing left to tell.
+        }
       });
     });
   }
 
   private accept(socket: net.Socket): void {
-    if (this._state !== 'running' || !this.credentials) {
+    if (this._state !== 'running' || !this.live) {
       socket.destroy();
       return;
     }
-    const max = this.config.maxConnections;
+    const max = this.live.config.maxConnections;
     if (max > 0 && this.connections.size >= max) {
       this.logger.warn(`refused ${socket.remoteAddress}:${socket.remotePort}: ${max} connections open (maxConnections)`);
       socket.destroy();
       return;
     }
     const id = this.nextId++;
-    this.totals.connections++;
-    this.logger.debug(`#${id} accepted ${socket.remoteAddress}:${socket.remotePort}`);
-    const connection = new BridgedConnection(id, socket, this.connectionHost);
+    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress}:${socket.remotePort}`);
+    const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
     this.connections.add(connection);
+    connection.start();
   }
 
   private makeConnectionHost(): ConnectionHost {
     return {
-      config: this.config,
-      credentials: () => this.credentials!,
-      protocol: this.protocol,
       logger: this.logger,
       takeSession: () => this.sessions.take(),
-      keepSession: (s, credentials) => {
+      keepSession: (s, live) => {
         // A TLS 1.3 ticket arrives after the handshake, so it can come in after a reload; resuming
-        // it would present the previous client certificate again.
-        if (credentials !== this.credentials) return;
+        // it would present the previous client certificate (or reach the previous target) again.
+        if (live !== this.live) return;
         this.sessions.keep(s);
       },
       onEstablished: (c) => {
-        this.totals.ok++;
+        this.handshakesOk++;
         const s = c.snapshot();
         this.lastHandshake = s.handshake;
         this.emit('connectionOpened', s);
@@ -284,23 +404,38 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       onClosed: (c, d) => {
         this.connections.delete(c);
         const s = c.snapshot();
-        this.totals.bytesUp += s.bytesUp;
-        this.totals.bytesDown += s.bytesDown;
-        this.logger.debug(`#${c.id} closed after ${c.durationMs} ms: ${s.bytesUp} bytes up, ${s.bytesDown} bytes down`);
+        this.closedBytes.up += s.bytesUp;
+        this.closedBytes.down += s.bytesDown;
+        if (logsAt(this.logger, LogLevel.Info)) {
+          // Counts only: never a payload byte. A failed connection names its diagnosis, said above.
+          this.logger.info(`#${c.id} closed after ${formatDuration(c.durationMs)}: ${formatBytes(s.bytesUp)} up, ${formatBytes(s.bytesDown)} down${d ? ` (${d.code})` : ''}`);
+        }
         this.emit('connectionClosed', s, d);
       },
     };
   }
 
-  private report(d: Diagnosis, log = true): void {
+  private report(d: Diagnosis): void {
     this.lastDiagnosis = d;
-    if (log) this.logger[d.severity === 'error' ? 'error' : d.severity === 'warning' ? 'warn' : 'info'](`${d.summary} ${d.fix}${d.detail ? ` [${d.detail}]` : ''}`);
+    this.logger[d.severity === 'error' ? 'error' : d.severity === 'warning' ? 'warn' : 'info'](`${d.summary} ${d.fix}${d.detail ? ` [${d.detail}]` : ''}`);
     this.emit('diagnosis', d);
+  }
+
+  private fallBack(d: Diagnosis): void {
+    this.standing = d;
+    this.report(d);
+  }
+
+  /** A reload or change worked: its earlier failure is no longer the latest word. */
+  private clearStanding(): void {
+    if (!this.standing) return;
+    if (this.lastDiagnosis === this.standing) this.lastDiagnosis = undefined;
+    this.standing = undefined;
   }
 
   private warnAboutClientCertificate(credentials: Credentials): void {
     const leaf = credentials.clientChain[0];
-    const warning = leaf && clientValidity(this.config, leaf, 'loaded');
+    const warning = leaf && clientValidity(this.live?.config ?? this.wanted, leaf, 'loaded');
     if (warning) this.report(warning);
   }
 
@@ -308,19 +443,5 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this._state === state) return;
     this._state = state;
     this.emit('state', state);
-  }
-}
-
-function listenProblem(c: TunnelConfig, e: NodeJS.ErrnoException): Diagnosis {
-  const where = formatEndpoint(c.listen);
-  switch (e.code) {
-    case 'EADDRINUSE':
-      return { code: 'PORT_IN_USE', severity: 'error', summary: `Tunnel "${c.name}": port ${c.listen.port} on ${c.listen.host} is already in use.`, fix: `Stop whatever listens on ${where} (another tunnel, stunnel, a local database), or change "listen".`, detail: e.code };
-    case 'EACCES':
-      return { code: 'LISTEN_DENIED', severity: 'error', summary: `Tunnel "${c.name}": not allowed to listen on ${where}.`, fix: 'Ports below 1024 need privileges; pick a port above 1024 in "listen".', detail: e.code };
-    case 'EADDRNOTAVAIL':
-      return { code: 'LISTEN_ADDRESS_UNAVAILABLE', severity: 'error', summary: `Tunnel "${c.name}": ${c.listen.host} is not an address of this machine.`, fix: 'Use 127.0.0.1 (or ::1) in "listen".', detail: e.code };
-    default:
-      return { code: 'UNKNOWN', severity: 'error', summary: `Tunnel "${c.name}": cannot listen on ${where}: ${e.message}.`, fix: 'Check "listen".', detail: e.code };
   }
 }
