@@ -10,19 +10,17 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createThrowawayPki, ThrowawayPki } from '../../src/core/pki/testPki';
-import { startMtlsServer, TestServer } from '../support/mtlsServer';
+import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
+import { withPki } from '../support/pkiFixture';
 
 const CLI = path.resolve('dist/cli.js');
+const pki = withPki();
 let dir: string;
-let server: TestServer;
-let thePki: ThrowawayPki;
-const pki = () => thePki;
+let server: MtlsServer;
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
-  thePki = await createThrowawayPki(path.join(dir, 'pki'));
-  server = await startMtlsServer(thePki);
+  server = await startMtlsServer(await pki.ready());
 });
 after(async () => {
   await server?.close();

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { checkTunnel } from '../../src/core/doctor';
 import { withPki } from '../support/pkiFixture';
-import { startRawServer, unusedPort } from '../support/rawServers';
+import { unusedPort } from '../support/ports';
+import { startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 
 const pki = withPki();

@@ -13,16 +13,17 @@ import { describe, it } from 'node:test';
 import { runCheck } from '../../src/cli/check';
 import { CheckReport, checkTunnel, formatCheckReport } from '../../src/core/doctor';
 import { writePkcs12 } from '../../src/core/pki/testPki';
-import { startMtlsServer, TestServerOptions } from '../support/mtlsServer';
+import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
-import { startRawServer, unusedPort } from '../support/rawServers';
+import { unusedPort } from '../support/ports';
+import { startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 
 const pki = withPki();
 const DAY = 86_400_000;
 
 /** A test server that counts the application bytes it receives (the doctor must send none). */
-async function withServer<T>(options: TestServerOptions, body: (port: number, bytesReceived: () => number) => Promise<T>): Promise<T> {
+async function withServer<T>(options: MtlsServerOptions, body: (port: number, bytesReceived: () => number) => Promise<T>): Promise<T> {
   let bytes = 0;
   const server = await startMtlsServer(pki(), { ...options, handler: (s) => s.on('data', (d: Buffer) => (bytes += d.length)) });
   try {
