@@ -248,14 +248,21 @@ describe('runCheck', () => {
     });
   });
 
-  it('checks tunnels in parallel', async () => {
-    const silent = await startRawServer(() => undefined);
+  it('checks tunnels in parallel: all three probes are open at the server at once', async () => {
+    // A server that never answers holds each probe until its 500 ms connect timeout: checked one
+    // after another, no two probes would be open at the same time.
+    let open = 0;
+    let mostOpen = 0;
+    const silent = await startRawServer((socket) => {
+      mostOpen = Math.max(mostOpen, ++open);
+      socket.once('close', () => open--);
+    });
     try {
-      const { io } = captureIo();
-      const started = Date.now();
+      const { io, out } = captureIo();
       const tunnels = ['a', 'b', 'c'].map((name) => tunnelConfig(pki(), silent.port, { name, connectTimeoutMs: 500 }));
       assert.equal(await runCheck(tunnels, io), 1);
-      assert.ok(Date.now() - started < 1400, `three 500 ms timeouts took ${Date.now() - started} ms`);
+      assert.equal(mostOpen, 3, 'the three probes overlapped at the server');
+      assert.match(out(), /3 tunnels checked: 0 ok, 0 with warnings, 3 failed\./);
     } finally {
       await silent.close();
     }

@@ -80,6 +80,7 @@ describe('tunnel lifecycle', () => {
     assert.equal(tunnel.state, 'stopped');
     assert.equal(tunnel.address(), undefined, 'the listener opened by start() was closed');
     assert.equal(states[states.length - 1], 'stopped');
+    // Proving that nothing happens: a moment for a stray callback to move the state back.
     await sleep(50);
     assert.equal(tunnel.state, 'stopped', 'nothing moves the state back');
 
@@ -97,14 +98,15 @@ describe('tunnel lifecycle', () => {
       handler: (s) => s.once('data', (d: Buffer) => setTimeout(() => s.end(`answer to ${d.toString()}`), 400)),
     });
     t.after(() => slow.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki(), slow.port, { name: 'draining' }), { drainTimeoutMs: 5000 });
+    // A drain timeout far beyond the test's deadline: stop() can only finish in time by seeing the
+    // exchange end, not by the timeout cutting it.
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), slow.port, { name: 'draining' }), { drainTimeoutMs: 60_000 });
     const port = tunnelPort(tunnel);
     const client = await connectLocal(t, port);
     const reply = readToEnd(client, 5000);
     client.write('question');
     await until(() => tunnel.snapshot().handshakesOk === 1, 3000, 'the connection to be established');
 
-    const began = Date.now();
     const stopping = tunnel.stop();
     assert.equal(tunnel.state, 'stopping');
     const refused = await connectError(port);
@@ -112,9 +114,7 @@ describe('tunnel lifecycle', () => {
 
     assert.equal((await reply).data!.toString(), 'answer to question');
     client.end();
-    await within(stopping, 5000, 'stop to finish after the drain');
-    const took = Date.now() - began;
-    assert.ok(took < 3000, `stop waited for the exchange (${took} ms), not the whole drain timeout`);
+    await within(stopping, 5000, 'stop to finish once the exchange ended');
     assert.equal(tunnel.state, 'stopped');
     assert.equal(tunnel.snapshot().openConnections, 0);
     assert.equal(tunnel.snapshot().bytesDown, 'answer to question'.length);
@@ -137,7 +137,7 @@ describe('tunnel lifecycle', () => {
     const began = Date.now();
     await within(tunnel.stop(), 5000, 'stop');
     const took = Date.now() - began;
-    assert.ok(took >= 350 && took < 2000, `stop took ${took} ms; the drain timeout is 400 ms`);
+    assert.ok(took >= 350, `stop cut the connection after ${took} ms, before the 400 ms drain timeout`);
     await lingeringClosed;
     await until(() => serverClosed === 1, 3000, 'the backend to see its connection close');
     assert.equal(tunnel.state, 'stopped');
@@ -174,6 +174,7 @@ describe('tunnel lifecycle', () => {
     const onB = await connectLocal(t, tunnelPort(b));
     assert.equal(await echoOnce(onB, 'before'), 'before');
     await a.stop();
+    // Proving that nothing happens to b: a moment for a stray close to reach its connection.
     await sleep(50);
     assert.equal(await echoOnce(onB, 'after'), 'after');
     const fresh = await connectLocal(t, tunnelPort(b));
