@@ -10,24 +10,23 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createThrowawayPki, ThrowawayPki } from '../../src/core/pki/testPki';
 import { checkTunnel, formatCheckReport } from '../../src/core/doctor';
 import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { binary, clientEnv, requireBinary, run, RunningMariadb, startMariadb } from '../support/servers';
+import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
 
 describe('mysql tunnel to MariaDB with REQUIRE X509', { skip: requireBinary('mariadbd', 'mariadb-install-db', 'mariadb') }, () => {
+  const pki = withPki();
   let dir: string;
-  let pki: ThrowawayPki;
   let db: RunningMariadb;
   let tunnel: Tunnel;
   let port: number;
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-mysql-'));
-    pki = await createThrowawayPki(path.join(dir, 'pki'));
-    db = await startMariadb({ pki });
-    tunnel = new Tunnel(tunnelConfig(pki, db.port, { name: 'maria', protocol: 'mysql' }));
+    db = await startMariadb({ pki: pki() });
+    tunnel = new Tunnel(tunnelConfig(pki(), db.port, { name: 'maria', protocol: 'mysql' }));
     await tunnel.start();
     port = tunnel.address()!.port;
   }, { timeout: 120_000 });

@@ -12,8 +12,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { withPki } from '../support/pkiFixture';
+import { unusedPort } from '../support/ports';
 import {
-  binary, clientEnv, freePort, requireBinary, run,
+  binary, clientEnv, requireBinary, run,
   RunningNginx, RunningPostgres, RunningRedis,
   startNginx, startPostgres, startRedis,
 } from '../support/servers';
@@ -41,7 +42,7 @@ async function tunnelTo(name: string, protocol: TunnelEntry['protocol'], serverP
   const { client, ca } = pki();
   return {
     name,
-    listen: `127.0.0.1:${await freePort()}`,
+    listen: `127.0.0.1:${await unusedPort()}`,
     target: `127.0.0.1:${serverPort}`,
     protocol,
     cert: client.cert,

@@ -16,10 +16,10 @@ import { ConfigFileError, extractTunnels, loadConfigFile } from '../../src/core/
 import { ConfigError } from '../../src/core/config/model';
 import { parseTunnels } from '../../src/core/config/parse';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { binary, clientEnv, requireBinary, run, RunningPostgres, startPostgres } from '../support/servers';
 import { tunnelConfig } from '../support/tunnels';
-import { closed, connectLocal, makePki, readBytes, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { closed, connectLocal, readBytes, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 import { CANCEL, fakePostgres, GSSENC_REQUEST, int32, postgresSession, PROTOCOL_3, readMessage, SSL_REQUEST, startupMessage } from './fakePostgres';
 import { backToBaseline, inWaves, prng, resourceLevel, seededBytes, startScriptedBackend } from './kit';
 
@@ -69,10 +69,7 @@ function junkCases(seed: number): JunkCase[] {
 }
 
 describe('bad input', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   /**
    * Sends a case and then ends (and reads until closed), resets, or waits a moment and leaves;
@@ -97,8 +94,8 @@ describe('bad input', () => {
   }
 
   test('random bytes at a postgres tunnel: no crash, no leak, and a PostgreSQL client is served afterwards', { timeout: 60_000 }, async (t) => {
-    const pg = await startScriptedBackend(t, pki, { postgres: true, handler: fakePostgres });
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg', protocol: 'postgres' }));
+    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: fakePostgres });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg', protocol: 'postgres' }));
     const port = tunnelPort(tunnel);
     const diagnoses: Diagnosis[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d));
@@ -135,8 +132,8 @@ describe('bad input', () => {
   test('the server resets while the local client has not spoken yet: no crash, and the client hears why once it speaks', { timeout: 20_000 }, async (t) => {
     // psql before its StartupMessage, a pool's idle connection: the upstream is up and nobody
     // reads it yet when the server resets it.
-    const pg = await startScriptedBackend(t, pki, { postgres: true, handler: ({ raw }) => setTimeout(() => raw.resetAndDestroy(), 20) });
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-reset', protocol: 'postgres' }));
+    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: ({ raw }) => setTimeout(() => raw.resetAndDestroy(), 20) });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-reset', protocol: 'postgres' }));
     const diagnoses: Diagnosis[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d));
     for (let i = 1; i <= 3; i++) {
@@ -158,8 +155,8 @@ describe('bad input', () => {
   });
 
   test('clients that leave a postgres tunnel before their StartupMessage take their upstream connection with them', { timeout: 20_000 }, async (t) => {
-    const pg = await startScriptedBackend(t, pki, { postgres: true, handler: fakePostgres });
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-leavers', protocol: 'postgres' }));
+    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: fakePostgres });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-leavers', protocol: 'postgres' }));
     const clients = await Promise.all(Array.from({ length: 20 }, () => connectLocal(t, tunnelPort(tunnel))));
     // Every upstream is dialled and its TLS session up while the clients say nothing.
     await until(() => pg.seen.length === 20, 5000, 'the 20 upstream TLS sessions');
@@ -180,8 +177,8 @@ describe('bad input', () => {
   }
 
   test('a query cancel (CancelRequest, then the server closes without a word) is not a refused certificate', { timeout: 20_000 }, async (t) => {
-    const pg = await startScriptedBackend(t, pki, { postgres: true, handler: fakePostgres });
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-cancel', protocol: 'postgres' }));
+    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: fakePostgres });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-cancel', protocol: 'postgres' }));
     const diagnoses: Diagnosis[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d));
     for (let i = 0; i < 5; i++) assert.equal(await cancelQuery(t, tunnelPort(tunnel)), 0);
@@ -194,14 +191,14 @@ describe('bad input', () => {
   describe('with a real PostgreSQL', { skip: requireBinary('initdb', 'postgres', 'psql') }, () => {
     let postgres: RunningPostgres | undefined;
     before(async () => {
-      postgres = await startPostgres({ pki });
+      postgres = await startPostgres({ pki: pki() });
     }, { timeout: 120_000 });
     after(() => postgres?.stop());
 
     test('a certificate the server refuses, while the client has not spoken yet: no crash, and an ErrorResponse that says why', { timeout: 30_000 }, async (t) => {
       // Under TLS 1.3 PostgreSQL's refusal (an alert) arrives after our side of the handshake is
       // done; a client that is slow to send its StartupMessage is not reading yet.
-      const tunnel = await startTunnel(t, tunnelConfig(pki, postgres!.port, { name: 'real-pg-refused', protocol: 'postgres', cert: pki.rogueClient.cert, key: pki.rogueClient.key }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), postgres!.port, { name: 'real-pg-refused', protocol: 'postgres', cert: pki().rogueClient.cert, key: pki().rogueClient.key }));
       const refusals = async () => (await postgres!.log()).split('certificate verify failed').length - 1;
       const before = await refusals();
       const c = await connectLocal(t, tunnelPort(tunnel));
@@ -222,7 +219,7 @@ describe('bad input', () => {
     });
 
     test('a query cancel is not a refused certificate', { timeout: 30_000 }, async (t) => {
-      const tunnel = await startTunnel(t, tunnelConfig(pki, postgres!.port, { name: 'real-pg-cancel', protocol: 'postgres' }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), postgres!.port, { name: 'real-pg-cancel', protocol: 'postgres' }));
       for (let i = 0; i < 3; i++) assert.equal(await cancelQuery(t, tunnelPort(tunnel)), 0);
       await until(() => tunnel.snapshot().openConnections === 0, 5000, 'the cancel connections to close');
       assert.deepEqual(tunnel.snapshot().handshakesFailed, {});
@@ -230,7 +227,7 @@ describe('bad input', () => {
     });
 
     test('junk first, then psql through the same tunnel gets in with the client certificate', { timeout: 60_000 }, async (t) => {
-      const tunnel = await startTunnel(t, tunnelConfig(pki, postgres!.port, { name: 'real-pg', protocol: 'postgres' }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), postgres!.port, { name: 'real-pg', protocol: 'postgres' }));
       const port = tunnelPort(tunnel);
       const cases = junkCases(0xbad);
       await inWaves(cases.length, 15, (k) => throwAt(t, port, cases[k], k % 2 === 0 ? 'end' : 'reset'));

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { TestContext } from 'node:test';
-import { BackendConnection, closed, connectLocal, readBytes } from '../support/tunnelKit';
+import { MtlsConnection } from '../support/mtlsServer';
+import { closed, connectLocal, readBytes } from '../support/tunnelKit';
 
 export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 export const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
@@ -38,7 +39,7 @@ export function errorResponse(text: string): Buffer {
  * is read and closed; anything else gets an ErrorResponse and a close. After the startup,
  * `Q` gets CommandComplete + ReadyForQuery, `X` ends, a bad length is an error and a close.
  */
-export function fakePostgres({ tls: s }: BackendConnection): void {
+export function fakePostgres({ tls: s }: MtlsConnection): void {
   let buffered = Buffer.alloc(0);
   let started = false;
   const fatal = (text: string) => {

@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { after, before, describe, test, TestContext } from 'node:test';
-import { Diagnosis, DiagnosisCode } from '../../src/core/diagnostics/diagnosis';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { describe, test, TestContext } from 'node:test';
+import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  closed, connectLocal, echoOnce, makePki, readBytes, readToEnd, sleep, startTunnel, tunnelPort, until, writeAll,
+  closed, connectLocal, echoOnce, readBytes, readToEnd, sleep, startTunnel, tunnelPort, until, writeAll,
 } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 import {
   Bystander, certificateId, inWaves, resourceLevel, backToBaseline, ScriptedBackend, seededBytes, sha256Hex, startScriptedBackend, whoami,
 } from './kit';
@@ -43,16 +43,13 @@ async function turnedAway(t: TestContext, port: number): Promise<number> {
 }
 
 describe('faults under traffic', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   /** A backend, tunnel "first" and tunnel "second" to it, and a bystander on each. */
   async function scene(t: TestContext, firstOverrides: Record<string, unknown> = {}) {
-    const backend = await startScriptedBackend(t, pki);
-    const first = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'first', ...firstOverrides }));
-    const second = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'second' }));
+    const backend = await startScriptedBackend(t, pki());
+    const first = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'first', ...firstOverrides }));
+    const second = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'second' }));
     const onFirst = await Bystander.start(t, 'on-first', tunnelPort(first), { seed: 1 });
     const onSecond = await Bystander.start(t, 'on-second', tunnelPort(second), { seed: 2 });
     const through = <T>(fault: () => Promise<T>) => onFirst.through(() => onSecond.through(fault));
@@ -73,9 +70,9 @@ describe('faults under traffic', () => {
 
   test('handshake storm: 200 connections whose client certificate the server refuses and 200 to a server we must not trust, amid good traffic', { timeout: 60_000 }, async (t) => {
     const { backend, first, second, through, stillServing } = await scene(t);
-    const rogueServer = await startScriptedBackend(t, pki, { identity: pki.rogueServer, handshakeTimeoutMs: 500 });
-    const refused = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'refused', cert: pki.rogueClient.cert, key: pki.rogueClient.key }));
-    const untrusting = await startTunnel(t, tunnelConfig(pki, rogueServer.port, { name: 'untrusting' }));
+    const rogueServer = await startScriptedBackend(t, pki(), { identity: pki().rogueServer, handshakeTimeoutMs: 500 });
+    const refused = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'refused', cert: pki().rogueClient.cert, key: pki().rogueClient.key }));
+    const untrusting = await startTunnel(t, tunnelConfig(pki(), rogueServer.port, { name: 'untrusting' }));
     const refusedDiagnoses = recordDiagnoses(refused);
     const untrustingDiagnoses = recordDiagnoses(untrusting);
     const firstDiagnoses = recordDiagnoses(first);
@@ -97,8 +94,10 @@ describe('faults under traffic', () => {
     assert.equal(good.length, 100);
 
     await until(() => failures(refused) === 200 && failures(untrusting) === 200, 10_000, 'every storm handshake to be counted as failed');
-    const refusedCodes = new Set(Object.keys(refused.snapshot().handshakesFailed) as DiagnosisCode[]);
-    for (const code of refusedCodes) assert.ok(['CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_REJECTED'].includes(code), `refusal diagnosed as ${code}`);
+    // Node's TLS server checks the client certificate after the handshake and hangs up without an
+    // alert: it asked for a certificate and dropped ours, which is CLIENT_CERT_REJECTED (an
+    // "unknown ca" alert, CLIENT_CERT_UNKNOWN_CA, comes only from OpenSSL-verifying servers).
+    assert.deepEqual(refused.snapshot().handshakesFailed, { CLIENT_CERT_REJECTED: 200 });
     assert.deepEqual(untrusting.snapshot().handshakesFailed, { SERVER_CERT_UNTRUSTED: 200 });
     assert.equal(refusedDiagnoses.length, 200);
     assert.ok(refusedDiagnoses.every((d) => d.summary.startsWith('Tunnel "refused"')));
@@ -127,7 +126,8 @@ describe('faults under traffic', () => {
       assert.equal(await turnedAway(t, tunnelPort(first)), 0);
       return Date.now() - began;
     })));
-    for (const ms of tookMs) assert.ok(ms >= 550 && ms < 3000, `closed after ${ms} ms, expected about 600`);
+    // Not before the timeout (a premature close would be a bug); how much later depends on the machine.
+    for (const ms of tookMs) assert.ok(ms >= 550, `closed after ${ms} ms, before the 600 ms timeout`);
     assert.equal(first.snapshot().handshakesFailed.CONNECT_TIMEOUT, 20);
     assert.equal(diagnoses.length, 20);
     assert.ok(diagnoses.every((d) => d.code === 'CONNECT_TIMEOUT' && /^Tunnel "first": .*600 ms/.test(d.summary)), diagnoses[0]?.summary);
@@ -139,7 +139,7 @@ describe('faults under traffic', () => {
     const began = Date.now();
     await through(() => closed(stalled, 5000));
     const idleMs = Date.now() - began;
-    assert.ok(idleMs >= 950 && idleMs < 3000, `the stalled session closed after ${idleMs} ms, expected about 1000`);
+    assert.ok(idleMs >= 950, `the stalled session closed after ${idleMs} ms, before the 1000 ms idle timeout`);
     await until(() => first.snapshot().openConnections === 1 && backend.open() === openBefore, 5000, 'only the bystander to remain');
     await stillServing();
   });
@@ -206,12 +206,12 @@ describe('faults under traffic', () => {
 
   test('target down and back, three times: new connections fail with CONNECTION_REFUSED, then succeed again without restarting the tunnel', { timeout: 45_000 }, async (t) => {
     // The bystanders live on another tunnel to another backend: this one's target goes away.
-    const steady = await startScriptedBackend(t, pki);
-    const second = await startTunnel(t, tunnelConfig(pki, steady.port, { name: 'second' }));
+    const steady = await startScriptedBackend(t, pki());
+    const second = await startTunnel(t, tunnelConfig(pki(), steady.port, { name: 'second' }));
     const onSecond = await Bystander.start(t, 'on-second', tunnelPort(second), { seed: 3 });
-    let backend: ScriptedBackend = await startScriptedBackend(t, pki);
+    let backend: ScriptedBackend = await startScriptedBackend(t, pki());
     const port = backend.port;
-    const first = await startTunnel(t, tunnelConfig(pki, port, { name: 'first' }));
+    const first = await startTunnel(t, tunnelConfig(pki(), port, { name: 'first' }));
     const states: string[] = [];
     first.on('state', (s) => states.push(s));
     const diagnoses = recordDiagnoses(first);
@@ -227,7 +227,7 @@ describe('faults under traffic', () => {
         const refused = diagnoses.filter((d) => d.code === 'CONNECTION_REFUSED');
         assert.ok(refused.length >= 5 * round && refused.every((d) => d.summary.startsWith('Tunnel "first"') && d.summary.includes(`127.0.0.1:${port}`)), refused[0]?.summary);
 
-        backend = await startScriptedBackend(t, pki, { port });
+        backend = await startScriptedBackend(t, pki(), { port });
         const c = await connectLocal(t, tunnelPort(first));
         c.write('echo\n');
         assert.equal(await echoOnce(c, `back, round ${round}`), `back, round ${round}`);
@@ -242,7 +242,7 @@ describe('faults under traffic', () => {
   describe('certificate files', () => {
     /** The tunnel's cert and key in a folder of their own, replaced the way renewal tools do. */
     async function liveCredentials(identity: { cert: string; key: string }) {
-      const dir = await mkdtemp(path.join(pki.dir, 'live-'));
+      const dir = await mkdtemp(path.join(pki().dir, 'live-'));
       const cert = path.join(dir, 'client.crt');
       const key = path.join(dir, 'client.key');
       await copyFile(identity.cert, cert);
@@ -257,10 +257,10 @@ describe('faults under traffic', () => {
     }
 
     test('replaced mid-traffic: the open connections keep flowing, new ones present the new certificate; garbage keeps the last good one and names the file', { timeout: 45_000 }, async (t) => {
-      const live = await liveCredentials(pki.client);
-      const backend = await startScriptedBackend(t, pki);
-      const first = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'first', cert: live.cert, key: live.key }), { watchCredentials: true });
-      const second = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'second' }));
+      const live = await liveCredentials(pki().client);
+      const backend = await startScriptedBackend(t, pki());
+      const first = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'first', cert: live.cert, key: live.key }), { watchCredentials: true });
+      const second = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'second' }));
       const reloads: string[] = [];
       first.on('credentialsReloaded', (d) => reloads.push(d));
       const diagnoses = recordDiagnoses(first);
@@ -280,11 +280,11 @@ describe('faults under traffic', () => {
         upload.end();
       })();
       const both = <T>(fault: () => Promise<T>) => onFirst.through(() => onSecond.through(fault));
-      const alice = certificateId(pki.client.cert);
+      const alice = certificateId(pki().client.cert);
       assert.deepEqual(await whoami(t, tunnelPort(first)), alice);
 
       // 1. Renewed by rename: new connections present bob, by serial and fingerprint.
-      const bob = await pki.intermediate.issue({ commonName: 'bob', usage: 'client' });
+      const bob = await pki().intermediate.issue({ commonName: 'bob', usage: 'client' });
       await both(async () => {
         await live.renameOver(bob.chainPem, bob.keyPem);
         await until(() => reloads.length === 1, 5000, 'the reload to bob');
@@ -307,7 +307,7 @@ describe('faults under traffic', () => {
 
       // 3. Written in place, cert first and key 600 ms later (slower than the watcher's debounce):
       //    the half-written state is refused and kept out; the complete pair is taken.
-      const carol = await pki.intermediate.issue({ commonName: 'carol', usage: 'client' });
+      const carol = await pki().intermediate.issue({ commonName: 'carol', usage: 'client' });
       await both(async () => {
         await writeFile(live.cert, carol.chainPem);
         await sleep(600);

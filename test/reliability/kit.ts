@@ -11,7 +11,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { TestContext } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
-import { Backend, BackendConnection, connectLocal, prng, readBytes, sleep, startBackend, until, writeAll } from '../support/tunnelKit';
+import { MtlsConnection, MtlsServer, startMtlsServer } from '../support/mtlsServer';
+import { connectLocal, prng, readBytes, sleep, until, writeAll } from '../support/tunnelKit';
 
 export { prng };
 import { SSL_REQUEST } from './fakePostgres';
@@ -126,7 +127,7 @@ export interface SeenClient {
   fingerprint256: string;
 }
 
-export interface ScriptedBackend extends Backend {
+export interface ScriptedBackend extends MtlsServer {
   fates: Fate[];
   /** Client certificates of TLS sessions, in order. */
   seen: SeenClient[];
@@ -149,11 +150,11 @@ export interface ScriptedBackendOptions {
   /** Keep `seen` (default true); a long run turns it off, or the list itself would grow. */
   recordClients?: boolean;
   /** Handles a TLS session instead of the command line (the fake PostgreSQL). */
-  handler?: (c: BackendConnection) => void;
+  handler?: (c: MtlsConnection) => void;
 }
 
 /**
- * A real mTLS backend on 127.0.0.1: tunnelKit's startBackend, whose raw TCP sockets take the
+ * A real mTLS backend on 127.0.0.1: the test mTLS server (../support/mtlsServer), whose raw TCP sockets take the
  * fates and the PostgreSQL preamble, with a handshake that fails or stalls given up after 5 s, so
  * the suite can count what the backend still holds. Inside TLS the client's first line says what
  * the connection does:
@@ -169,7 +170,7 @@ export async function startScriptedBackend(t: TestContext | undefined, pki: Thro
   const fates: Fate[] = [];
   const seen: SeenClient[] = [];
   const afterEnd = new Map<string, { bytes: number; sha256: string }>();
-  const backend = await startBackend(t, pki, {
+  const backend = await startMtlsServer(pki, {
     port: options.port,
     identity: options.identity,
     clientCa: options.clientCa,
@@ -196,7 +197,7 @@ export async function startScriptedBackend(t: TestContext | undefined, pki: Thro
       }
       return true;
     },
-    handler: (c) => {
+    handler: (_s, c) => {
       if (options.recordClients !== false) {
         const peer = c.tls.getPeerCertificate();
         seen.push({ cn: c.client, serial: peer.serialNumber, fingerprint256: peer.fingerprint256 });
@@ -204,11 +205,11 @@ export async function startScriptedBackend(t: TestContext | undefined, pki: Thro
       if (options.handler) options.handler(c);
       else runCommand(c, afterEnd);
     },
-  });
+  }, t);
   return Object.assign(backend, { fates, seen, afterEnd });
 }
 
-function runCommand(c: BackendConnection, afterEnd: ScriptedBackend['afterEnd']): void {
+function runCommand(c: MtlsConnection, afterEnd: ScriptedBackend['afterEnd']): void {
   const s = c.tls;
   let head = Buffer.alloc(0);
   const onData = (d: Buffer) => {

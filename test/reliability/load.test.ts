@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, makePki, readToEnd, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { connectLocal, readToEnd, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 import { backToBaseline, ensureFileLimit, inWaves, prng, resourceLevel, SeededBytes } from './kit';
 import type { SinkStats } from './sinkProcess';
 
@@ -78,23 +79,20 @@ async function sendSeeded(socket: net.Socket, seed: string, size: number): Promi
 }
 
 describe('load', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
+  const pki = withPki();
   let sink: SinkProcess;
 
   before(async () => {
     // Before the sink starts, so it inherits a raised limit too.
     ensureFileLimit(FILES_NEEDED);
-    ({ pki, dispose } = await makePki());
-    sink = await startSinkProcess(pki);
+    sink = await startSinkProcess(pki());
   });
   after(async () => {
     await sink?.stop();
-    await dispose?.();
   });
 
   test(`${N} concurrent connections with seeded data: every hash matches at the far end, and nothing leaks`, { timeout: 120_000 }, async (t) => {
-    const tunnel = await startTunnel(t, tunnelConfig(pki, sink.port, { name: 'load', connectTimeoutMs: 60_000 }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), sink.port, { name: 'load', connectTimeoutMs: 60_000 }));
     const port = tunnelPort(tunnel);
 
     // Warm up (TLS contexts, session cache, lazy modules), then measure what an idle tunnel holds.

@@ -20,7 +20,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { tunnelConfig } from '../support/tunnels';
-import { closed, connectLocal, makePki, readBytes, readToEnd, sleep, until, within, writeAll } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { closed, connectLocal, readBytes, readToEnd, sleep, until, within, writeAll } from '../support/tunnelKit';
 import { fakePostgres, postgresSession } from './fakePostgres';
 import { openFds, prng, SeededBytes, seededBytes, sha256Hex, startScriptedBackend } from './kit';
 

@@ -23,13 +23,13 @@ import { parseTunnels } from '../../src/core/config/parse';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { checkTunnel, formatCheckReport } from '../../src/core/doctor';
 import { exportTunnel } from '../../src/core/export';
-import { startMtlsServer, TestServer } from '../support/mtlsServer';
+import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
 import {
   binary, clientEnv, requireBinary, run, RunningMariadb, RunningPostgres, RunningTinyproxy, startMariadb, startPostgres, startTinyproxy,
 } from '../support/servers';
 import { Daemon, waitUntilReady } from '../support/servers/daemon';
-import { freePort } from '../support/servers/ports';
+import { unusedPort } from '../support/ports';
 import { tunnelConfig } from '../support/tunnels';
 import {
   MB, closed, connectLocal, echoOnce, readToEnd, recordingLogger, sha256, sourceHandler, startTunnel, tunnelPort,
@@ -66,9 +66,9 @@ function diagnosesOf(tunnel: { on(event: 'diagnosis', l: (d: Diagnosis) => void)
 
 describe('through tinyproxy', { skip: requireBinary('tinyproxy') }, () => {
   const payload = randomBytes(4 * MB);
-  let echo: TestServer;
-  let sink: TestServer;
-  let source: TestServer;
+  let echo: MtlsServer;
+  let sink: MtlsServer;
+  let source: MtlsServer;
   let open: RunningTinyproxy;
   let guarded: RunningTinyproxy;
   let strict: RunningTinyproxy;
@@ -207,7 +207,7 @@ describe('through tinyproxy', { skip: requireBinary('tinyproxy') }, () => {
   });
 
   it('the proxy down: PROXY_UNREACHABLE names it, redacted, in the check and on the tunnel', TEST, async (t) => {
-    const port = await freePort();
+    const port = await unusedPort();
     const env = { PROXY_PASSWORD: PASSWORD };
     const { tunnels } = parseTunnels([{
       name: 'down', listen: 0, target: `127.0.0.1:${echo.port}`, serverName: 'localhost',
@@ -348,7 +348,7 @@ describe('the exported stunnel service through tinyproxy', { skip: requireBinary
     t.after(() => server.close());
     const proxy = await startTinyproxy({ connectPorts: [server.port] });
     t.after(() => proxy.stop());
-    const config = tunnelConfig(pki(), server.port, { name: 'stunnel via proxy', listen: await freePort(), proxy: proxy.url });
+    const config = tunnelConfig(pki(), server.port, { name: 'stunnel via proxy', listen: await unusedPort(), proxy: proxy.url });
     const file = path.join(pki().dir, `stunnel-proxy-${config.listen.port}.conf`);
     await writeFile(file, ['foreground = yes', 'pid =', 'debug = info', exportTunnel(config, 'stunnel').text].join('\n'));
     const daemon = new Daemon('stunnel', binary('stunnel'), [file]);

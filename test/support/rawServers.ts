@@ -1,10 +1,10 @@
 /**
  * Plain TCP servers on 127.0.0.1 that misbehave on purpose for diagnosis tests: ones that speak
- * plaintext, ones that never answer, a PostgreSQL that answers N to the SSLRequest, and a free
- * port with nothing listening.
+ * plaintext, ones that never answer, a PostgreSQL that answers N to the SSLRequest. (A port with
+ * nothing listening: `unusedPort` in ./ports.)
  */
 import * as net from 'node:net';
-import { AddressInfo } from 'node:net';
+import { listenLocal } from './ports';
 
 export interface RawServer {
   port: number;
@@ -19,21 +19,12 @@ export async function startRawServer(onConnection: (socket: net.Socket) => void)
     socket.on('error', () => undefined);
     onConnection(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = await listenLocal(server);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
     }),
   };
-}
-
-/** A port that was free a moment ago: nothing listens on it. */
-export async function unusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

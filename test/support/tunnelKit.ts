@@ -1,20 +1,14 @@
 /**
  * What the tunnel engine tests share: bounded waits (every wait has a deadline, so a broken
- * tunnel fails a test instead of hanging the run), local clients that stream and hash, backends
- * built on a raw TCP socket wrapped in TLS (so a test can reset the TCP connection or speak a
- * plaintext preamble first), and a logger that records every line.
+ * tunnel fails a test instead of hanging the run), local clients that stream and hash, server
+ * handlers that sink or source a stream, and a logger that records every line. (The PKI:
+ * ./pkiFixture; the mTLS server: ./mtlsServer; ports: ./ports.)
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { TestContext } from 'node:test';
 import { TunnelConfig } from '../../src/core/config/model';
 import { Logger } from '../../src/core/log';
-import { createThrowawayPki, PkiFiles, ThrowawayPki } from '../../src/core/pki/testPki';
 import { Tunnel, TunnelOptions } from '../../src/core/tunnel/tunnel';
 
 export const MB = 1024 * 1024;
@@ -56,13 +50,6 @@ export function sha256(data: Buffer | Buffer[]): string {
   const h = createHash('sha256');
   for (const b of Array.isArray(data) ? data : [data]) h.update(b);
   return h.digest('hex');
-}
-
-/** A throwaway PKI in a temp folder; `dispose` removes it. */
-export async function makePki(): Promise<{ pki: ThrowawayPki; dispose: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-tunnel-test-'));
-  const pki = await createThrowawayPki(dir);
-  return { pki, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /**
@@ -182,116 +169,6 @@ export function readBytes(socket: net.Socket, n: number, ms: number): Promise<Bu
 export async function echoOnce(socket: net.Socket, message: string, ms = 3000): Promise<string> {
   socket.write(message);
   return (await readBytes(socket, Buffer.byteLength(message), ms)).toString();
-}
-
-/** The server side of one accepted connection: the raw TCP socket and the TLS session over it. */
-export interface BackendConnection {
-  raw: net.Socket;
-  tls: tls.TLSSocket;
-  /** CN of the client certificate. */
-  client: string;
-}
-
-export interface Backend {
-  port: number;
-  /** Connections accepted (TCP) so far. */
-  accepted: number;
-  /** CN of each authenticated client, in order (unless `recordClients` is false). */
-  clients: string[];
-  /** TCP connections open at the backend right now. */
-  open(): number;
-  close(): Promise<void>;
-}
-
-export interface BackendOptions {
-  port?: number;
-  identity?: PkiFiles;
-  clientCa?: string;
-  /**
-   * Runs on the plaintext socket before TLS starts (a PostgreSQL server answering SSLRequest);
-   * false: TLS does not start, and the socket is the preamble's to finish.
-   */
-  preamble?: (raw: net.Socket) => Promise<boolean>;
-  /**
-   * Gives up on a TLS handshake after this long (Node's default otherwise). A client that rejects
-   * our certificate may close before its last flight, which would otherwise hold the socket.
-   */
-  handshakeTimeoutMs?: number;
-  /** Keep `clients` (default true); a long run turns it off, or the list itself would grow. */
-  recordClients?: boolean;
-  handler: (c: BackendConnection) => void;
-}
-
-/**
- * A real Node TLS server demanding a client certificate from the test PKI, fed by a `net` server
- * that keeps each TCP socket: a test can reset the TCP connection (`raw.resetAndDestroy()`, which
- * a TLSSocket refuses) or speak plaintext before TLS (a PostgreSQL server answering SSLRequest),
- * then hand the socket to the TLS server.
- */
-export async function startBackend(t: TestContext | undefined, pki: ThrowawayPki, options: BackendOptions): Promise<Backend> {
-  const identity = options.identity ?? pki.server;
-  const sockets = new Set<net.Socket>();
-  const rawByPort = new Map<number, net.Socket>();
-  const backend: Backend = { port: 0, accepted: 0, clients: [], open: () => sockets.size, close: async () => undefined };
-  const tlsServer = tls.createServer({
-    cert: readFileSync(identity.cert), key: readFileSync(identity.key), ca: readFileSync(options.clientCa ?? pki.ca),
-    requestCert: true, rejectUnauthorized: true, allowHalfOpen: true,
-    ...(options.handshakeTimeoutMs ? { handshakeTimeout: options.handshakeTimeoutMs } : {}),
-  }, (secure) => {
-    secure.on('error', () => undefined);
-    const raw = rawByPort.get(secure.remotePort ?? -1);
-    if (!raw) {
-      secure.destroy();
-      return;
-    }
-    const cn = secure.getPeerCertificate()?.subject?.CN;
-    const client = Array.isArray(cn) ? cn.join(',') : cn ?? '';
-    if (options.recordClients !== false) backend.clients.push(client);
-    options.handler({ raw, tls: secure, client });
-  });
-  // A failed or stalled handshake: with `allowHalfOpen`, Node's TLS server would keep the socket
-  // open forever, so a test could not count what the backend still holds.
-  tlsServer.on('tlsClientError', (_e, secure) => {
-    secure.destroy();
-    rawByPort.get(secure.remotePort ?? -1)?.destroy();
-  });
-  const server = net.createServer({ allowHalfOpen: true }, async (raw) => {
-    backend.accepted++;
-    sockets.add(raw);
-    const port = raw.remotePort ?? -1;
-    rawByPort.set(port, raw);
-    raw.on('close', () => {
-      sockets.delete(raw);
-      rawByPort.delete(port);
-    });
-    raw.on('error', () => undefined);
-    if (options.preamble && !(await options.preamble(raw).catch(() => false))) return;
-    tlsServer.emit('connection', raw);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  backend.port = (server.address() as net.AddressInfo).port;
-  let closing: Promise<void> | undefined;
-  backend.close = () => (closing ??= new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  t?.after(() => backend.close());
-  return backend;
-}
-
-/** A port nothing listens on (bound a moment ago, then released). */
-export function unusedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RecordingLogger extends Logger {

@@ -2,7 +2,9 @@
  * A bounded property test of the config parser: a few thousand random settings (seeded, so a
  * failure reproduces) mixing plausible and hostile values. The parser never throws, every error
  * names its tunnel and field (only "this is not an object/array" speaks of a whole entry), every
- * tunnel it returns keeps the model's promises, and parsing is deterministic.
+ * tunnel it returns keeps the model's promises, and parsing is deterministic. `proxy` gets its own
+ * run: explicit URLs good and bad, "env" over random HTTPS_PROXY / NO_PROXY, credentials from
+ * `${env:…}`, and a proxy password that must never appear in a message or a shown URL.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -13,7 +15,10 @@ import { VariableContext } from '../../src/core/config/variables';
 import { prng } from '../support/tunnelKit';
 
 
-const FIELDS = ['name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'autoStart'];
+const FIELDS = ['name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs', 'maxConnections', 'autoStart', 'proxy'];
+
+/** A proxy password in the environment: no error message and no shown URL may repeat it. */
+const SECRET = 's3cr3t-Fuzz%40pw';
 
 function generator(seed: number) {
   const r = prng(seed);
@@ -55,27 +60,50 @@ function generator(seed: number) {
     idleTimeoutMs: () => pick([0, 1000, -1]),
     maxConnections: () => pick([0, 10, 1.5]),
     autoStart: () => chance(0.5),
+    proxy: () => pick([
+      'env', 'ENV', ' env', 'http://proxy.corp:3128', 'http://proxy.corp:3128/', 'http://proxy.corp', 'http://proxy.corp:0', 'http://proxy.corp:99999',
+      'https://proxy.corp:443', 'socks5://proxy.corp:1080', 'proxy.corp:3128', 'http://[::1]:3128', 'http://[::1:3128', 'http://p:3128/path', 'http://p:3128?q',
+      'http://alice:${env:FUZZ_PROXY_PASSWORD}@proxy.corp:3128', 'http://alice@proxy.corp:3128', 'http://alice:hunter2@proxy.corp:3128',
+      'http://${env:FUZZ_PROXY_USER}:${env:FUZZ_PROXY_PASSWORD}@proxy.corp:3128', 'http://:${env:FUZZ_PROXY_PASSWORD}@proxy.corp:3128',
+      'http://alice:${env:UNSET_FUZZ}@proxy.corp:3128', 'http://alice:${env:FUZZ_PROXY_PASSWORD}x@proxy.corp:3128', 'http://a@b@proxy.corp:3128',
+      'http://${env:FUZZ_SET}:3128', 'http://${env:UNSET_FUZZ}:3128', '${env:FUZZ_PROXY_URL}', '${env:UNSET_FUZZ}', '${env:FUZZ_PROXY_URL}/x',
+      '', ' ', 'http://', 'http://:3128', 'ftp://x:21',
+    ]),
   };
 
+  let proxyHeavy = false;
   const entry = (): unknown => {
     if (chance(0.03)) return junk(1);
     const e: Record<string, unknown> = {};
     for (const f of FIELDS) {
       const required = ['name', 'listen', 'target', 'cert', 'key'].includes(f);
-      if (f === 'pfx' || f === 'passphrase' ? chance(0.08) : required ? chance(0.92) : chance(0.25)) {
-        e[f] = chance(0.85) ? plausible[f]() : junk(1);
+      const often = f === 'proxy' ? chance(proxyHeavy ? 0.9 : 0.25) : f === 'pfx' || f === 'passphrase' ? chance(0.08) : required ? chance(0.92) : chance(proxyHeavy ? 0.1 : 0.25);
+      if (often) {
+        // With the proxy in focus, the other fields are mostly sound, so that tunnels come through.
+        e[f] = chance(proxyHeavy && f !== 'proxy' ? 0.97 : 0.85) ? plausible[f]() : junk(1);
       }
     }
     if (chance(0.05)) e[pick(['targt', 'lisen', 'x', 'certs', 'verify.spkiSha256'])] = junk(1);
     return e;
   };
   const settings = (): unknown => (chance(0.02) ? junk(0) : Array.from({ length: int(0, 5) }, entry));
+  const maybe = (value: string): Record<string, string> => (chance(0.6) ? { [pick(['HTTPS_PROXY', 'https_proxy', 'ALL_PROXY'])]: value } : {});
   const vars = (): VariableContext => ({
     workspaceFolder: chance(0.6) ? '/ws' : undefined,
     userHome: '/home/fuzz',
-    env: { FUZZ_SET: chance(0.5) ? 'value' : '/abs' },
+    env: {
+      FUZZ_SET: chance(0.5) ? 'value' : '/abs',
+      FUZZ_PROXY_USER: pick(['bob', '', 'b@d:user']),
+      FUZZ_PROXY_PASSWORD: pick([SECRET, '']),
+      FUZZ_PROXY_URL: pick([`http://carol:${SECRET}@proxy.env:3128`, 'proxy.env:8080', 'http://proxy.env', `socks5://u:${SECRET}@x:1`, `http://u:${SECRET}@proxy.env:3128/p`, '', ' ', 'not a url ::']),
+      ...maybe(pick(['http://proxy.env:3128', 'proxy.env:8080', `http://dave:${SECRET}@proxy.env:3128`, `http://dave:${SECRET}@proxy.env`, 'socks5://proxy.env:1080', 'http://bad host:1', '::', `https://e:${SECRET}@p:443`])),
+      ...(chance(0.4) ? { [pick(['NO_PROXY', 'no_proxy'])]: pick(['*', 'db.internal', '.internal', 'localhost,10.0.0.1', '10.0.0.0/8', '', ',,', '[2001:db8::1]']) } : {}),
+    },
   });
-  return { settings, vars };
+  const focusOnProxy = () => {
+    proxyHeavy = true;
+  };
+  return { settings, vars, focusOnProxy };
 }
 
 function checkError(e: ConfigError): void {
@@ -110,37 +138,63 @@ function checkTunnel(t: TunnelConfig): void {
   assert.ok(t.idleTimeoutMs >= 0 && t.maxConnections >= 0);
   assert.equal(typeof t.autoStart, 'boolean');
   assert.ok(t.passphrase === undefined || t.passphrase === 'value' || t.passphrase === '/abs');
+  if (t.proxy) {
+    assert.ok(t.proxy.host.length > 0 && Number.isInteger(t.proxy.port) && t.proxy.port >= 1 && t.proxy.port <= 65535, `proxy ${t.proxy.host}:${t.proxy.port}`);
+    assert.ok(!t.proxy.url.includes(SECRET) && !t.proxy.url.includes(decodeURIComponent(SECRET)), `the shown proxy URL ${t.proxy.url} hides the password`);
+    assert.ok(!(t.proxy.credentialsFrom ?? '').includes(SECRET), 'credentialsFrom names where the password is, not what it is');
+    assert.equal(t.proxyBypass, undefined, 'a proxy in use is not also bypassed');
+  }
+}
+
+/** Runs `count` cases; returns how many tunnels, errors and `proxy` errors came out. */
+function fuzz(seed: number, count: number, proxyHeavy: boolean) {
+  const gen = generator(seed);
+  if (proxyHeavy) gen.focusOnProxy();
+  const totals = { tunnels: 0, errors: 0, proxyErrors: 0, proxied: 0, bypassed: 0 };
+  for (let i = 0; i < count; i++) {
+    const raw = gen.settings();
+    const vars = gen.vars();
+    let result;
+    try {
+      result = parseTunnels(raw, vars);
+    } catch (e) {
+      assert.fail(`case ${i} (seed ${seed}) threw ${String(e)} for ${JSON.stringify(raw)}`);
+    }
+    try {
+      for (const e of result.errors) checkError(e);
+      for (const t of result.tunnels) checkTunnel(t);
+      for (const e of result.errors) {
+        assert.ok(!String(e).includes(SECRET) && !String(e).includes(decodeURIComponent(SECRET)), `"${String(e)}" repeats the proxy password`);
+      }
+      assert.equal(new Set(result.tunnels.map((t) => t.name)).size, result.tunnels.length, 'names are unique');
+      if (Array.isArray(raw)) assert.ok(result.tunnels.length <= raw.length);
+      assert.deepEqual(parseTunnels(raw, vars), result, 'deterministic');
+    } catch (e) {
+      assert.fail(`case ${i} (seed ${seed}) for ${JSON.stringify(raw)} with ${JSON.stringify(vars.env)}: ${(e as Error).message}`);
+    }
+    totals.tunnels += result.tunnels.length;
+    totals.errors += result.errors.length;
+    totals.proxyErrors += result.errors.filter((e) => e.field === 'proxy').length;
+    totals.proxied += result.tunnels.filter((t) => t.proxy).length;
+    totals.bypassed += result.tunnels.filter((t) => t.proxyBypass).length;
+  }
+  return totals;
 }
 
 describe('config parser fuzz', () => {
   test('4000 random settings: never throws, every error names tunnel and field, every tunnel is valid', { timeout: 30_000 }, () => {
-    const SEED = 0x6d7473;
-    const gen = generator(SEED);
-    let tunnels = 0;
-    let errors = 0;
-    for (let i = 0; i < 4000; i++) {
-      const raw = gen.settings();
-      const vars = gen.vars();
-      let result;
-      try {
-        result = parseTunnels(raw, vars);
-      } catch (e) {
-        assert.fail(`case ${i} (seed ${SEED}) threw ${String(e)} for ${JSON.stringify(raw)}`);
-      }
-      try {
-        for (const e of result.errors) checkError(e);
-        for (const t of result.tunnels) checkTunnel(t);
-        assert.equal(new Set(result.tunnels.map((t) => t.name)).size, result.tunnels.length, 'names are unique');
-        if (Array.isArray(raw)) assert.ok(result.tunnels.length <= raw.length);
-        assert.deepEqual(parseTunnels(raw, vars), result, 'deterministic');
-      } catch (e) {
-        assert.fail(`case ${i} (seed ${SEED}) for ${JSON.stringify(raw)}: ${(e as Error).message}`);
-      }
-      tunnels += result.tunnels.length;
-      errors += result.errors.length;
-    }
+    const { tunnels, errors } = fuzz(0x6d7473, 4000, false);
     // The generator must exercise both paths, or the properties above say little.
     assert.ok(tunnels > 300, `${tunnels} valid tunnels parsed`);
     assert.ok(errors > 3000, `${errors} errors reported`);
+  });
+
+  test('3000 random settings heavy on proxy: "env", URLs good and bad, ${env:…} credentials; errors name "proxy" and never the password', { timeout: 30_000 }, (t) => {
+    const totals = fuzz(0x70726f78, 3000, true);
+    t.diagnostic(JSON.stringify(totals));
+    // Every path taken: refusals on "proxy", tunnels through a proxy, and "env" going direct.
+    assert.ok(totals.proxyErrors > 1000, `${totals.proxyErrors} proxy errors reported`);
+    assert.ok(totals.proxied > 100, `${totals.proxied} tunnels through a proxy`);
+    assert.ok(totals.bypassed > 10, `${totals.bypassed} tunnels where "env" goes direct`);
   });
 });

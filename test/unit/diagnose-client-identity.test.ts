@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { checkTunnel } from '../../src/core/doctor';
-import { startMtlsServer, TestServerOptions } from '../support/mtlsServer';
+import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { opensslBinary, OpensslServerOptions, startOpensslServer } from '../support/opensslServer';
 import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
@@ -20,7 +20,7 @@ const pki = withPki();
 const noOpenssl = opensslBinary() ? false : 'openssl is not installed (apt-get install openssl)';
 const INTERMEDIATE = 'CN=mTLS Tunnels Test Intermediate CA, O=mTLS Tunnels Test';
 
-async function checkAgainst(server: TestServerOptions, overrides: Record<string, unknown> = {}) {
+async function checkAgainst(server: MtlsServerOptions, overrides: Record<string, unknown> = {}) {
   const s = await startMtlsServer(pki(), server);
   try {
     return await checkTunnel(tunnelConfig(pki(), s.port, { name: 'payments', ...overrides }));

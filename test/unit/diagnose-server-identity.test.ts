@@ -10,14 +10,14 @@ import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { checkTunnel } from '../../src/core/doctor';
-import { startMtlsServer, TestServerOptions } from '../support/mtlsServer';
+import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
 
 const pki = withPki();
 const DAY = 86_400_000;
 
-async function checkAgainst(server: TestServerOptions, overrides: Record<string, unknown> = {}) {
+async function checkAgainst(server: MtlsServerOptions, overrides: Record<string, unknown> = {}) {
   const s = await startMtlsServer(pki(), server);
   try {
     return { port: s.port, report: await checkTunnel(tunnelConfig(pki(), s.port, { name: 'orders-db', ...overrides })) };

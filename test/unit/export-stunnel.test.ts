@@ -8,32 +8,29 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { after, before, describe, test, TestContext } from 'node:test';
+import { describe, test, TestContext } from 'node:test';
 import { TunnelConfig } from '../../src/core/config/model';
 import { exportTunnel } from '../../src/core/export';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { startMtlsServer } from '../support/mtlsServer';
 import { binary, requireBinary } from '../support/servers/binaries';
 import { Daemon, waitUntilReady } from '../support/servers/daemon';
-import { freePort } from '../support/servers/ports';
 import { tunnelConfig } from '../support/tunnels';
-import { MB, connectLocal, echoOnce, makePki, readBytes, readToEnd, startBackend, until, within, writeAll } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
+import { unusedPort } from '../support/ports';
+import { MB, connectLocal, echoOnce, readBytes, readToEnd, until, within, writeAll } from '../support/tunnelKit';
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
 describe('stunnel runs the exported config', { skip: requireBinary('stunnel') }, () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   async function exported(targetPort: number, overrides: Record<string, unknown> = {}): Promise<TunnelConfig> {
-    return tunnelConfig(pki, targetPort, { name: 'export e2e', listen: await freePort(), ...overrides });
+    return tunnelConfig(pki(), targetPort, { name: 'export e2e', listen: await unusedPort(), ...overrides });
   }
 
   /** Writes the export plus the global lines a foreground run needs, starts stunnel, waits for its listener. */
   async function runStunnel(t: TestContext, config: TunnelConfig): Promise<Daemon> {
-    const file = path.join(pki.dir, `stunnel-${config.listen.port}.conf`);
+    const file = path.join(pki().dir, `stunnel-${config.listen.port}.conf`);
     // `debug = info` makes stunnel log "Service [...] bound to", which says it is listening
     // without a probe connection (which would reach the server as a client of its own).
     await writeFile(file, ['foreground = yes', 'pid =', 'debug = info', exportTunnel(config, 'stunnel').text].join('\n'));
@@ -55,7 +52,7 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
   }
 
   test('1 MB through stunnel comes back from the mTLS echo server byte-exact', { timeout: 30_000 }, async (t) => {
-    const server = await startMtlsServer(pki);
+    const server = await startMtlsServer(pki());
     t.after(() => server.close());
     const config = await exported(server.port);
     await runStunnel(t, config);
@@ -70,9 +67,9 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
   });
 
   test('the rogue client certificate: the server refuses it and nothing comes back', { timeout: 30_000 }, async (t) => {
-    const server = await startMtlsServer(pki);
+    const server = await startMtlsServer(pki());
     t.after(() => server.close());
-    const config = await exported(server.port, { cert: pki.rogueClient.cert, key: pki.rogueClient.key });
+    const config = await exported(server.port, { cert: pki().rogueClient.cert, key: pki().rogueClient.key });
     const daemon = await runStunnel(t, config);
     const client = await connectLocal(t, config.listen.port);
     client.on('error', () => undefined);
@@ -86,7 +83,7 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
   });
 
   test('a server name the certificate does not carry: checkHost refuses the server', { timeout: 30_000 }, async (t) => {
-    const server = await startMtlsServer(pki);
+    const server = await startMtlsServer(pki());
     t.after(() => server.close());
     const config = await exported(server.port, { serverName: 'other.example' });
     const daemon = await runStunnel(t, config);
@@ -101,7 +98,7 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
   });
 
   test('an IP server name: checkIP against the IP SAN, no SNI', { timeout: 30_000 }, async (t) => {
-    const server = await startMtlsServer(pki);
+    const server = await startMtlsServer(pki());
     t.after(() => server.close());
     const config = await exported(server.port, { serverName: '127.0.0.1' });
     await runStunnel(t, config);
@@ -111,7 +108,7 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
 
   test('protocol postgres: stunnel sends the SSLRequest, then TLS, then the bytes', { timeout: 30_000 }, async (t) => {
     const preambles: Buffer[] = [];
-    const backend = await startBackend(t, pki, {
+    const backend = await startMtlsServer(pki(), {
       preamble: async (raw) => {
         raw.pause();
         const head = await readBytes(raw, 8, 5000);
@@ -120,8 +117,7 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
         raw.write('S');
         return true;
       },
-      handler: ({ tls }) => tls.pipe(tls),
-    });
+    }, t);
     const config = await exported(backend.port, { protocol: 'postgres' });
     await runStunnel(t, config);
     const client = await connectLocal(t, config.listen.port);

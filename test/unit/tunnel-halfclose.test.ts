@@ -6,26 +6,23 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { describe, test } from 'node:test';
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  MB, closed, connectLocal, makePki, readBytes, readToEnd, sha256, sleep, startTunnel, tunnelPort, until, within, writeAll,
+  MB, closed, connectLocal, readBytes, readToEnd, sha256, sleep, startTunnel, tunnelPort, until, within, writeAll,
 } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 
 describe('tunnel half-close', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
     test(`client ends first, server replies 200 ms after the end and the whole reply arrives (${version})`, { timeout: 20_000 }, async (t) => {
       const request = randomBytes(300 * 1024);
       const reply = randomBytes(2 * MB);
       const serverSaw: { bytes: number; sha: string; endAt: number }[] = [];
-      const server = await startMtlsServer(pki, {
+      const server = await startMtlsServer(pki(), {
         maxVersion: version,
         handler: (s) => {
           const chunks: Buffer[] = [];
@@ -38,7 +35,7 @@ describe('tunnel half-close', () => {
         },
       });
       t.after(() => server.close());
-      const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'late-reply' }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'late-reply' }));
       const client = await connectLocal(t, tunnelPort(tunnel));
       const received = readToEnd(client, 10_000);
       await writeAll(client, request);
@@ -57,7 +54,7 @@ describe('tunnel half-close', () => {
     test(`server ends first, the client keeps sending and the server receives all of it (${version})`, { timeout: 20_000 }, async (t) => {
       const late = randomBytes(3 * MB);
       let serverGot: Promise<{ bytes: number; sha: string }> | undefined;
-      const server = await startMtlsServer(pki, {
+      const server = await startMtlsServer(pki(), {
         maxVersion: version,
         handler: (s) => {
           serverGot = new Promise((resolve) => {
@@ -73,7 +70,7 @@ describe('tunnel half-close', () => {
         },
       });
       t.after(() => server.close());
-      const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'early-end' }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'early-end' }));
       const client = await connectLocal(t, tunnelPort(tunnel));
       const greeting = await readToEnd(client, 5000);
       assert.equal(greeting.data!.toString(), 'greeting, and goodbye');
@@ -95,14 +92,14 @@ describe('tunnel half-close', () => {
   test('client sends and ends, the server closes without a reply: a clean close, not a failure', { timeout: 10_000 }, async (t) => {
     // A sink (syslog over TLS, an upload) answers nothing: its end answers ours, it is no rejection.
     let serverGot = '';
-    const sink = await startMtlsServer(pki, {
+    const sink = await startMtlsServer(pki(), {
       handler: (s) => {
         s.on('data', (d: Buffer) => (serverGot += d.toString()));
         s.once('end', () => s.end());
       },
     });
     t.after(() => sink.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, sink.port, { name: 'sink' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), sink.port, { name: 'sink' }));
     const diagnoses: string[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d.code));
     const client = await connectLocal(t, tunnelPort(tunnel));
@@ -119,10 +116,7 @@ describe('tunnel half-close', () => {
 });
 
 describe('tunnel backpressure', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   test('a paused local reader stalls the server; memory stays bounded; every byte arrives once resumed', { timeout: 30_000 }, async (t) => {
     const TOTAL = 64 * MB;
@@ -138,7 +132,7 @@ describe('tunnel backpressure', () => {
     const expectedSha = expected.digest('hex');
 
     const progress = { written: 0, blocked: false, maxWritableLength: 0 };
-    const server = await startMtlsServer(pki, {
+    const server = await startMtlsServer(pki(), {
       handler: (s) => {
         let i = 0;
         const pump = () => {
@@ -162,7 +156,7 @@ describe('tunnel backpressure', () => {
       },
     });
     t.after(() => server.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'slow-reader' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'slow-reader' }));
 
     const memoryBefore = process.memoryUsage().arrayBuffers;
     const client = net.connect({ host: '127.0.0.1', port: tunnelPort(tunnel), allowHalfOpen: true });

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { describe, test } from 'node:test';
 import { Tunnel, TunnelStartError, TunnelState } from '../../src/core/tunnel/tunnel';
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  closed, connectLocal, echoOnce, makePki, readToEnd, sleep, startTunnel, tunnelPort, until, within,
+  closed, connectLocal, echoOnce, readToEnd, sleep, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 
 /** Resolves with the error a fresh connection to the port gets (or undefined if it connects). */
 function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
@@ -27,15 +27,12 @@ function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> 
 }
 
 describe('tunnel lifecycle', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   test('state moves stopped → starting → running → stopping → stopped; stop() is idempotent', { timeout: 10_000 }, async (t) => {
-    const echo = await startMtlsServer(pki);
+    const echo = await startMtlsServer(pki());
     t.after(() => echo.close());
-    const tunnel = new Tunnel(tunnelConfig(pki, echo.port, { name: 'states' }), { watchCredentials: false });
+    const tunnel = new Tunnel(tunnelConfig(pki(), echo.port, { name: 'states' }), { watchCredentials: false });
     t.after(() => tunnel.stop());
     const states: TunnelState[] = [];
     tunnel.on('state', (s) => states.push(s));
@@ -55,9 +52,9 @@ describe('tunnel lifecycle', () => {
   });
 
   test('start() twice throws, and so does start() after stop()', { timeout: 10_000 }, async (t) => {
-    const echo = await startMtlsServer(pki);
+    const echo = await startMtlsServer(pki());
     t.after(() => echo.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, echo.port, { name: 'once' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'once' }));
     await assert.rejects(tunnel.start(), /already started/);
     assert.equal(tunnel.state, 'running', 'the failed second start leaves the tunnel running');
     const c = await connectLocal(t, tunnelPort(tunnel));
@@ -70,9 +67,9 @@ describe('tunnel lifecycle', () => {
   });
 
   test('stop() during start() leaves nothing listening; stop() before start() refuses a later start', { timeout: 10_000 }, async (t) => {
-    const echo = await startMtlsServer(pki);
+    const echo = await startMtlsServer(pki());
     t.after(() => echo.close());
-    const tunnel = new Tunnel(tunnelConfig(pki, echo.port, { name: 'quick' }), { watchCredentials: false });
+    const tunnel = new Tunnel(tunnelConfig(pki(), echo.port, { name: 'quick' }), { watchCredentials: false });
     t.after(() => tunnel.stop());
     const states: TunnelState[] = [];
     tunnel.on('state', (s) => states.push(s));
@@ -83,10 +80,11 @@ describe('tunnel lifecycle', () => {
     assert.equal(tunnel.state, 'stopped');
     assert.equal(tunnel.address(), undefined, 'the listener opened by start() was closed');
     assert.equal(states[states.length - 1], 'stopped');
+    // Proving that nothing happens: a moment for a stray callback to move the state back.
     await sleep(50);
     assert.equal(tunnel.state, 'stopped', 'nothing moves the state back');
 
-    const never = new Tunnel(tunnelConfig(pki, echo.port, { name: 'never' }), { watchCredentials: false });
+    const never = new Tunnel(tunnelConfig(pki(), echo.port, { name: 'never' }), { watchCredentials: false });
     const stopped = never.stop();
     await assert.rejects(never.start(), /already started/);
     await stopped;
@@ -96,18 +94,19 @@ describe('tunnel lifecycle', () => {
 
   test('stop() closes the listener at once and lets an in-flight exchange finish', { timeout: 15_000 }, async (t) => {
     // The backend answers 400 ms after the request, then ends.
-    const slow = await startMtlsServer(pki, {
+    const slow = await startMtlsServer(pki(), {
       handler: (s) => s.once('data', (d: Buffer) => setTimeout(() => s.end(`answer to ${d.toString()}`), 400)),
     });
     t.after(() => slow.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, slow.port, { name: 'draining' }), { drainTimeoutMs: 5000 });
+    // A drain timeout far beyond the test's deadline: stop() can only finish in time by seeing the
+    // exchange end, not by the timeout cutting it.
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), slow.port, { name: 'draining' }), { drainTimeoutMs: 60_000 });
     const port = tunnelPort(tunnel);
     const client = await connectLocal(t, port);
     const reply = readToEnd(client, 5000);
     client.write('question');
     await until(() => tunnel.snapshot().handshakesOk === 1, 3000, 'the connection to be established');
 
-    const began = Date.now();
     const stopping = tunnel.stop();
     assert.equal(tunnel.state, 'stopping');
     const refused = await connectError(port);
@@ -115,9 +114,7 @@ describe('tunnel lifecycle', () => {
 
     assert.equal((await reply).data!.toString(), 'answer to question');
     client.end();
-    await within(stopping, 5000, 'stop to finish after the drain');
-    const took = Date.now() - began;
-    assert.ok(took < 3000, `stop waited for the exchange (${took} ms), not the whole drain timeout`);
+    await within(stopping, 5000, 'stop to finish once the exchange ended');
     assert.equal(tunnel.state, 'stopped');
     assert.equal(tunnel.snapshot().openConnections, 0);
     assert.equal(tunnel.snapshot().bytesDown, 'answer to question'.length);
@@ -125,14 +122,14 @@ describe('tunnel lifecycle', () => {
 
   test('stop() cuts connections that outlive drainTimeoutMs', { timeout: 15_000 }, async (t) => {
     let serverClosed = 0;
-    const echo = await startMtlsServer(pki, {
+    const echo = await startMtlsServer(pki(), {
       handler: (s) => {
         s.on('close', () => serverClosed++);
         s.pipe(s);
       },
     });
     t.after(() => echo.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, echo.port, { name: 'cut' }), { drainTimeoutMs: 400 });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'cut' }), { drainTimeoutMs: 400 });
     const lingering = await connectLocal(t, tunnelPort(tunnel));
     assert.equal(await echoOnce(lingering, 'hello'), 'hello');
     const lingeringClosed = closed(lingering, 5000);
@@ -140,7 +137,7 @@ describe('tunnel lifecycle', () => {
     const began = Date.now();
     await within(tunnel.stop(), 5000, 'stop');
     const took = Date.now() - began;
-    assert.ok(took >= 350 && took < 2000, `stop took ${took} ms; the drain timeout is 400 ms`);
+    assert.ok(took >= 350, `stop cut the connection after ${took} ms, before the 400 ms drain timeout`);
     await lingeringClosed;
     await until(() => serverClosed === 1, 3000, 'the backend to see its connection close');
     assert.equal(tunnel.state, 'stopped');
@@ -152,7 +149,7 @@ describe('tunnel lifecycle', () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
     const port = (squatter.address() as net.AddressInfo).port;
-    const tunnel = new Tunnel(tunnelConfig(pki, 1, { name: 'squatted', listen: `127.0.0.1:${port}` }), { watchCredentials: false });
+    const tunnel = new Tunnel(tunnelConfig(pki(), 1, { name: 'squatted', listen: `127.0.0.1:${port}` }), { watchCredentials: false });
     t.after(() => tunnel.stop());
     const diagnoses: string[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d.code));
@@ -170,13 +167,14 @@ describe('tunnel lifecycle', () => {
   });
 
   test('stopping one tunnel leaves another one running', { timeout: 10_000 }, async (t) => {
-    const echo = await startMtlsServer(pki);
+    const echo = await startMtlsServer(pki());
     t.after(() => echo.close());
-    const a = await startTunnel(t, tunnelConfig(pki, echo.port, { name: 'a' }));
-    const b = await startTunnel(t, tunnelConfig(pki, echo.port, { name: 'b' }));
+    const a = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'a' }));
+    const b = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'b' }));
     const onB = await connectLocal(t, tunnelPort(b));
     assert.equal(await echoOnce(onB, 'before'), 'before');
     await a.stop();
+    // Proving that nothing happens to b: a moment for a stray close to reach its connection.
     await sleep(50);
     assert.equal(await echoOnce(onB, 'after'), 'after');
     const fresh = await connectLocal(t, tunnelPort(b));

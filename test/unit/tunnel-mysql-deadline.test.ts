@@ -4,11 +4,11 @@
  * connection and its upstream forever.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { describe, test } from 'node:test';
-import { makePki, recordingLogger, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { startMtlsServer } from '../support/mtlsServer';
+import { withPki } from '../support/pkiFixture';
+import { readBytes, recordingLogger, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
 import { tunnelConfig } from '../support/tunnels';
 
 /** A MySQL 8 greeting that offers CLIENT_SSL and CLIENT_PROTOCOL_41. */
@@ -21,36 +21,25 @@ function greeting(): Buffer {
 }
 
 describe('mysql negotiation deadline', () => {
+  const pki = withPki();
+
   test('a server that never answers the HandshakeResponse is given up after connectTimeoutMs', { timeout: 20_000 }, async (t) => {
-    const { pki, dispose } = await makePki();
-    t.after(dispose);
-    const upstreams: net.Socket[] = [];
-    const server = net.createServer((s) => {
-      upstreams.push(s);
-      s.on('error', () => undefined);
-      s.write(greeting());
-      let head = Buffer.alloc(0);
-      const onData = (chunk: Buffer) => {
+    const server = await startMtlsServer(pki(), {
+      preamble: async (raw) => {
+        raw.write(greeting());
+        raw.pause();
         // The 36-byte SSLRequest; what follows (the ClientHello) belongs to TLS.
-        head = Buffer.concat([head, chunk]);
-        if (head.length < 36) return;
-        s.off('data', onData);
-        s.pause();
-        if (head.length > 36) s.unshift(head.subarray(36));
-        // Then TLS, and the HandshakeResponse read and never answered.
-        const secure = new tls.TLSSocket(s, { isServer: true, cert: readFileSync(pki.server.cert), key: readFileSync(pki.server.key), ca: readFileSync(pki.ca), requestCert: true, rejectUnauthorized: true });
-        secure.on('error', () => undefined);
-        secure.on('data', () => undefined);
-      };
-      s.on('data', onData);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    t.after(() => {
-      for (const s of upstreams) s.destroy();
-      server.close();
-    });
+        await readBytes(raw, 36, 5000);
+        return true;
+      },
+      // Then TLS, and the HandshakeResponse read and never answered; closes when the tunnel does.
+      handler: (s) => {
+        s.resume();
+        s.once('end', () => s.end());
+      },
+    }, t);
     const logger = recordingLogger();
-    const tunnel = await startTunnel(t, tunnelConfig(pki, (server.address() as net.AddressInfo).port, { name: 'quiet-mysql', protocol: 'mysql', connectTimeoutMs: 700 }), { logger });
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'quiet-mysql', protocol: 'mysql', connectTimeoutMs: 700 }), { logger });
 
     const client = net.connect({ port: tunnelPort(tunnel), host: '127.0.0.1' });
     client.on('error', () => undefined);
@@ -67,6 +56,6 @@ describe('mysql negotiation deadline', () => {
     await until(() => tunnel.snapshot().openConnections === 0, 3000, 'no open connection');
     assert.equal(tunnel.snapshot().handshakesFailed.CONNECT_TIMEOUT, 1, JSON.stringify(tunnel.snapshot().handshakesFailed));
     assert.match(logger.lines.join('\n'), /no answer within 700 ms of the TLS handshake/, 'the deadline after the handshake, not the dial\'s');
-    await until(() => upstreams.every((s) => s.destroyed || s.readableEnded), 3000, 'the upstream to be let go');
+    await until(() => server.open() === 0, 3000, 'the upstream to be let go');
   });
 });

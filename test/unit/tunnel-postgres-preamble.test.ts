@@ -7,13 +7,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { after, before, describe, test, TestContext } from 'node:test';
+import { describe, test, TestContext } from 'node:test';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  Backend, connectLocal, makePki, readBytes, readToEnd, startBackend, startTunnel, tunnelPort, until, within,
+  connectLocal, readBytes, readToEnd, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 
 const SSL_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]);
 const GSSENC_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x30]);
@@ -51,7 +53,7 @@ function message(type: string, body: Buffer): Buffer {
 const AUTH_OK = message('R', Buffer.from([0, 0, 0, 0]));
 const READY = message('Z', Buffer.from('I'));
 
-interface FakePostgres extends Backend {
+interface FakePostgres extends MtlsServer {
   /** The first 8 plaintext bytes of each connection (the tunnel's own SSLRequest). */
   preambles: Buffer[];
   /** Everything each connection received inside TLS. */
@@ -66,7 +68,7 @@ interface FakePostgres extends Backend {
 async function startFakePostgres(t: TestContext, pki: ThrowawayPki, answer: 'S' | 'N'): Promise<FakePostgres> {
   const preambles: Buffer[] = [];
   const received: Buffer[][] = [];
-  const backend = await startBackend(t, pki, {
+  const backend = await startMtlsServer(pki, {
     preamble: async (raw) => {
       raw.pause();
       const head = await readBytes(raw, 8, 5000);
@@ -83,7 +85,7 @@ async function startFakePostgres(t: TestContext, pki: ThrowawayPki, answer: 'S' 
       }
       return true;
     },
-    handler: ({ tls }) => {
+    handler: (tls) => {
       const chunks: Buffer[] = [];
       received.push(chunks);
       let startupDone = false;
@@ -106,19 +108,16 @@ async function startFakePostgres(t: TestContext, pki: ThrowawayPki, answer: 'S' 
       });
       tls.on('end', () => tls.end());
     },
-  });
+  }, t);
   return Object.assign(backend, { preambles, received });
 }
 
 describe('tunnel postgres preamble', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   test("the client's SSLRequest and GSSENCRequest are answered N locally; the StartupMessage and what follows go byte-exact over TLS", { timeout: 15_000 }, async (t) => {
-    const pg = await startFakePostgres(t, pki, 'S');
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg', protocol: 'postgres' }));
+    const pg = await startFakePostgres(t, pki(), 'S');
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));
     client.pause();
 
@@ -150,8 +149,8 @@ describe('tunnel postgres preamble', () => {
   });
 
   test('requests pipelined in one write are answered in order and only the startup is forwarded', { timeout: 15_000 }, async (t) => {
-    const pg = await startFakePostgres(t, pki, 'S');
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-pipelined', protocol: 'postgres' }));
+    const pg = await startFakePostgres(t, pki(), 'S');
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-pipelined', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));
     client.pause();
     const startup = startupMessage({ user: 'alice', database: 'pipelined' });
@@ -163,8 +162,8 @@ describe('tunnel postgres preamble', () => {
   });
 
   test('a CancelRequest is forwarded untouched', { timeout: 15_000 }, async (t) => {
-    const pg = await startFakePostgres(t, pki, 'S');
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-cancel', protocol: 'postgres' }));
+    const pg = await startFakePostgres(t, pki(), 'S');
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-cancel', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));
     const cancel = cancelRequest(4242, 0x12345678);
     client.write(cancel);
@@ -174,8 +173,8 @@ describe('tunnel postgres preamble', () => {
   });
 
   test('a server that answers N: the local client gets an ErrorResponse naming the tunnel; POSTGRES_SSL_REFUSED is counted', { timeout: 15_000 }, async (t) => {
-    const pg = await startFakePostgres(t, pki, 'N');
-    const tunnel = await startTunnel(t, tunnelConfig(pki, pg.port, { name: 'pg-no-ssl', protocol: 'postgres' }));
+    const pg = await startFakePostgres(t, pki(), 'N');
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-no-ssl', protocol: 'postgres' }));
     const diagnoses: Diagnosis[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d));
     const client = await connectLocal(t, tunnelPort(tunnel));
@@ -212,7 +211,7 @@ describe('tunnel postgres preamble', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const tunnel = await startTunnel(t, tunnelConfig(pki, (server.address() as net.AddressInfo).port, { name: 'pg-wrong', protocol: 'postgres' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), (server.address() as net.AddressInfo).port, { name: 'pg-wrong', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));
     client.write(startupMessage({ user: 'alice' }));
     const reply = (await readToEnd(client, 5000)).data!;

@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
-import { ThrowawayPki } from '../../src/core/pki/testPki';
+import { describe, test } from 'node:test';
 import { SessionPool } from '../../src/core/tunnel/sessionPool';
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, makePki, readBytes, sleep, startTunnel, tunnelPort, until } from '../support/tunnelKit';
+import { connectLocal, readBytes, sleep, startTunnel, tunnelPort, until } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 
 describe('session pool', () => {
   test('newest first; grows only when it runs dry after the server issued sessions; clear() starts over', () => {
@@ -38,16 +38,13 @@ describe('session pool', () => {
 });
 
 describe('tunnel throughput shape', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
-  before(async () => ({ pki, dispose } = await makePki()));
-  after(() => dispose());
+  const pki = withPki();
 
   for (const size of [16 * 1024, 32 * 1024, 64 * 1024, 64 * 1024 + 1, 3 * 64 * 1024]) {
     test(`a ${size}-byte message comes back whole with nothing sent after it`, { timeout: 10_000 }, async (t) => {
-      const server = await startMtlsServer(pki);
+      const server = await startMtlsServer(pki());
       t.after(() => server.close());
-      const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'shape' }));
+      const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'shape' }));
       const client = await connectLocal(t, tunnelPort(tunnel));
       for (let round = 0; round < 3; round++) {
         const message = randomBytes(size);
@@ -59,9 +56,9 @@ describe('tunnel throughput shape', () => {
   }
 
   test('bursts of 40 parallel connections resume up to the ceiling the server allows, and report their handshakes', { timeout: 30_000 }, async (t) => {
-    const server = await startMtlsServer(pki, { minVersion: 'TLSv1.3' });
+    const server = await startMtlsServer(pki(), { minVersion: 'TLSv1.3' });
     t.after(() => server.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'burst' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'burst' }));
     const resumed: boolean[] = [];
     tunnel.on('connectionOpened', (c) => resumed.push(c.handshake?.resumed === true));
     const burst = async () => {
@@ -90,9 +87,9 @@ describe('tunnel throughput shape', () => {
   });
 
   test('a local client that writes and ends at once still gets the whole reply (forward ends after the data)', { timeout: 10_000 }, async (t) => {
-    const server = await startMtlsServer(pki);
+    const server = await startMtlsServer(pki());
     t.after(() => server.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, server.port, { name: 'end' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { name: 'end' }));
     const message = randomBytes(200 * 1024);
     const client = net.connect({ host: '127.0.0.1', port: tunnelPort(tunnel), allowHalfOpen: true });
     t.after(() => client.destroy());

@@ -5,29 +5,27 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
-import { after, before, describe, test, TestContext } from 'node:test';
+import { before, describe, test, TestContext } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  MB, connectLocal, makePki, readToEnd, sha256, sinkHandler, sourceHandler, startTunnel, tunnelPort, until, writeAll,
+  MB, connectLocal, readToEnd, sha256, sinkHandler, sourceHandler, startTunnel, tunnelPort, until, writeAll,
 } from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 
 const SIZE = 32 * MB;
 
 describe('tunnel transfers', () => {
-  let pki: ThrowawayPki;
-  let dispose: () => Promise<void>;
+  const pki = withPki();
   let payload: Buffer;
   let payloadSha: string;
 
   before(async () => {
-    ({ pki, dispose } = await makePki());
     payload = randomBytes(SIZE);
     payloadSha = sha256(payload);
   });
-  after(() => dispose());
 
   /** Uploads the payload to a hashing sink and checks the digest the server computed. */
   async function upload(t: TestContext, tunnel: Tunnel): Promise<void> {
@@ -49,12 +47,12 @@ describe('tunnel transfers', () => {
   }
 
   async function bothWays(t: TestContext, server: { identity?: ThrowawayPki['server']; clientCa?: string }, overrides: Record<string, unknown>) {
-    const sink = await startMtlsServer(pki, { ...server, handler: sinkHandler });
+    const sink = await startMtlsServer(pki(), { ...server, handler: sinkHandler });
     t.after(() => sink.close());
-    const source = await startMtlsServer(pki, { ...server, handler: sourceHandler(payload) });
+    const source = await startMtlsServer(pki(), { ...server, handler: sourceHandler(payload) });
     t.after(() => source.close());
-    const up = await startTunnel(t, tunnelConfig(pki, sink.port, { name: 'up', ...overrides }));
-    const down = await startTunnel(t, tunnelConfig(pki, source.port, { name: 'down', ...overrides }));
+    const up = await startTunnel(t, tunnelConfig(pki(), sink.port, { name: 'up', ...overrides }));
+    const down = await startTunnel(t, tunnelConfig(pki(), source.port, { name: 'down', ...overrides }));
     await upload(t, up);
     await download(t, down);
     await until(() => up.snapshot().openConnections === 0 && down.snapshot().openConnections === 0, 3000, 'connections to close');
@@ -75,22 +73,22 @@ describe('tunnel transfers', () => {
   });
 
   test('32 MB up and 32 MB down, byte-exact, RSA server and client', { timeout: 60_000 }, async (t) => {
-    const { sink, source } = await bothWays(t, { identity: pki.rsaServer, clientCa: pki.rsaCa }, {
-      cert: pki.rsaClient.cert, key: pki.rsaClient.key, ca: pki.rsaCa,
+    const { sink, source } = await bothWays(t, { identity: pki().rsaServer, clientCa: pki().rsaCa }, {
+      cert: pki().rsaClient.cert, key: pki().rsaClient.key, ca: pki().rsaCa,
     });
     assert.deepEqual(sink.clients, ['alice']);
     assert.deepEqual(source.clients, ['alice']);
   });
 
   test('32 MB up and 32 MB down, byte-exact, Ed25519 client', { timeout: 60_000 }, async (t) => {
-    const { sink } = await bothWays(t, {}, { cert: pki.ed25519Client.cert, key: pki.ed25519Client.key });
+    const { sink } = await bothWays(t, {}, { cert: pki().ed25519Client.cert, key: pki().ed25519Client.key });
     assert.deepEqual(sink.clients, ['alice']);
   });
 
   test('200 concurrent connections with random data: no mismatch, counters add up', { timeout: 60_000 }, async (t) => {
-    const echo = await startMtlsServer(pki);
+    const echo = await startMtlsServer(pki());
     t.after(() => echo.close());
-    const tunnel = await startTunnel(t, tunnelConfig(pki, echo.port, { name: 'many' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'many' }));
     const port = tunnelPort(tunnel);
     const N = 200;
     const sizes = Array.from({ length: N }, () => randomInt(1, 64 * 1024));

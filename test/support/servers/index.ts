@@ -2,7 +2,6 @@
 export { binary, DEBIAN_PACKAGES, findBinary, requireBinary } from './binaries';
 export { clientEnv, run, runOk } from './daemon';
 export type { RunOptions, RunResult } from './daemon';
-export { freePort } from './ports';
 export type { RunningServer, ServerOptions, ServerPki } from './server';
 export { startPostgres } from './postgres';
 export type { PostgresOptions, RunningPostgres } from './postgres';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { binary } from './binaries';
 import { Daemon, runOk, waitUntilReady } from './daemon';
-import { freePort } from './ports';
+import { unusedPort } from '../ports';
 import { once, removeDir, RunningServer, ServerOptions, startIn } from './server';
 
 export interface MariadbOptions extends ServerOptions {
@@ -40,7 +40,7 @@ export function startMariadb(options: MariadbOptions): Promise<RunningMariadb> {
       '--no-defaults', `--datadir=${dataDir}`, '--user=root', '--auth-root-authentication-method=socket', '--skip-test-db',
     ], { cwd: dir, timeoutMs });
 
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await unusedPort());
     const daemon = new Daemon('mariadbd', binary('mariadbd'), [
       '--no-defaults',
       '--user=root',

@@ -8,7 +8,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { binary } from './binaries';
 import { Daemon, waitUntilReady } from './daemon';
-import { freePort, tlsAnswers } from './ports';
+import { unusedPort } from '../ports';
+import { tlsAnswers } from './ports';
 import { once, removeDir, RunningServer, ServerOptions, startIn } from './server';
 
 export interface NginxOptions extends ServerOptions {
@@ -60,7 +61,7 @@ http {
 
 export function startNginx(options: NginxOptions): Promise<RunningNginx> {
   return startIn('nginx', async (dir, onFailure) => {
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await unusedPort());
     await mkdir(path.join(dir, 'tmp'));
     await mkdir(path.join(dir, 'www'));
     const large = randomBytes(options.largeFileBytes ?? 8 * 1024 * 1024);

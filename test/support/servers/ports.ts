@@ -1,22 +1,5 @@
-/** Free local ports, and waiting until something really answers on one. */
-import * as net from 'node:net';
+/** Waiting until something really answers on a port (free ports: ../ports.ts). */
 import * as tls from 'node:tls';
-
-/**
- * A port that was free a moment ago on 127.0.0.1. The kernel may hand it out again before the
- * caller binds it; tests accept that small race for knowing the port up front.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Resolves true when a TLS server on the port takes part in a handshake: either it completes

@@ -8,7 +8,7 @@ import { chmod, chown, copyFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { binary } from './binaries';
 import { Daemon, runOk, systemUser, waitUntilReady } from './daemon';
-import { freePort } from './ports';
+import { unusedPort } from '../ports';
 import { once, removeDir, RunningServer, ServerOptions, startIn } from './server';
 
 export interface PostgresOptions extends ServerOptions {
@@ -64,7 +64,7 @@ export function startPostgres(options: PostgresOptions): Promise<RunningPostgres
       '',
     ].join('\n'));
 
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await unusedPort());
     const settings: Record<string, string> = {
       listen_addresses: '127.0.0.1',
       port: String(port),

@@ -4,14 +4,15 @@
  */
 import { binary } from './binaries';
 import { Daemon, waitUntilReady } from './daemon';
-import { freePort, tlsAnswers } from './ports';
+import { unusedPort } from '../ports';
+import { tlsAnswers } from './ports';
 import { once, removeDir, RunningServer, ServerOptions, startIn } from './server';
 
 export type RunningRedis = RunningServer;
 
 export function startRedis(options: ServerOptions): Promise<RunningRedis> {
   return startIn('redis', async (dir, onFailure) => {
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await unusedPort());
     const daemon = new Daemon('redis-server', binary('redis-server'), [
       '--port', '0',
       '--tls-port', String(port),

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { binary } from './binaries';
 import { Daemon, waitUntilReady } from './daemon';
-import { freePort } from './ports';
+import { unusedPort } from '../ports';
 import { once, removeDir, startIn } from './server';
 
 export interface TinyproxyOptions {
@@ -41,7 +41,7 @@ export function startTinyproxy(options: TinyproxyOptions = {}): Promise<RunningT
     return Promise.reject(new Error('tinyproxy BasicAuth: user and password may hold only letters, digits, _ . and -'));
   }
   return startIn('tinyproxy', async (dir, onFailure) => {
-    const port = options.port ?? (await freePort());
+    const port = options.port ?? (await unusedPort());
     const logFile = path.join(dir, 'tinyproxy.log');
     const conf = path.join(dir, 'tinyproxy.conf');
     const lines = [
