@@ -7,6 +7,8 @@
  * With certificate authentication the server maps the certificate's CN to the login, so the user
  * defaults to that CN (the caller reads it); `user` and `database` in the tunnel's settings win.
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Endpoint, Protocol, TunnelConfig, formatEndpoint } from './config/model';
 
@@ -99,4 +101,20 @@ function hostAndPort(a: LocalAddress): { host: string; port?: number; urlHost: s
   const pg = /^\.s\.PGSQL\.(\d+)$/.exec(base);
   const host = pg ? style.dirname(a.path) : a.path;
   return { host, port: pg ? Number(pg[1]) : undefined, urlHost: encodeURIComponent(host) };
+}
+
+/**
+ * The common name of the first certificate in a PEM file, or undefined when it cannot be read
+ * (a PKCS#12 bundle needs its passphrase: the caller passes what it knows instead).
+ */
+export function readCertificateCommonName(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    const pem = readFileSync(file, 'utf8');
+    const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+    if (!first) return undefined;
+    return /^CN=(.+)$/m.exec(new X509Certificate(first).subject)?.[1];
+  } catch {
+    return undefined;
+  }
 }
