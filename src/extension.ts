@@ -13,6 +13,9 @@ import { Notifier } from './vscode/notifier';
 import { ReportDocuments } from './vscode/reportDocuments';
 import { Passphrases } from './vscode/secrets';
 import { TunnelSettings } from './vscode/settings';
+import { SettingsProblems } from './vscode/settingsProblems';
+import { TunnelPorts } from './vscode/ports';
+import { TunnelTerminals } from './vscode/terminal';
 import { TunnelStatusBar } from './vscode/statusBar';
 import { TunnelTreeProvider } from './vscode/tunnelTree';
 
@@ -28,6 +31,8 @@ export interface TestApi {
   /** Every message shown to the user, oldest first. */
   notifications: readonly string[];
   activationMs: number;
+  notifier: Notifier;
+  ports: TunnelPorts;
 }
 
 /** Set while active: deactivate() returns its promise so tunnels drain before the host exits. */
@@ -47,6 +52,8 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const view = vscode.window.createTreeView('mtlsTunnels.tunnels', { treeDataProvider: tree });
   const statusBar = new TunnelStatusBar(manager, certificates);
   const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, manager, tests, log);
+  const ports = new TunnelPorts(manager, demo.port, notifier, context.globalState);
+  context.subscriptions.push(new SettingsProblems(settings, manager, tree, notifier, context.globalStorageUri), new TunnelTerminals(manager, notifier), ports);
 
   // A wrong stored passphrase is forgotten, so the next start asks again instead of failing forever.
   const onDiagnosis = (name: string, d: { code: string }) => {
@@ -96,6 +103,8 @@ export function activate(context: vscode.ExtensionContext): TestApi {
     statusBarText: () => statusBar.text,
     notifications: notifier.shown,
     activationMs,
+    notifier,
+    ports,
   };
 }
 

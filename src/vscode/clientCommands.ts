@@ -1,9 +1,12 @@
 /**
  * Where a local client reaches a tunnel, and the command line that does it, per protocol: what
  * "Copy Address" and "Copy Client Command" put on the clipboard. The local leg is plain TCP, so
- * every command turns the client's own TLS off (psql would otherwise ask for it first).
+ * every command turns the client's own TLS off (psql would otherwise ask for it first). The login
+ * is the tunnel's `user`, else the client certificate's CN (certificate authentication maps it to
+ * the database user); the commands most likely to fit the tunnel come first, so the picker
+ * preselects them.
  */
-import * as os from 'node:os';
+import { clientEnv, clientKind, clientUser, readCertificateCommonName } from '../core/clientEnv';
 import { Endpoint } from '../core/config/model';
 import { TunnelEntry } from '../core/manager';
 
@@ -19,37 +22,39 @@ export function listenAddress(entry: Pick<TunnelEntry, 'config' | 'state' | 'sna
   return (entry.state === 'running' && entry.snapshot?.listening) || entry.config.listen;
 }
 
-export function clientCommands(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>): ClientCommand[] {
-  const { host, port } = listenAddress(entry);
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  // psql's own defaults, spelled out so the line is ready to edit.
-  const user = safeUser();
-  switch (entry.config.protocol) {
-    case 'postgres':
-    case 'postgres-direct':
-      return [
-        { tool: 'psql', detail: 'PostgreSQL shell', command: `psql "host=${host} port=${port} user=${user} dbname=${user} sslmode=disable"` },
-        { tool: 'DATABASE_URL', detail: 'connection URL for apps and ORMs', command: `DATABASE_URL=postgres://${user}@${urlHost}:${port}/${user}?sslmode=disable` },
-      ];
-    case 'mysql':
-      return [
-        { tool: 'mysql', detail: 'MySQL shell', command: `mysql -h ${host} -P ${port} -u ${user} --ssl-mode=DISABLED` },
-        { tool: 'DATABASE_URL', detail: 'connection URL for apps and ORMs', command: `DATABASE_URL=mysql://${user}@${urlHost}:${port}/${user}` },
-      ];
-    case 'tls':
-      return [
-        { tool: 'curl', detail: 'HTTP service', command: `curl http://${urlHost}:${port}/` },
-        { tool: 'redis-cli', detail: 'Redis', command: `redis-cli -h ${host} -p ${port}` },
-        { tool: 'nc', detail: 'any TCP service', command: `nc ${host} ${port}` },
-      ];
-  }
+/** The variables a terminal or `exec` gives a client of this tunnel. */
+export function tunnelClientEnv(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>, commonName = readCertificateCommonName(entry.config.cert)): Record<string, string> {
+  const { config } = entry;
+  return clientEnv({ ...config, listen: listenAddress(entry), certificateCommonName: commonName });
 }
 
-function safeUser(): string {
-  try {
-    const name = os.userInfo().username;
-    return /^[\w.-]+$/.test(name) ? name : 'postgres';
-  } catch {
-    return 'postgres';
+export function clientCommands(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>, commonName = readCertificateCommonName(entry.config.cert)): ClientCommand[] {
+  const { host, port } = listenAddress(entry);
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { config } = entry;
+  const user = clientUser({ user: config.user, certificateCommonName: commonName });
+  const env = tunnelClientEnv(entry, commonName);
+  const kind = clientKind(config);
+  const url = env.DATABASE_URL ? [{ tool: 'DATABASE_URL', detail: 'connection URL for apps and ORMs', command: `DATABASE_URL=${env.DATABASE_URL}` }] : [];
+  switch (kind) {
+    case 'postgres': {
+      const database = env.PGDATABASE;
+      const params = [`host=${host}`, `port=${port}`, user && `user=${user}`, database && `dbname=${database}`, 'sslmode=disable'].filter(Boolean).join(' ');
+      return [{ tool: 'psql', detail: 'PostgreSQL shell', command: `psql "${params}"` }, ...url];
+    }
+    case 'mysql':
+      return [
+        { tool: 'mysql', detail: 'MySQL shell', command: ['mysql', '-h', host, '-P', String(port), ...(user ? ['-u', user] : []), '--ssl-mode=DISABLED', ...(config.database ? [config.database] : [])].join(' ') },
+        ...url,
+      ];
+    default: {
+      const tools: Record<'curl' | 'redis-cli' | 'nc', ClientCommand> = {
+        curl: { tool: 'curl', detail: 'HTTP service', command: `curl http://${urlHost}:${port}/` },
+        'redis-cli': { tool: 'redis-cli', detail: 'Redis', command: `redis-cli -h ${host} -p ${port}` },
+        nc: { tool: 'nc', detail: 'any TCP service: type a line, see the answer', command: `nc ${host} ${port}` },
+      };
+      const order: (keyof typeof tools)[] = kind === 'redis' ? ['redis-cli', 'nc', 'curl'] : kind === 'http' ? ['curl', 'nc', 'redis-cli'] : ['nc', 'curl', 'redis-cli'];
+      return order.map((t) => tools[t]);
+    }
   }
 }

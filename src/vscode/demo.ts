@@ -84,6 +84,9 @@ export class DemoTarget implements vscode.Disposable {
     onChanged(undefined);
   }
 
+  /** The demo server's port: the one it listens on, or had last (PortAttributes keeps it unforwarded). */
+  port = (): number | undefined => this.state.get<number>(PORT_KEY);
+
   /** Starts the demo server (once; later calls get the same one). */
   start(): Promise<RunningDemo> {
     this.running ??= this.launch().catch((err: unknown) => {

@@ -1,11 +1,17 @@
 /**
- * The one way problems reach the user. Command failures, auto-start failures and settings
- * problems all come through here: a diagnosis becomes its sentence and its fix, with "Show Log"
- * and "Test Connection"; anything else its message. Never a stack trace (that goes to the log).
+ * The one way problems reach the user. Command failures, auto-start failures, background
+ * failures and settings problems all come through here: a diagnosis becomes its sentence and its
+ * fix in the editor's words, with buttons that act (Edit "ca" on that field, Inspect
+ * Certificates, Show Log); anything else its message. Never a stack trace (that goes to the log).
+ * A background failure is not shown again while a notification for the same tunnel and cause is up.
  */
 import * as vscode from 'vscode';
 import { ConfigError } from '../core/config/model';
 import { Diagnosis, Severity } from '../core/diagnostics/diagnosis';
+import { editorText, fieldOfDiagnosis, isCertificateProblem } from './diagnosisFields';
+
+/** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
+export const REVEAL_FIELD_COMMAND = 'mtlsTunnels.revealSettingsField';
 
 export interface MessageAction {
   title: string;
@@ -22,7 +28,11 @@ export class CommandError extends Error {
 export class Notifier {
   /** Every message shown, oldest first. Read by the integration tests. */
   readonly shown: string[] = [];
+  /** The buttons of every message shown, in the same order as `shown`. Read by the integration tests. */
+  readonly buttons: string[][] = [];
   private lastConfigErrors = '';
+  /** Notifications still on screen (not dismissed), by `tunnel|code`. */
+  private readonly up = new Set<string>();
 
   constructor(private readonly log: vscode.LogOutputChannel) {}
 
@@ -31,7 +41,8 @@ export class Notifier {
     const diagnosis = diagnosisOf(err);
     if (diagnosis) {
       // The core already logged the diagnosis when it made it.
-      this.show(diagnosis.severity, `${diagnosis.summary} ${diagnosis.fix}`, this.tunnelActions(tunnel));
+      const field = (err as { field?: unknown }).field;
+      this.diagnosis(diagnosis, tunnel, typeof field === 'string' ? field : undefined, err instanceof CommandError ? err.actions : []);
     } else if (err instanceof CommandError) {
       this.log[err.severity === 'info' ? 'info' : 'warn'](err.message);
       this.show(err.severity, err.message, [...err.actions, this.showLog()]);
@@ -43,6 +54,27 @@ export class Notifier {
     }
   }
 
+  /**
+   * A failure nobody asked about just now (a settings save, a file reload, a passphrase): shown
+   * unless a notification for the same tunnel and cause is still up. True when shown.
+   */
+  background(tunnel: string, diagnosis: Diagnosis, field?: string): boolean {
+    if (this.up.has(`${tunnel}|${diagnosis.code}`)) return false;
+    this.diagnosis(diagnosis, tunnel, field);
+    return true;
+  }
+
+  /** A diagnosis in the editor's words, with Edit "<field>", Inspect Certificates (when they explain it) and Show Log. */
+  private diagnosis(d: Diagnosis, tunnel: string | undefined, field: string | undefined, extra: MessageAction[] = []): void {
+    const actions: MessageAction[] = [...extra];
+    const named = tunnel && !tunnel.startsWith('#') ? tunnel : undefined;
+    const where = field ?? fieldOfDiagnosis(d);
+    if (named) actions.push({ title: `Edit "${where}"`, run: () => vscode.commands.executeCommand(REVEAL_FIELD_COMMAND, named, where) });
+    if (named && isCertificateProblem(d.code)) actions.push({ title: 'Inspect Certificates', run: () => vscode.commands.executeCommand('mtlsTunnels.inspectCertificates', named) });
+    actions.push(this.showLog());
+    this.show(d.severity, editorText(`${d.summary} ${d.fix}`), actions, named && `${named}|${d.code}`);
+  }
+
   /** Several tunnels failed to start at once: one message, the details in the log. */
   startFailures(failures: Map<string, unknown>): void {
     if (failures.size === 0) return;
@@ -51,26 +83,37 @@ export class Notifier {
       this.error(err, name);
       return;
     }
+    for (const [name, err] of failures) {
+      const d = diagnosisOf(err);
+      if (d) this.up.add(`${name}|${d.code}`);
+    }
     const names = [...failures.keys()].map((n) => `"${n}"`).join(', ');
     for (const [name, err] of failures) if (!diagnosisOf(err)) this.log.error(`[${name}] ${err instanceof Error ? err.message : String(err)}`);
     this.show('error', `${failures.size} tunnels did not start: ${names}. The tree and the log say why.`, [this.showLog()]);
   }
 
-  /** Settings problems, once per distinct set: every one in the log, the first in a message. */
+  /**
+   * Settings problems, once per distinct set: every one in the log (and, through SettingsProblems,
+   * on its field in the Problems panel), the first in a message with a button to that field.
+   */
   configErrors(errors: readonly ConfigError[]): void {
     const key = errors.map(String).join('\n');
     if (key === this.lastConfigErrors) return;
     this.lastConfigErrors = key;
     if (errors.length === 0) return;
     for (const e of errors) this.log.warn(`settings: ${e}`);
-    const first = String(errors[0]);
-    const message = errors.length === 1
-      ? `mTLS Tunnels settings: ${first}.`
-      : `mTLS Tunnels settings have ${errors.length} problems; the first: ${first}.`;
-    this.show('warning', message, [
-      { title: 'Open Settings', run: () => vscode.commands.executeCommand('mtlsTunnels.editSettings', errors[0].tunnel) },
-      this.showLog(),
-    ]);
+    const first = errors[0];
+    const who = first.tunnel === '*' ? 'The mtlsTunnels.tunnels setting' : first.tunnel.startsWith('#') ? `Tunnel ${first.tunnel}` : `Tunnel "${first.tunnel}"`;
+    const what = first.field ? `"${first.field}" ${first.message}` : first.message;
+    const more = errors.length > 1 ? ` (${errors.length - 1} more in the Problems panel)` : '';
+    const message = editorText(`${who} is not used: ${what.replace(/[.]$/, '')}${more}.`);
+    const actions: MessageAction[] = [];
+    if (first.tunnel !== '*') {
+      const title = first.field ? `Edit "${first.field}"` : 'Edit Settings';
+      actions.push({ title, run: () => vscode.commands.executeCommand(REVEAL_FIELD_COMMAND, first) });
+    }
+    actions.push({ title: 'Show Problems', run: () => vscode.commands.executeCommand('workbench.actions.view.problems') });
+    this.show('warning', message, actions);
   }
 
   info(message: string, actions: MessageAction[] = []): void {
@@ -78,21 +121,18 @@ export class Notifier {
   }
 
   /** Shows without waiting: a notification's promise settles only when it is dismissed. */
-  private show(severity: Severity, message: string, actions: MessageAction[]): void {
+  private show(severity: Severity, message: string, actions: MessageAction[], key?: string | false): void {
     this.shown.push(message);
     const titles = actions.map((a) => a.title);
+    this.buttons.push(titles);
+    if (key) this.up.add(key);
     const shown = severity === 'error' ? vscode.window.showErrorMessage(message, ...titles)
       : severity === 'warning' ? vscode.window.showWarningMessage(message, ...titles)
         : vscode.window.showInformationMessage(message, ...titles);
-    void shown.then((choice) => actions.find((a) => a.title === choice)?.run());
-  }
-
-  private tunnelActions(tunnel: string | undefined): MessageAction[] {
-    const actions = [this.showLog()];
-    if (tunnel && !tunnel.startsWith('#')) {
-      actions.push({ title: 'Test Connection', run: () => vscode.commands.executeCommand('mtlsTunnels.testConnection', tunnel) });
-    }
-    return actions;
+    void shown.then((choice) => {
+      if (key) this.up.delete(key);
+      return actions.find((a) => a.title === choice)?.run();
+    });
   }
 
   private showLog(): MessageAction {

@@ -1,11 +1,14 @@
 /**
  * Read-only text documents for what the extension reports at length: certificate inspections and
  * connection tests. Served from memory under the `mtls-tunnels:` scheme, so they can be read,
- * searched and copied, but never saved over anything.
+ * searched and copied, but never saved over anything. They are in their own language,
+ * `mtls-tunnels-report`, whose defaults (package.json) wrap long lines: a diagnosis is one long
+ * sentence, and it must not run off screen.
  */
 import * as vscode from 'vscode';
 
 export const REPORT_SCHEME = 'mtls-tunnels';
+export const REPORT_LANGUAGE = 'mtls-tunnels-report';
 
 export class ReportDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly texts = new Map<string, string>();
@@ -28,7 +31,8 @@ export class ReportDocuments implements vscode.TextDocumentContentProvider, vsco
     const uri = vscode.Uri.from({ scheme: REPORT_SCHEME, path: `/${title.replace(/[/\\]/g, '_')}.txt` });
     this.texts.set(uri.toString(), text);
     this.changed.fire(uri);
-    const document = await vscode.workspace.openTextDocument(uri);
+    let document = await vscode.workspace.openTextDocument(uri);
+    if (document.languageId !== REPORT_LANGUAGE) document = await vscode.languages.setTextDocumentLanguage(document, REPORT_LANGUAGE);
     return vscode.window.showTextDocument(document, { preview: true });
   }
 

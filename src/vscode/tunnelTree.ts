@@ -1,99 +1,41 @@
 /**
  * The Tunnels view: one item per tunnel (grouped by workspace folder when there are several),
- * under it the live connections and the certificates in play. Items are small TreeItem
- * subclasses whose `contextValue` carries the state the menus in package.json match on
- * (`tunnel:running`, `certificate:client`, …). Everything shown comes from the manager's entries.
+ * under it the live connections and the certificates in play; settings entries the parser
+ * refused stay as error items with their problems as children. Everything shown comes from the
+ * manager's entries. Under traffic only what changed is redrawn: a tunnel's event refreshes that
+ * tunnel's row (bursts coalesce), the one-second tick refreshes only connection rows, and
+ * tooltips are built on hover, so an open tooltip is not swept away by a redraw of the tree.
  */
 import * as vscode from 'vscode';
-import { formatEndpoint } from '../core/config/model';
-import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { TunnelEntry, TunnelManager } from '../core/manager';
-import { ConnectionSnapshot } from '../core/tunnel/connection';
-import { TunnelState } from '../core/tunnel/tunnel';
 import { ClientCertificate, ClientCertificates } from './clientCertificates';
 import { ConnectionTests } from './connectionTests';
-import { listenAddress } from './clientCommands';
+import {
+  CertificateItem, CertificateView, ConnectionItem, FolderItem, InvalidEntry, InvalidItem, ProblemItem, TunnelItem, TunnelNode,
+} from './tunnelTreeItems';
 
-export type TunnelNode = FolderItem | TunnelItem | ConnectionItem | CertificateItem;
+export { CertificateItem, ConnectionItem, FolderItem, InvalidItem, ProblemItem, TunnelItem };
+export type { InvalidEntry, TunnelNode };
 
-const STATE_ICONS: Record<TunnelState, vscode.ThemeIcon> = {
-  stopped: new vscode.ThemeIcon('circle-large-outline', new vscode.ThemeColor('disabledForeground')),
-  starting: new vscode.ThemeIcon('loading~spin'),
-  running: new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed')),
-  stopping: new vscode.ThemeIcon('loading~spin'),
-  error: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
-};
-const TROUBLED = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
-
-export class FolderItem extends vscode.TreeItem {
-  constructor(readonly folder: string | undefined, label: string, readonly entries: TunnelEntry[]) {
-    super(label, vscode.TreeItemCollapsibleState.Expanded);
-    this.id = `folder:${folder ?? ''}`;
-    this.contextValue = 'folder';
-    this.iconPath = new vscode.ThemeIcon(folder ? 'folder' : 'root-folder');
-    const up = entries.filter((e) => e.state === 'running').length;
-    this.description = `${up} of ${entries.length} up`;
-  }
-}
-
-export class TunnelItem extends vscode.TreeItem {
-  readonly tunnelName: string;
-
-  constructor(readonly entry: TunnelEntry, readonly parent: FolderItem | undefined) {
-    super(entry.config.name, vscode.TreeItemCollapsibleState.Collapsed);
-    const { config, state } = entry;
-    this.tunnelName = config.name;
-    this.id = `tunnel:${config.name}`;
-    this.contextValue = `tunnel:${state}`;
-    this.description = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)} · ${config.protocol}`;
-    // Running, but connections fail: worth a different icon than a quiet, healthy tunnel.
-    this.iconPath = state === 'running' && entry.lastDiagnosis?.severity === 'error' ? TROUBLED : STATE_ICONS[state];
-    this.tooltip = tunnelTooltip(entry);
-    this.accessibilityInformation = { label: `Tunnel ${config.name}, ${state}, ${this.description}` };
-  }
-}
-
-export class ConnectionItem extends vscode.TreeItem {
-  readonly tunnelName: string;
-
-  constructor(readonly connection: ConnectionSnapshot, readonly parent: TunnelItem) {
-    super(connection.client, vscode.TreeItemCollapsibleState.None);
-    this.tunnelName = parent.tunnelName;
-    this.id = `connection:${parent.tunnelName}:${connection.id}`;
-    this.contextValue = `connection:${connection.state}`;
-    this.iconPath = new vscode.ThemeIcon(connection.state === 'connecting' ? 'loading~spin' : 'plug');
-    this.description = `${age(Date.now() - connection.openedAt)} · ↑ ${bytes(connection.bytesUp)} ↓ ${bytes(connection.bytesDown)}`;
-    const h = connection.handshake;
-    this.tooltip = `Connection #${connection.id} from ${connection.client}, opened ${new Date(connection.openedAt).toLocaleTimeString()}\n`
-      + (h ? `${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}` : 'TLS handshake under way');
-  }
-}
-
-export class CertificateItem extends vscode.TreeItem {
-  readonly tunnelName: string;
-
-  constructor(readonly role: 'client' | 'server', label: string, readonly parent: TunnelItem, options: {
-    description: string; tooltip: string; attention: 'none' | 'warning' | 'error';
-  }) {
-    super(label, vscode.TreeItemCollapsibleState.None);
-    this.tunnelName = parent.tunnelName;
-    this.id = `certificate:${parent.tunnelName}:${role}`;
-    this.contextValue = `certificate:${role}${options.attention === 'none' ? '' : ':attention'}`;
-    this.description = options.description;
-    this.tooltip = options.tooltip;
-    this.iconPath = options.attention === 'error' ? new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'))
-      : options.attention === 'warning' ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
-        : new vscode.ThemeIcon('verified');
-    this.command = { title: 'Inspect Certificates', command: 'mtlsTunnels.inspectCertificates', arguments: [this] };
-  }
-}
+/** How long a burst of events is gathered into one redraw. */
+const COALESCE_MS = 50;
 
 export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<TunnelNode | undefined>();
+  private readonly changed = new vscode.EventEmitter<TunnelNode | TunnelNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
+  /** Redraws so far: of the whole tree, and of single rows (tests and measurements read these). */
+  readonly refreshes = { full: 0, rows: 0 };
   private pending?: NodeJS.Timeout;
-  /** While connections are open their age and bytes change without events: redraw every second. */
+  private pendingAll = false;
+  private readonly pendingNames = new Set<string>();
+  /** While connections are open their age and bytes change without events: their rows redraw every second. */
   private ticker?: NodeJS.Timeout;
+  private readonly tunnels = new Map<string, TunnelItem>();
+  private readonly folders = new Map<string, FolderItem>();
+  private readonly connections = new Map<string, ConnectionItem>();
+  private readonly certificateItems = new Map<string, CertificateItem>();
+  private invalid: InvalidEntry[] = [];
+  private invalidItems: InvalidItem[] = [];
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
   constructor(
@@ -101,38 +43,62 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
     private readonly certificates: ClientCertificates,
     private readonly tests: ConnectionTests,
   ) {
-    const onChanged = () => this.refresh();
+    const onChanged = (name: string | undefined) => (name === undefined ? this.refresh() : this.refreshTunnel(name));
     manager.on('changed', onChanged);
     this.disposables.push(
       { dispose: () => manager.off('changed', onChanged) },
       certificates.onDidChange(onChanged),
       tests.onDidChange(onChanged),
-      vscode.workspace.onDidChangeWorkspaceFolders(onChanged),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
     );
   }
 
-  /** Redraws soon; bursts of events (a connection storm) become one redraw. */
+  /** Redraws the whole tree soon (the set of tunnels changed). */
   refresh(): void {
-    this.pending ??= setTimeout(() => {
-      this.pending = undefined;
-      this.changed.fire(undefined);
-      const busy = this.manager.entries().some((e) => (e.snapshot?.openConnections ?? 0) > 0);
-      if (busy && !this.ticker) this.ticker = setInterval(() => this.refresh(), 1000);
-      if (!busy && this.ticker) {
-        clearInterval(this.ticker);
-        this.ticker = undefined;
-      }
-    }, 50);
+    this.pendingAll = true;
+    this.schedule();
+  }
+
+  /** Redraws one tunnel's row (and its children) soon; a burst of events becomes one redraw. */
+  refreshTunnel(name: string): void {
+    this.pendingNames.add(name);
+    this.schedule();
+  }
+
+  /** The settings entries the parser refused; they show as error items. */
+  setInvalidEntries(entries: InvalidEntry[]): void {
+    if (JSON.stringify(entries.map((e) => [e.key, e.label, e.problems.map((p) => p.message)])) === JSON.stringify(this.invalid.map((e) => [e.key, e.label, e.problems.map((p) => p.message)]))) return;
+    this.invalid = entries;
+    this.refresh();
   }
 
   getTreeItem(node: TunnelNode): vscode.TreeItem {
     return node;
   }
 
+  /** Tooltips on hover: built from the state at that moment, never dropped by a refresh that already happened. */
+  resolveTreeItem(item: vscode.TreeItem, node: TunnelNode): vscode.TreeItem {
+    const tooltip = this.tooltipOf(node);
+    if (tooltip !== undefined) item.tooltip = tooltip;
+    return item;
+  }
+
+  /** What the row's tooltip says now (the view asks through resolveTreeItem; tests ask here). */
+  tooltipOf(node: TunnelNode): string | vscode.MarkdownString | undefined {
+    if (node instanceof TunnelItem) {
+      const entry = this.manager.entry(node.tunnelName);
+      if (entry) node.entry = entry;
+      return node.buildTooltip();
+    }
+    if (node instanceof ConnectionItem || node instanceof CertificateItem) return node.buildTooltip();
+    return typeof node.tooltip === 'string' || node.tooltip instanceof vscode.MarkdownString ? node.tooltip : undefined;
+  }
+
   getChildren(node?: TunnelNode): TunnelNode[] {
     if (!node) return this.roots();
-    if (node instanceof FolderItem) return node.entries.map((e) => new TunnelItem(e, node));
+    if (node instanceof FolderItem) return node.entries.map((e) => this.tunnelItemFor(e, node));
     if (node instanceof TunnelItem) return this.tunnelChildren(node);
+    if (node instanceof InvalidItem) return node.invalid.problems.map((p, i) => new ProblemItem(p, node, i));
     return [];
   }
 
@@ -142,50 +108,153 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
 
   /** The tunnel's item as the tree shows it now (tests, reveal). */
   tunnelItem(name: string): TunnelItem | undefined {
-    for (const root of this.roots()) {
-      if (root instanceof TunnelItem && root.tunnelName === name) return root;
-      if (root instanceof FolderItem) {
-        const item = this.getChildren(root).find((t) => t instanceof TunnelItem && t.tunnelName === name);
-        if (item) return item as TunnelItem;
+    const entry = this.manager.entry(name);
+    if (!entry) return undefined;
+    this.roots();
+    const item = this.tunnels.get(name);
+    return item?.update(entry);
+  }
+
+  /** The error items of refused entries, as the tree shows them now. */
+  invalidItemsNow(): InvalidItem[] {
+    this.roots();
+    return this.invalidItems;
+  }
+
+  private schedule(): void {
+    this.pending ??= setTimeout(() => this.flush(), COALESCE_MS);
+  }
+
+  private flush(): void {
+    this.pending = undefined;
+    const names = [...this.pendingNames];
+    this.pendingNames.clear();
+    const rows: TunnelNode[] = [];
+    const all = this.pendingAll;
+    this.pendingAll = false;
+    if (!all) {
+      for (const name of names) {
+        const item = this.tunnels.get(name);
+        const entry = this.manager.entry(name);
+        // Not drawn yet (nothing to redraw), or removed (the set's own event redraws the tree).
+        if (!item || !entry) continue;
+        const folder = item.parent;
+        const before = folder?.description;
+        item.update(entry);
+        if (folder) {
+          folder.update(this.manager.entries().filter((e) => folder.entries.some((f) => f.config.name === e.config.name)));
+          if (folder.description !== before) rows.push(folder);
+        }
+        rows.push(item);
       }
     }
-    return undefined;
+    if (all) {
+      this.refreshes.full++;
+      this.changed.fire(undefined);
+    } else if (rows.length) {
+      this.refreshes.rows += rows.length;
+      this.changed.fire(rows);
+    }
+    this.tick();
+  }
+
+  /** Starts or stops the one-second tick that redraws connection rows (age, bytes). */
+  private tick(): void {
+    const busy = this.manager.entries().some((e) => (e.snapshot?.openConnections ?? 0) > 0);
+    if (busy && !this.ticker) this.ticker = setInterval(() => this.tickConnections(), 1000);
+    if (!busy && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  private tickConnections(): void {
+    const rows: ConnectionItem[] = [];
+    for (const item of this.tunnels.values()) {
+      const snapshot = this.manager.entry(item.tunnelName)?.snapshot;
+      for (const c of snapshot?.connections ?? []) {
+        const row = this.connections.get(`${item.tunnelName}:${c.id}`);
+        if (row) rows.push(row.update(c));
+      }
+    }
+    if (rows.length) {
+      this.refreshes.rows += rows.length;
+      this.changed.fire(rows);
+    }
+    this.tick();
+  }
+
+  private tunnelItemFor(entry: TunnelEntry, parent: FolderItem | undefined): TunnelItem {
+    const existing = this.tunnels.get(entry.config.name);
+    if (existing && existing.parent === parent) return existing.update(entry);
+    const item = new TunnelItem(entry, parent);
+    this.tunnels.set(entry.config.name, item);
+    return item;
   }
 
   private roots(): TunnelNode[] {
     const entries = this.manager.entries();
+    const names = new Set(entries.map((e) => e.config.name));
+    for (const name of this.tunnels.keys()) if (!names.has(name)) this.tunnels.delete(name);
     const folders = vscode.workspace.workspaceFolders ?? [];
-    if (folders.length <= 1) return entries.map((e) => new TunnelItem(e, undefined));
+    this.invalidItems = this.invalid.map((e) => new InvalidItem(e, undefined));
+    if (folders.length <= 1) return [...entries.map((e) => this.tunnelItemFor(e, undefined)), ...this.invalidItems];
     const groups = new Map<string | undefined, TunnelEntry[]>();
     for (const e of entries) {
       const key = folders.some((f) => f.uri.fsPath === e.config.folder) ? e.config.folder : undefined;
       groups.set(key, [...(groups.get(key) ?? []), e]);
     }
-    const items: FolderItem[] = [];
-    if (groups.has(undefined)) items.push(new FolderItem(undefined, 'Workspace', groups.get(undefined)!));
+    const items: TunnelNode[] = [];
+    const folderItem = (key: string | undefined, label: string, group: TunnelEntry[]) => {
+      const id = key ?? '';
+      const item = this.folders.get(id) ?? new FolderItem(key, label);
+      this.folders.set(id, item);
+      items.push(item.update(group));
+    };
+    if (groups.has(undefined)) folderItem(undefined, 'Workspace', groups.get(undefined)!);
     for (const f of folders) {
       const group = groups.get(f.uri.fsPath);
-      if (group) items.push(new FolderItem(f.uri.fsPath, f.name, group));
+      if (group) folderItem(f.uri.fsPath, f.name, group);
     }
-    return items;
+    return [...items, ...this.invalidItems];
   }
 
   private tunnelChildren(item: TunnelItem): TunnelNode[] {
     const entry = this.manager.entry(item.tunnelName);
     if (!entry) return [];
+    item.entry = entry;
     const live = entry.state === 'running' || entry.state === 'stopping' ? entry.snapshot?.connections ?? [] : [];
-    const children: TunnelNode[] = live.map((c) => new ConnectionItem(c, item));
-    const client = clientCertificateItem(this.certificates.get(entry.config), item);
-    if (client) children.push(client);
+    const children: TunnelNode[] = [];
+    const keep = new Set<string>();
+    for (const c of live) {
+      const key = `${item.tunnelName}:${c.id}`;
+      keep.add(key);
+      const row = this.connections.get(key)?.update(c) ?? new ConnectionItem(c, item);
+      this.connections.set(key, row);
+      children.push(row);
+    }
+    for (const key of this.connections.keys()) if (key.startsWith(`${item.tunnelName}:`) && !keep.has(key)) this.connections.delete(key);
+    const client = clientCertificateView(this.certificates.get(entry.config));
+    if (client) children.push(this.certificateItem(item, 'client', client));
     const server = this.tests.last(item.tunnelName)?.report.serverChain[0];
     if (server) {
-      children.push(new CertificateItem('server', commonName(server.subject), item, {
+      children.push(this.certificateItem(item, 'server', {
+        label: commonName(server.subject),
         description: `server · ${daysLeft(server.daysLeft)} · from the last connection test`,
         tooltip: `Server certificate\nSubject: ${server.subject}\nIssuer: ${server.issuer}\nValid: ${server.validFrom.slice(0, 10)} → ${server.validTo.slice(0, 10)}\nSANs: ${server.subjectAltNames.join(', ') || 'none'}`,
         attention: server.daysLeft < 0 ? 'error' : server.daysLeft <= 14 ? 'warning' : 'none',
       }));
     }
     return children;
+  }
+
+  private certificateItem(parent: TunnelItem, role: 'client' | 'server', view: CertificateView): CertificateItem {
+    const key = `${parent.tunnelName}:${role}`;
+    const existing = this.certificateItems.get(key);
+    if (existing && existing.parent === parent) return existing.update(view);
+    const item = new CertificateItem(role, parent, view);
+    this.certificateItems.set(key, item);
+    return item;
   }
 
   dispose(): void {
@@ -195,54 +264,24 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
   }
 }
 
-function clientCertificateItem(cert: ClientCertificate | undefined, parent: TunnelItem): CertificateItem | undefined {
+function clientCertificateView(cert: ClientCertificate | undefined): CertificateView | undefined {
   if (!cert) return undefined;
   switch (cert.kind) {
     case 'locked':
-      return new CertificateItem('client', 'Client certificate', parent, {
-        description: 'PKCS#12 · locked until its passphrase is entered', tooltip: cert.file, attention: 'none',
-      });
+      return { label: 'Client certificate', description: 'PKCS#12 · locked until its passphrase is entered', tooltip: cert.file, attention: 'none' };
     case 'unreadable':
-      return new CertificateItem('client', 'Client certificate', parent, {
-        description: 'cannot be read', tooltip: cert.message, attention: 'error',
-      });
+      return { label: 'Client certificate', description: 'cannot be read', tooltip: cert.message, attention: 'error' };
     case 'certificate': {
       const s = cert.summary;
       const when = s.status === 'not yet valid' ? `not valid until ${s.validFrom.slice(0, 10)}` : daysLeft(s.daysLeft);
-      return new CertificateItem('client', s.commonName ?? s.subject, parent, {
+      return {
+        label: s.commonName ?? s.subject,
         description: `client · ${when}`,
         tooltip: `Client certificate ${cert.file}\nSubject: ${s.subject}\nIssuer: ${s.issuer}\nValid: ${s.validFrom.slice(0, 10)} → ${s.validTo.slice(0, 10)} (${s.status})\nSHA-256: ${s.sha256Fingerprint}`,
         attention: s.status === 'valid' ? 'none' : s.status === 'expires soon' ? 'warning' : 'error',
-      });
+      };
     }
   }
-}
-
-function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
-  const { config, state, snapshot: s, lastDiagnosis } = entry;
-  const md = new vscode.MarkdownString('', true);
-  md.appendMarkdown(`**${escape(config.name)}** — ${state}\n\n`);
-  md.appendMarkdown(`\`${formatEndpoint(listenAddress(entry))}\` → \`${formatEndpoint(config.target)}\` · ${config.protocol}, server name \`${escape(config.serverName)}\`\n\n`);
-  // The proxy only ever as its redacted URL; with "env", where it came from or why it is not used.
-  if (config.proxy) md.appendMarkdown(`Through the HTTP proxy \`${config.proxy.url}\`${config.proxy.source === 'settings' ? '' : ` (from ${escape(config.proxy.source)})`}\n\n`);
-  else if (config.proxyBypass) md.appendMarkdown(`Direct, not through a proxy: ${escape(config.proxyBypass)}\n\n`);
-  if (s) {
-    const failed = Object.values(s.handshakesFailed).reduce((n, x) => n + (x ?? 0), 0);
-    md.appendMarkdown(`Connections: ${s.openConnections} open, ${s.totalConnections} in all · ↑ ${bytes(s.bytesUp)} ↓ ${bytes(s.bytesDown)}\n\n`);
-    md.appendMarkdown(`Handshakes: ${s.handshakesOk} ok, ${failed} failed\n\n`);
-    const h = s.lastHandshake;
-    if (h) md.appendMarkdown(`Last handshake: ${h.version}, ${escape(h.cipher)}${h.alpn ? `, ALPN ${escape(h.alpn)}` : ''}${h.resumed ? ', session resumed' : ''}\n\n`);
-    if (s.credentials) md.appendMarkdown(`Identity: ${escape(s.credentials)}\n\n`);
-  }
-  if (lastDiagnosis) {
-    const icon = lastDiagnosis.severity === 'error' ? '$(error)' : lastDiagnosis.severity === 'warning' ? '$(warning)' : '$(info)';
-    md.appendMarkdown(`---\n\n${icon} ${escape(formatDiagnosis({ ...lastDiagnosis, detail: undefined }))}\n`);
-  }
-  return md;
-}
-
-function escape(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>$]/g, '\\$&');
 }
 
 function commonName(subject: string): string {
@@ -252,18 +291,4 @@ function commonName(subject: string): string {
 function daysLeft(days: number): string {
   if (days < 0) return `expired ${-days} day${days === -1 ? '' : 's'} ago`;
   return `${days} day${days === 1 ? '' : 's'} left`;
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
-
-function age(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }

@@ -51,24 +51,67 @@ export interface TunnelConfig {
   proxy?: ProxyConfig;
   /** Why `"proxy": "env"` resolved to a direct connection (NO_PROXY, a loopback target, no HTTPS_PROXY). */
   proxyBypass?: string;
+  /** Login user for client commands, Open Terminal and `exec` (default: the client certificate's CN); never sent by the tunnel. */
+  user?: string;
+  /** Database for client commands, Open Terminal and `exec`; never sent by the tunnel. */
+  database?: string;
   /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
   folder?: string;
 }
 
+/** A change that fixes a config problem, as data: rename the key, or replace the value. */
+export type ConfigFix =
+  | { kind: 'renameKey'; to: string }
+  | { kind: 'replaceValue'; value: string | number | boolean };
+
+/** Where in the entry, and what the editor should mark: the field's value, or its key (unknown field). */
+export interface ConfigErrorLocation {
+  /** 0-based position of the entry in `mtlsTunnels.tunnels`; absent for the setting as a whole. */
+  index?: number;
+  /** Keys and indexes inside the entry, e.g. `['verify', 'spkiSha256', 1]`; empty: the entry itself. */
+  path: (string | number)[];
+  /** `key` for an unknown field (the key is the mistake), `value` otherwise. */
+  target: 'key' | 'value';
+  /** A field that is required and missing: the editor marks the entry, the path names the field. */
+  missing?: boolean;
+  fix?: ConfigFix;
+}
+
 /** One problem with one field of one tunnel. */
 export class ConfigError {
+  readonly location: ConfigErrorLocation;
+
   constructor(
     /** The tunnel's name, or `#N` (1-based) when it has none. */
     readonly tunnel: string,
     /** Dotted field path, e.g. `verify.spkiSha256[1]`; empty for the entry as a whole. */
     readonly field: string,
     readonly message: string,
-  ) {}
+    location: Partial<ConfigErrorLocation> = {},
+  ) {
+    this.location = { ...location, path: location.path ?? fieldPath(field), target: location.target ?? 'value' };
+  }
 
   toString(): string {
     const who = this.tunnel.startsWith('#') ? `tunnel ${this.tunnel}` : `tunnel "${this.tunnel}"`;
     return this.field ? `${who}: ${this.field}: ${this.message}` : `${who}: ${this.message}`;
   }
+}
+
+/** `verify.spkiSha256[1]` → `['verify', 'spkiSha256', 1]`. */
+export function fieldPath(field: string): (string | number)[] {
+  if (!field) return [];
+  const out: (string | number)[] = [];
+  for (const part of field.split('.')) {
+    const m = /^([^[]*)((?:\[\d+\])*)$/.exec(part);
+    if (!m) {
+      out.push(part);
+      continue;
+    }
+    if (m[1]) out.push(m[1]);
+    for (const i of m[2].matchAll(/\[(\d+)\]/g)) out.push(Number(i[1]));
+  }
+  return out;
 }
 
 export const DEFAULTS = {

@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  ConfigError, DEFAULTS, Endpoint, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
+  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
 import { parseProxySetting } from './proxy';
@@ -20,7 +20,7 @@ export interface ParseResult {
 const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'maxConnections', 'autoStart', 'proxy',
+  'maxConnections', 'autoStart', 'proxy', 'user', 'database',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -41,7 +41,7 @@ export function parseTunnels(raw: unknown, vars: VariableContext = {}): ParseRes
     if (tunnel) {
       const first = seen.get(tunnel.name);
       if (first !== undefined) {
-        errors.push(new ConfigError(tunnel.name, 'name', `duplicate name: entries #${first + 1} and #${index + 1} are both called "${tunnel.name}"; names must be unique`));
+        errors.push(new ConfigError(tunnel.name, 'name', `duplicate name: entries #${first + 1} and #${index + 1} are both called "${tunnel.name}"; names must be unique`, { index }));
         return;
       }
       seen.set(tunnel.name, index);
@@ -54,18 +54,24 @@ export function parseTunnels(raw: unknown, vars: VariableContext = {}): ParseRes
 function parseEntry(entry: unknown, index: number, vars: VariableContext, errors: ConfigError[]): TunnelConfig | undefined {
   const label = `#${index + 1}`;
   if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
-    errors.push(new ConfigError(label, '', `each tunnel must be an object, not ${describe(entry)}`));
+    errors.push(new ConfigError(label, '', `each tunnel must be an object, not ${describe(entry)}`, { index }));
     return undefined;
   }
   const o = entry as Record<string, unknown>;
   const nameOk = typeof o.name === 'string' && o.name.trim() !== '' && o.name === o.name.trim();
   const who = nameOk ? (o.name as string) : label;
-  const err = (field: string, message: string) => errors.push(new ConfigError(who, field, message));
+  const err = (field: string, message: string, location: Partial<ConfigErrorLocation> = {}) =>
+    errors.push(new ConfigError(who, field, message, { index, ...location }));
+  /** A required field that is absent: the editor marks the entry, the path still names the field. */
+  const missing = (field: string, message: string) => err(field, message, { missing: o[field] === undefined });
   if (!nameOk) {
-    err('name', o.name === undefined ? 'is required' : `must be a non-empty string without surrounding spaces, not ${describe(o.name)}`);
+    if (o.name === undefined) missing('name', 'is required');
+    else err('name', `must be a non-empty string without surrounding spaces, not ${describe(o.name)}`);
   }
   for (const key of Object.keys(o)) {
-    if (!(FIELDS as readonly string[]).includes(key)) err(key, `unknown field${suggest(key, FIELDS)}`);
+    if ((FIELDS as readonly string[]).includes(key)) continue;
+    const near = closest(key, FIELDS);
+    err(key, `unknown field${near ? `; did you mean "${near}"?` : ''}`, { path: [key], target: 'key', ...(near && !(near in o) ? { fix: { kind: 'renameKey', to: near } } : {}) });
   }
 
   const str = (field: string, value: unknown): string | undefined => {
@@ -125,7 +131,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   const listen = parseListen(o.listen, unsafeListen, err);
   const targetText = str('target', o.target);
   let target: Endpoint | undefined;
-  if (o.target === undefined) err('target', 'is required ("host:port" of the mTLS server)');
+  if (o.target === undefined) missing('target', 'is required ("host:port" of the mTLS server)');
   else if (targetText !== undefined) {
     const parsed = parseEndpoint(targetText);
     if (typeof parsed === 'string') err('target', parsed);
@@ -139,7 +145,10 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   let protocol: Protocol = DEFAULTS.protocol;
   if (o.protocol !== undefined) {
     if (typeof o.protocol === 'string' && (PROTOCOLS as readonly string[]).includes(o.protocol)) protocol = o.protocol as Protocol;
-    else err('protocol', `unknown protocol ${describe(o.protocol)}; use one of ${PROTOCOLS.join(', ')}${typeof o.protocol === 'string' ? suggest(o.protocol, PROTOCOLS) : ''}`);
+    else {
+      const near = typeof o.protocol === 'string' ? closest(o.protocol, PROTOCOLS) : undefined;
+      err('protocol', `unknown protocol ${describe(o.protocol)}; use one of ${PROTOCOLS.join(', ')}${near ? `; did you mean "${near}"?` : ''}`, near ? { fix: { kind: 'replaceValue', value: near } } : {});
+    }
   }
 
   const cert = file('cert');
@@ -148,9 +157,9 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   if (o.pfx !== undefined && (o.cert !== undefined || o.key !== undefined)) {
     err('pfx', 'use either pfx or cert + key, not both');
   } else if (o.pfx === undefined) {
-    if (o.cert === undefined && o.key === undefined) err('cert', 'a client identity is required: set cert and key (PEM) or pfx (PKCS#12)');
-    else if (o.cert === undefined) err('cert', 'key is set but cert is missing');
-    else if (o.key === undefined) err('key', 'cert is set but key is missing');
+    if (o.cert === undefined && o.key === undefined) missing('cert', 'a client identity is required: set cert and key (PEM) or pfx (PKCS#12)');
+    else if (o.cert === undefined) missing('cert', 'key is set but cert is missing');
+    else if (o.key === undefined) missing('key', 'cert is set but key is missing');
   }
   let passphrase: string | undefined;
   if (o.passphrase !== undefined) {
@@ -171,7 +180,11 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
       err('verify', `must be an object with subjectAltNames and/or spkiSha256, not ${describe(o.verify)}`);
     } else {
       const v = o.verify as Record<string, unknown>;
-      for (const k of Object.keys(v)) if (!VERIFY_FIELDS.includes(k)) err(`verify.${k}`, `unknown field${suggest(k, VERIFY_FIELDS)}`);
+      for (const k of Object.keys(v)) {
+        if (VERIFY_FIELDS.includes(k)) continue;
+        const near = closest(k, VERIFY_FIELDS);
+        err(`verify.${k}`, `unknown field${near ? `; did you mean "${near}"?` : ''}`, { path: ['verify', k], target: 'key', ...(near && !(near in v) ? { fix: { kind: 'renameKey', to: near } } : {}) });
+      }
       verify = {
         subjectAltNames: strings('verify.subjectAltNames', v.subjectAltNames, (s) =>
           SAN_PREFIXES.some((p) => s.startsWith(p) && s.length > p.length) ? undefined : `"${s}" must start with ${SAN_PREFIXES.join(', ')} (e.g. "DNS:db.internal", "URI:spiffe://corp/db")`),
@@ -203,6 +216,8 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
     maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
     autoStart: bool('autoStart'),
+    ...optional('user', str('user', o.user)),
+    ...optional('database', str('database', o.database)),
     ...(proxy.ok && proxy.proxy ? { proxy: proxy.proxy } : {}),
     ...(proxy.ok && proxy.bypass ? { proxyBypass: proxy.bypass } : {}),
     folder: vars.workspaceFolder,
@@ -211,9 +226,13 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   return nameOk ? tunnel : undefined;
 }
 
-function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: string) => void): Endpoint | undefined {
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: string, l?: Partial<ConfigErrorLocation>) => void): Endpoint | undefined {
   if (value === undefined) {
-    err('listen', 'is required: a local port like 15432 or "127.0.0.1:15432"');
+    err('listen', 'is required: a local port like 15432 or "127.0.0.1:15432"', { missing: true });
     return undefined;
   }
   let endpoint: Endpoint;
@@ -239,7 +258,8 @@ function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: 
     return undefined;
   }
   if (!isLoopbackHost(endpoint.host) && !unsafeListen) {
-    err('listen', `${endpoint.host} is not a loopback address: anyone who can reach it could use your client certificate; listen on 127.0.0.1, or set "unsafeListen": true if you really mean it`);
+    err('listen', `${endpoint.host} is not a loopback address: anyone who can reach it could use your client certificate; listen on 127.0.0.1, or set "unsafeListen": true if you really mean it`,
+      { fix: { kind: 'replaceValue', value: `${DEFAULTS.listenHost}:${endpoint.port}` } });
     return undefined;
   }
   return endpoint;
@@ -268,7 +288,8 @@ function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-function suggest(word: string, options: readonly string[]): string {
+/** The option a misspelt word most likely meant, if one is close enough. */
+function closest(word: string, options: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -279,7 +300,7 @@ function suggest(word: string, options: readonly string[]): string {
       best = o;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? `; did you mean "${best}"?` : '';
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 function editDistance(a: string, b: string): number {

@@ -27,7 +27,7 @@ describe('a misconfigured tunnel', () => {
         const t = api.tree.tunnelItem('mismatched');
         return t?.contextValue === 'tunnel:error' ? t : undefined;
       }, 'the tree item to show the error');
-      assert.match((item.tooltip as vscode.MarkdownString).value, /does not belong to the certificate/);
+      assert.match((api.tree.tooltipOf(item) as vscode.MarkdownString).value, /does not belong to the certificate/);
       assert.match(api.statusBarText(), /^\$\(warning\) 0\/2 tunnels up$/);
       await vscode.commands.executeCommand('workbench.view.extension.mtlsTunnels');
       await new Promise((r) => setTimeout(r, 300));

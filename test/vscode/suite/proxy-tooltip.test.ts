@@ -18,7 +18,7 @@ describe('a tunnel through an HTTP proxy', () => {
         tunnelEntry(backend(), 'via-proxy', { proxy: `http://svc:\${env:${PASSWORD_VARIABLE}}@127.0.0.1:3128` }),
         tunnelEntry(backend(), 'env-proxy', { proxy: 'env' }),
       ], async (api) => {
-        const tooltip = (name: string) => (api.tree.tunnelItem(name)!.tooltip as vscode.MarkdownString).value;
+        const tooltip = (name: string) => (api.tree.tooltipOf(api.tree.tunnelItem(name)!) as vscode.MarkdownString).value;
         assert.match(tooltip('via-proxy'), /Through the HTTP proxy `http:\/\/\*\*\*@127\.0\.0\.1:3128`/);
         assert.doesNotMatch(tooltip('via-proxy'), new RegExp(PASSWORD));
         assert.match(tooltip('env-proxy'), /Direct, not through a proxy: .*loopback/);

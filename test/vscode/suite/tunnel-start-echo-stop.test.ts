@@ -36,8 +36,9 @@ describe('a tunnel started from the settings', () => {
           const t = api.tree.tunnelItem('echo');
           return t?.contextValue === 'tunnel:running' ? t : undefined;
         }, 'the tree item to be running');
-        assert.equal(item.description, `127.0.0.1:${port} → 127.0.0.1:${backend().server.port} · tls`);
-        assert.match(String((item.tooltip as vscode.MarkdownString).value), /Connections: 1 open, 1 in all/);
+        // The row counts the open connection; the tooltip is built on hover (resolveTreeItem).
+        await waitFor(() => item.description === `1 open · 127.0.0.1:${port} → 127.0.0.1:${backend().server.port} · tls` || undefined, 'the row to count the connection');
+        assert.match(String((api.tree.tooltipOf(item) as vscode.MarkdownString).value), /Connections: 1 open, 1 in all/);
         await waitFor(() => api.statusBarText() === '$(lock) 1 tunnel up' || undefined, 'the status bar to show 1 tunnel up');
 
         const children = await waitFor(() => {

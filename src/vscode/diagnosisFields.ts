@@ -1,0 +1,81 @@
+/**
+ * What a runtime diagnosis points at in the settings, and how its words read in the editor. The
+ * core's sentences serve the CLI too, where `mtls-tunnels inspect …` is the right advice; in the
+ * editor that advice is the Inspect Certificates command (a button), and code spans are quotes.
+ */
+import { TunnelConfig } from '../core/config/model';
+import { Diagnosis, DiagnosisCode } from '../core/diagnostics/diagnosis';
+
+const FILE_FIELD = /\bthe (cert|key|pfx|ca|crl) file\b/;
+
+/** The settings field a diagnosis is about (so the Problems entry and Edit "…" land on it). */
+export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?: Pick<TunnelConfig, 'pfx' | 'proxy'>): string {
+  const identity = config?.pfx ? 'pfx' : 'cert';
+  switch (d.code) {
+    case 'FILE_MISSING':
+    case 'FILE_UNREADABLE':
+    case 'PEM_MALFORMED':
+      return FILE_FIELD.exec(d.summary)?.[1] ?? identity;
+    case 'KEY_CERT_MISMATCH':
+      return config?.pfx ? 'pfx' : 'key';
+    case 'WRONG_PASSPHRASE':
+    case 'PASSPHRASE_REQUIRED':
+      return config?.pfx ? 'pfx' : 'key';
+    case 'PORT_IN_USE':
+    case 'LISTEN_DENIED':
+    case 'LISTEN_ADDRESS_UNAVAILABLE':
+      return 'listen';
+    case 'TARGET_SPEAKS_PLAINTEXT':
+    case 'POSTGRES_SSL_REFUSED':
+    case 'PROTOCOL_ERROR':
+      return 'protocol';
+    case 'SERVER_CERT_UNTRUSTED':
+    case 'SERVER_CERT_SELF_SIGNED':
+      return 'ca';
+    case 'SERVER_NAME_MISMATCH':
+      return 'serverName';
+    case 'SERVER_SAN_MISSING':
+      return 'verify.subjectAltNames';
+    case 'SERVER_PIN_MISMATCH':
+      return 'verify.spkiSha256';
+    case 'CLIENT_CERT_REQUIRED':
+    case 'CLIENT_CERT_UNKNOWN_CA':
+    case 'CLIENT_CERT_EXPIRED':
+    case 'CLIENT_CERT_NOT_YET_VALID':
+    case 'CLIENT_CERT_REVOKED':
+    case 'CLIENT_CERT_REJECTED':
+    case 'CLIENT_CERT_NOT_REQUESTED':
+    case 'CLIENT_CERT_EXPIRES_SOON':
+      return identity;
+    case 'ALPN_REFUSED':
+      return 'alpn';
+    case 'TLS_VERSION_MISMATCH':
+      return 'minTlsVersion';
+    default:
+      return d.code.startsWith('PROXY_') && config?.proxy ? 'proxy' : 'target';
+  }
+}
+
+const CERTIFICATE_CODES = new Set<DiagnosisCode>([
+  'SERVER_CERT_UNTRUSTED', 'SERVER_CERT_SELF_SIGNED', 'SERVER_NAME_MISMATCH', 'SERVER_CERT_EXPIRED', 'SERVER_CERT_NOT_YET_VALID',
+  'SERVER_SAN_MISSING', 'SERVER_PIN_MISMATCH', 'CLIENT_CERT_REQUIRED', 'CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_EXPIRED',
+  'CLIENT_CERT_NOT_YET_VALID', 'CLIENT_CERT_REVOKED', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_EXPIRES_SOON', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH',
+]);
+
+/** Problems a look at the certificates explains: those notifications offer Inspect Certificates. */
+export function isCertificateProblem(code: DiagnosisCode): boolean {
+  return CERTIFICATE_CODES.has(code);
+}
+
+/** Failures of the local files, which the tunnel re-reads by itself: worth a word when they happen in the background. */
+export function isCredentialProblem(code: DiagnosisCode): boolean {
+  return ['FILE_MISSING', 'FILE_UNREADABLE', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH', 'WRONG_PASSPHRASE', 'PASSPHRASE_REQUIRED'].includes(code);
+}
+
+/** The core's sentence as the editor says it: the CLI's inspect advice names the command, no code spans. */
+export function editorText(text: string): string {
+  return text
+    .replace(/`mtls-tunnels inspect [^`]*`/g, 'Inspect Certificates')
+    .replace(/`mtls-tunnels check[^`]*`/g, 'Test Connection')
+    .replace(/`([^`]*)`/g, '"$1"');
+}
