@@ -8,11 +8,13 @@ import * as net from 'node:net';
 import { TunnelManager } from '../../src/core/manager';
 import { BridgedConnection } from '../../src/core/tunnel/connection';
 import { tunnelConfig } from '../support/tunnels';
-import { closed, connectLocal, echoOnce, makePki, startBackend } from '../support/tunnelKit';
+import { closed, connectLocal, echoOnce } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { startMtlsServer } from '../support/mtlsServer';
 
 async function burst(n: number): Promise<void> {
   const { pki, dispose } = await makePki();
-  const backend = await startBackend(undefined, pki, { handler: (c) => c.tls.pipe(c.tls) });
+  const backend = await startMtlsServer(pki, {});
   const manager = new TunnelManager({ watchCredentials: false, drainTimeoutMs: 100 });
   manager.apply([tunnelConfig(pki, backend.port, { name: 'burst' })]);
   await manager.start('burst');

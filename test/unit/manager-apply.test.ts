@@ -14,9 +14,12 @@ import { TunnelConfig } from '../../src/core/config/model';
 import { TunnelManager } from '../../src/core/manager';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, echoOnce, makePki, startBackend, within } from '../support/tunnelKit';
+import { connectLocal, echoOnce, within } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { startMtlsServer } from '../support/mtlsServer';
 
-const echo = { handler: (c: { tls: import('node:tls').TLSSocket }) => c.tls.pipe(c.tls) };
+// The server's default handler echoes.
+const echo = {};
 
 function managerFor(t: TestContext, configs: TunnelConfig[], watchCredentials = false): TunnelManager {
   const manager = new TunnelManager({ watchCredentials, drainTimeoutMs: 100 });
@@ -52,8 +55,8 @@ describe('the manager applies settings to running tunnels', () => {
   after(() => Promise.all(cleanup.map((d) => d())));
 
   test('a changed ca and target keep the Tunnel and its open connection; new connections use them', { timeout: 15_000 }, async (t) => {
-    const first = await startBackend(t, pki, echo);
-    const second = await startBackend(t, pki, { ...echo, identity: other.server });
+    const first = await startMtlsServer(pki, echo, t);
+    const second = await startMtlsServer(pki, { ...echo, identity: other.server }, t);
     const manager = managerFor(t, [tunnelConfig(pki, first.port, { name: 'db' })]);
     await manager.start('db');
     const tunnel = manager.tunnel('db');
@@ -77,7 +80,7 @@ describe('the manager applies settings to running tunnels', () => {
   });
 
   test('a wanted tunnel in error is started again when its settings change, and its failure clears', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const busy = net.createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     t.after(() => busy.close());
@@ -96,7 +99,7 @@ describe('the manager applies settings to running tunnels', () => {
   });
 
   test('a stopped tunnel whose settings change stays stopped, without its old failure', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const manager = managerFor(t, [tunnelConfig(pki, backend.port, { name: 'idle', key: `${pki.client.key}.missing` })]);
     await assert.rejects(manager.start('idle'));
     await manager.stop('idle');
@@ -107,7 +110,7 @@ describe('the manager applies settings to running tunnels', () => {
   });
 
   test('a wanted tunnel in error is started again when its key file is fixed on disk', { timeout: 20_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-fix-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const key = path.join(dir, 'client.key');

@@ -10,7 +10,9 @@ import { TunnelManager } from '../../src/core/manager';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { BridgedConnection } from '../../src/core/tunnel/connection';
 import { tunnelConfig } from '../support/tunnels';
-import { closed, connectLocal, echoOnce, makePki, startBackend, until } from '../support/tunnelKit';
+import { closed, connectLocal, echoOnce, until } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { startMtlsServer } from '../support/mtlsServer';
 
 let pki: ThrowawayPki;
 let dispose: () => Promise<void>;
@@ -18,7 +20,7 @@ before(async () => ({ pki, dispose } = await makePki()));
 after(() => dispose());
 
 test('reading entries on every event of a 100-connection burst builds no connection snapshot', { timeout: 30_000 }, async (t) => {
-  const backend = await startBackend(t, pki, { handler: (c) => c.tls.pipe(c.tls) });
+  const backend = await startMtlsServer(pki, {}, t);
   const manager = new TunnelManager({ watchCredentials: false, drainTimeoutMs: 100 });
   t.after(() => manager.dispose());
   manager.apply([tunnelConfig(pki, backend.port, { name: 'burst' })]);

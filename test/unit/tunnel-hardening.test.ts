@@ -14,11 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import { Logger, LogLevel } from '../../src/core/log';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import {
-  closed, connectLocal, echoOnce, makePki, readToEnd, recordingLogger, startBackend, startTunnel, tunnelPort, unusedPort, until,
-} from '../support/tunnelKit';
+import { closed, connectLocal, echoOnce, readToEnd, recordingLogger, startTunnel, tunnelPort, until } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { unusedPort } from '../support/ports';
+import { startMtlsServer } from '../support/mtlsServer';
 
-const echo = { handler: (c: { tls: import('node:tls').TLSSocket }) => c.tls.pipe(c.tls) };
+// The server's default handler echoes.
+const echo = {};
 const STARTUP = Buffer.from([0, 0, 0, 8, 0, 3, 0, 0]);
 
 describe('tunnel lifecycle hardening', () => {
@@ -44,7 +46,7 @@ describe('tunnel lifecycle hardening', () => {
     const onRejection = (e: unknown) => rejections.push(e);
     process.on('unhandledRejection', onRejection);
     t.after(() => process.off('unhandledRejection', onRejection));
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'closed-log', cert }), { watchCredentials: true, logger });
     closedChannel = true;
     await copyFile(pki.client.cert, `${cert}.new`);
@@ -58,7 +60,7 @@ describe('tunnel lifecycle hardening', () => {
   });
 
   test('a reload that finishes after stop() applies nothing and says nothing', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'late-reload' }));
     let reloaded = 0;
     tunnel.on('credentialsReloaded', () => reloaded++);
@@ -71,7 +73,7 @@ describe('tunnel lifecycle hardening', () => {
   });
 
   test('reloads and settings changes run one at a time, in order, the latest settings winning', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'serial' }));
     const order: string[] = [];
     tunnel.on('credentialsReloaded', () => order.push('reload'));
@@ -121,7 +123,7 @@ describe('the connection log', () => {
   after(() => dispose());
 
   test('opened and closed at info with byte counts; the handshake at debug; no payload', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const logger = recordingLogger();
     const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'logs' }), { logger });
     const c = await connectLocal(t, tunnelPort(tunnel));
@@ -138,7 +140,7 @@ describe('the connection log', () => {
   });
 
   test('at info level no debug line is built, not even passed to the logger', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const calls: Record<string, number> = { trace: 0, debug: 0, info: 0 };
     const count = (level: string) => () => void calls[level]++;
     const logger: Logger = { trace: count('trace'), debug: count('debug'), info: count('info'), warn() {}, error() {}, logLevel: LogLevel.Info };

@@ -10,9 +10,13 @@ import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, echoOnce, makePki, startBackend, startTunnel, tunnelPort, unusedPort, within } from '../support/tunnelKit';
+import { connectLocal, echoOnce, startTunnel, tunnelPort, within } from '../support/tunnelKit';
+import { makePki } from '../support/pkiFixture';
+import { unusedPort } from '../support/ports';
+import { startMtlsServer } from '../support/mtlsServer';
 
-const echo = { handler: (c: { tls: import('node:tls').TLSSocket }) => c.tls.pipe(c.tls) };
+// The server's default handler echoes.
+const echo = {};
 
 /** Resolves with the error a fresh connection to the port gets (undefined when it connects). */
 function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
@@ -40,9 +44,9 @@ describe('a running tunnel takes new settings', () => {
   after(() => Promise.all(cleanup.map((d) => d())));
 
   test('a changed target and ca apply to new connections; the open one keeps its upstream', { timeout: 15_000 }, async (t) => {
-    const first = await startBackend(t, pki, echo);
+    const first = await startMtlsServer(pki, echo, t);
     // The second server has a certificate from another CA, and trusts our client CA.
-    const second = await startBackend(t, pki, { ...echo, identity: other.server });
+    const second = await startMtlsServer(pki, { ...echo, identity: other.server }, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, first.port, { name: 'moves' }));
     const open = await connectLocal(t, tunnelPort(tunnel));
     assert.equal(await echoOnce(open, 'before'), 'before');
@@ -60,7 +64,7 @@ describe('a running tunnel takes new settings', () => {
   });
 
   test('a changed listen binds the new address first; the old one refuses only after', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'rebinds' }));
     const oldPort = tunnelPort(tunnel);
     const open = await connectLocal(t, oldPort);
@@ -80,7 +84,7 @@ describe('a running tunnel takes new settings', () => {
   });
 
   test('a new listen that cannot be bound leaves the old one running, with a warning naming "listen"', { timeout: 15_000 }, async (t) => {
-    const backend = await startBackend(t, pki, echo);
+    const backend = await startMtlsServer(pki, echo, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'stays' }));
     const oldPort = tunnelPort(tunnel);
     const busy = net.createServer();
@@ -109,8 +113,8 @@ describe('a running tunnel takes new settings', () => {
   });
 
   test('new credentials that do not load keep the old settings and credentials, with a warning', { timeout: 15_000 }, async (t) => {
-    const first = await startBackend(t, pki, echo);
-    const second = await startBackend(t, pki, echo);
+    const first = await startMtlsServer(pki, echo, t);
+    const second = await startMtlsServer(pki, echo, t);
     const tunnel = await startTunnel(t, tunnelConfig(pki, first.port, { name: 'keeps' }));
     const missing = `${pki.client.key}.missing`;
     await rm(missing, { force: true });
