@@ -63,6 +63,7 @@ describe('certificate validity', () => {
     assert.deepEqual(atStart.map((d) => [d.code, d.summary]), [['CLIENT_CERT_EXPIRES_SOON', sentence]]);
     assert.deepEqual(report.diagnoses.map((d) => [d.code, d.summary]), [['CLIENT_CERT_EXPIRES_SOON', sentence]]);
     assert.equal(report.clientCertificate?.daysLeft, 5);
+    assert.equal(report.clientCertificate?.status, 'expires soon');
     assert.equal(inspected.certificates[0].status, 'expires soon');
     assert.equal(inspected.certificates[0].daysLeft, 5);
   });
