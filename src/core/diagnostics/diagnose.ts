@@ -10,6 +10,7 @@ import { chainOf, subjectAltNames } from '../certs/peer';
 import { isoDay as day, validityOf } from '../certs/validity';
 import { TunnelConfig, formatEndpoint } from '../config/model';
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
+import { isBareHangUp, isPlaintextAnswer, isServerRefusal } from './errorShapes';
 import { diagnoseProxy } from './proxy';
 
 /** Where in a connection's life the error happened. */
@@ -34,9 +35,6 @@ export interface DiagnosisContext {
   connectionId?: number;
 }
 
-/** Server-sent alerts and bare hang-ups: what a server refusing our certificate looks like (not our own verification errors). */
-const fromServer = (code: string, message: string) =>
-  /ALERT|^ECONNRESET$|^EPIPE$|^ERR_MTLS_CLOSED_AFTER_HANDSHAKE$/.test(code) || message === 'socket hang up' || /socket disconnected before secure TLS/.test(message);
 
 export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
   const err = (error ?? {}) as NodeJS.ErrnoException & { reason?: string; host?: string; answer?: PreambleAnswer; serverPin?: string };
@@ -67,12 +65,21 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
   // --- Local certificate problems that explain a rejection better than the alert does.
   if (ours && ctx.phase !== 'connect' && ctx.phase !== 'proxy' && ctx.phase !== 'preamble') {
     const { status } = validityOf(ours);
-    if (status === 'expired' && fromServer(code, message)) {
+    if (status === 'expired' && isServerRefusal(err)) {
       return make('CLIENT_CERT_EXPIRED', `your client certificate expired on ${day(ours.validTo)}, so the server refused it.`, `Renew the certificate in ${c.cert ?? c.pfx} and restart the tunnel.`);
     }
-    if (status === 'not yet valid' && fromServer(code, message)) {
+    if (status === 'not yet valid' && isServerRefusal(err)) {
       return make('CLIENT_CERT_NOT_YET_VALID', `your client certificate is not valid until ${day(ours.validFrom)}, so the server refused it.`, "Check this machine's clock, or use a certificate that is valid now.");
     }
+  }
+
+  if (code === 'TARGET_SPEAKS_PLAINTEXT' || isPlaintextAnswer(err)) {
+    if (code === 'TARGET_SPEAKS_PLAINTEXT' && ctx.phase === 'preamble') {
+      // The protocol's own check (PostgreSQL's one-byte answer) says more than "plaintext".
+      const a = err.answer;
+      return make('TARGET_SPEAKS_PLAINTEXT', a ? `${target} answered ${a.request} with ${a.answer}: it does not look like ${a.expected}.` : `${target}: ${message}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+    }
+    return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
   }
 
   switch (code) {
@@ -91,17 +98,6 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
         : make('CONNECT_TIMEOUT', `${target} accepted the connection but did not finish the ${ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} within ${c.connectTimeoutMs} ms.`, ctx.phase === 'preamble' ? `Check that "protocol" (${c.protocol}) matches the server.` : 'The port may not speak TLS (check "protocol" and the port in "target"), or the server is overloaded.');
     case 'POSTGRES_SSL_REFUSED':
       return make('POSTGRES_SSL_REFUSED', 'the PostgreSQL server refused TLS (it answered N to the SSLRequest): it has ssl = off.', 'Enable ssl in postgresql.conf on the server, or check that "target" points at the right server.');
-    case 'TARGET_SPEAKS_PLAINTEXT':
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
-    case 'ERR_SSL_HTTP_REQUEST':
-    case 'ERR_SSL_UNKNOWN_PROTOCOL':
-      if (code === 'TARGET_SPEAKS_PLAINTEXT' && ctx.phase === 'preamble') {
-        // The protocol's own check (PostgreSQL's one-byte answer) says more than "plaintext".
-        const a = err.answer;
-        return make('TARGET_SPEAKS_PLAINTEXT', a ? `${target} answered ${a.request} with ${a.answer}: it does not look like ${a.expected}.` : `${target}: ${message}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
-      }
-      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
     case 'PROTOCOL_ERROR':
       return make('PROTOCOL_ERROR', `${message}.`, `Check that "protocol" (${c.protocol}) and the port in "target" match the server.`);
     case 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE':
@@ -183,7 +179,8 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
   if (/^ERR_SSL_/.test(code) && /alert/i.test(message)) {
     return make('HANDSHAKE_FAILED', `the server ended the TLS session with "${(err.reason ?? message).replace(/^.*alert /, '')}".`, 'Run "Test Connection" for the handshake details.');
   }
-  if (message === 'socket hang up' || message === 'Client network socket disconnected before secure TLS connection was established') {
+  // Resets and broken pipes were answered above; what is left is a hang-up without a code.
+  if (isBareHangUp(err)) {
     if (ctx.serverRequiresClientCert && (ctx.phase === 'handshake' || ctx.phase === 'first-read')) {
       return refusedOurs(ctx.phase === 'handshake' ? 'hung up during the handshake' : 'hung up right after the handshake');
     }

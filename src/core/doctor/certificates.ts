@@ -17,6 +17,7 @@ export function describeCertificate(cert: X509Certificate): CertificateInfo {
     validFrom: validity.validFrom.toISOString(),
     validTo: validity.validTo.toISOString(),
     daysLeft: validity.daysLeft,
+    status: validity.status,
     subjectAltNames: subjectAltNames({ subjectaltname: cert.subjectAltName }),
   };
 }

@@ -7,11 +7,12 @@ import { lookup } from 'node:dns/promises';
 import { TunnelConfig, formatEndpoint } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { diagnose } from '../diagnostics/diagnose';
+import { isBareHangUp, isPlaintextAnswer } from '../diagnostics/errorShapes';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
 import { firstHop } from '../tunnel/proxy';
 import { describeCertificate, describeChain, trustedCertificates } from './certificates';
 import { recordPlaintextAnswer } from './plaintext';
-import { attempt, demandsClientCertificate, isBareHangUp, isPlaintextAnswer } from './probes';
+import { attempt, demandsClientCertificate } from './probes';
 import { CheckOptions, CheckReport, verdictOf } from './report';
 
 const FIRST_READ_MS = 300;

@@ -63,16 +63,6 @@ export async function demandsClientCertificate(config: TunnelConfig, credentials
   return phase === 'handshake' && /ALERT/.test(error.code ?? '') ? true : undefined;
 }
 
-/** A hang-up without a word: it could be anything, so the doctor asks the server without a certificate. */
-export function isBareHangUp(error: NodeJS.ErrnoException): boolean {
-  return ['ECONNRESET', 'EPIPE', 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE'].includes(error.code ?? '') || error.message === 'socket hang up' || /socket disconnected before secure TLS/.test(error.message);
-}
-
-/** OpenSSL's ways of saying the first bytes back were not TLS. */
-export function isPlaintextAnswer(error: NodeJS.ErrnoException): boolean {
-  return ['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST', 'ERR_SSL_UNKNOWN_PROTOCOL'].includes(error.code ?? '');
-}
-
 /**
  * close_notify and FIN, then let go once they are written: the server needs no more from us,
  * and waiting for its own close would stall on servers that keep a half-open socket.

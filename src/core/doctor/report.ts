@@ -1,4 +1,5 @@
 /** What the handshake doctor found, as plain data: the CLI prints it, the editor shows it, tests read it. */
+import { ValidityStatus } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { HandshakeInfo } from '../tunnel/upstream';
@@ -26,6 +27,8 @@ export interface CertificateInfo {
   validTo: string;
   /** Whole days until `validTo`; negative once expired. */
   daysLeft: number;
+  /** Read as everywhere else (certs/validity.ts): what the editor colours a certificate by. */
+  status: ValidityStatus;
   /** `DNS:x`, `IP:1.2.3.4`, `URI:…`: the syntax of `verify.subjectAltNames`. */
   subjectAltNames: string[];
 }
