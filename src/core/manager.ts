@@ -13,7 +13,7 @@ import { Endpoint, TunnelConfig } from './config/model';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Logger, silentLogger } from './log';
 import { CredentialWatcher, credentialFiles } from './tunnel/credentialWatcher';
-import { Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
+import { isActive, Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
 
 export interface TunnelEntry {
   config: TunnelConfig;
@@ -279,8 +279,4 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     if (!slot) throw new Error(`no tunnel named "${name}"`);
     return slot;
   }
-}
-
-function isActive(state: TunnelState | undefined): boolean {
-  return state === 'starting' || state === 'running';
 }
