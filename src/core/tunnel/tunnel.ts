@@ -70,6 +70,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private server?: net.Server;
   /** The configured endpoint `server` was bound from (not its real port). */
   private bound?: Endpoint;
+  /** Where `server` listens (the real port), read once per bind: entries read it on every event. */
+  private listening?: Endpoint;
   /** What new connections are made with, while running. */
   private live?: LiveSettings;
   /** The latest settings asked for; ahead of `live` while their credentials or address fail. */
@@ -133,6 +135,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       }
       try {
         this.server = await bindListener(c, this.logger, (s) => this.accept(s));
+        this.listening = boundAddress(this.server);
       } catch (e) {
         if (e instanceof ListenError) throw new TunnelStartError(e.diagnosis, 'listen');
         throw e;
@@ -153,7 +156,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   /** The address the listener is bound to, once running. */
   address(): Endpoint | undefined {
-    return boundAddress(this.server);
+    return this.listening;
   }
 
   /**
@@ -236,6 +239,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     const old = this.server;
     this.server = server;
+    this.listening = boundAddress(server);
     this.bound = config.listen;
     old?.close();
     this.logger.info(`listening on ${formatEndpoint(this.address()!)} instead of ${before ? formatEndpoint(before) : '?'}`);
@@ -286,6 +290,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.setState('stopping');
     this.watcher?.dispose();
     const server = this.server;
+    this.listening = undefined;
     const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     if (this.connections.size > 0) {
       const drainMs = this.options.drainTimeoutMs ?? 5000;
