@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, echoOnce, makePki, startBackend, startTunnel, tunnelPort, unusedPort, within } from '../support/tunnelKit';
+import { connectLocal, echoOnce, makePki, readToEnd, startBackend, startTunnel, tunnelPort, unusedPort, within } from '../support/tunnelKit';
 
 const echo = { handler: (c: { tls: import('node:tls').TLSSocket }) => c.tls.pipe(c.tls) };
 
@@ -57,6 +57,21 @@ describe('a running tunnel takes new settings', () => {
     assert.equal(await echoOnce(open, 'still'), 'still', 'the open connection kept flowing');
     assert.equal(first.accepted, 1);
     assert.equal(first.open(), 1, 'its upstream to the old target is still open');
+  });
+
+  test('a lower maxConnections refuses new connections beyond it and leaves the open ones be', { timeout: 15_000 }, async (t) => {
+    const backend = await startBackend(t, pki, echo);
+    const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'limits' }));
+    const a = await connectLocal(t, tunnelPort(tunnel));
+    const b = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(a, 'a'), 'a');
+    assert.equal(await echoOnce(b, 'b'), 'b');
+    assert.equal(await tunnel.reconfigure(tunnelConfig(pki, backend.port, { name: 'limits', maxConnections: 1 })), true);
+    const refused = await connectLocal(t, tunnelPort(tunnel));
+    const end = await readToEnd(refused, 3000, { keep: false });
+    assert.equal(end.bytes, 0, 'the third connection is closed without a byte');
+    assert.equal(await echoOnce(a, 'a2'), 'a2', 'both open connections continue above the new limit');
+    assert.equal(await echoOnce(b, 'b2'), 'b2');
   });
 
   test('a changed listen binds the new address first; the old one refuses only after', { timeout: 15_000 }, async (t) => {
