@@ -95,7 +95,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
         result.changed.push(config.name);
         slot.config = config;
         // A stopped tunnel's last run (its numbers, its failure) belonged to the old settings.
-        if (slot.tunnel && !isActive(slot.tunnel.state) && !slot.wanted) slot.tunnel = undefined;
+        if (!slot.wanted && (slot.tunnel?.state === 'stopped' || slot.tunnel?.state === 'error')) slot.tunnel = undefined;
         this.reconcile(slot);
       }
     }
