@@ -60,6 +60,11 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** The local client, for protocols whose negotiation involves it (MySQL). */
   client?: net.Socket;
+  /**
+   * Hears the TLS socket's errors from the moment the dial succeeds: attached before the dial
+   * resolves, so an error emitted before the caller's continuation runs is not unhandled.
+   */
+  onError?: (error: NodeJS.ErrnoException) => void;
 }
 
 type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs' | 'proxy'>;
@@ -162,6 +167,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
         settled = true;
         clearTimeout(timer);
         timings.tlsMs = lap();
+        if (options.onError) socket.on('error', options.onError);
         socket.off('error', fail);
         raw.off('error', fail);
         resolve({
