@@ -13,7 +13,7 @@ import { Endpoint, TunnelConfig } from './config/model';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Logger, silentLogger } from './log';
 import { CredentialWatcher, credentialFiles } from './tunnel/credentialWatcher';
-import { Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
+import { isActive, Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
 
 export interface TunnelEntry {
   config: TunnelConfig;
@@ -95,7 +95,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
         result.changed.push(config.name);
         slot.config = config;
         // A stopped tunnel's last run (its numbers, its failure) belonged to the old settings.
-        if (slot.tunnel && !isActive(slot.tunnel.state) && !slot.wanted) slot.tunnel = undefined;
+        if (!slot.wanted && (slot.tunnel?.state === 'stopped' || slot.tunnel?.state === 'error')) slot.tunnel = undefined;
         this.reconcile(slot);
       }
     }
@@ -279,8 +279,4 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     if (!slot) throw new Error(`no tunnel named "${name}"`);
     return slot;
   }
-}
-
-function isActive(state: TunnelState | undefined): boolean {
-  return state === 'starting' || state === 'running';
 }

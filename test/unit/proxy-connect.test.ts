@@ -12,7 +12,7 @@ import * as tls from 'node:tls';
 import { describe, test, TestContext } from 'node:test';
 import { ProxyConfig } from '../../src/core/config/model';
 import { checkTunnel } from '../../src/core/doctor';
-import { readExactly } from '../../src/core/protocols/protocol';
+import { readExactly } from '../../src/core/net/socketReader';
 import { loadCredentials } from '../../src/core/tls/credentials';
 import { MAX_PROXY_HEADER_BYTES, ProxyError, connectRequest, proxyConnect } from '../../src/core/tunnel/proxy';
 import { dialUpstream } from '../../src/core/tunnel/upstream';

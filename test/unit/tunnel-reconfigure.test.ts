@@ -10,7 +10,8 @@ import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, echoOnce, startTunnel, tunnelPort, within } from '../support/tunnelKit';
+import { readExactly } from '../../src/core/net/socketReader';
+import { connectLocal, echoOnce, readBytes, readToEnd, startTunnel, tunnelPort, within } from '../support/tunnelKit';
 import { makePki } from '../support/pkiFixture';
 import { unusedPort } from '../support/ports';
 import { startMtlsServer } from '../support/mtlsServer';
@@ -61,6 +62,46 @@ describe('a running tunnel takes new settings', () => {
     assert.equal(await echoOnce(open, 'still'), 'still', 'the open connection kept flowing');
     assert.equal(first.accepted, 1);
     assert.equal(first.open(), 1, 'its upstream to the old target is still open');
+  });
+
+  test('a changed protocol applies to new connections: postgres asks for TLS with an SSLRequest, the open tls one continues', { timeout: 15_000 }, async (t) => {
+    const plain = await startMtlsServer(pki, echo, t);
+    let sslRequests = 0;
+    const postgres = await startMtlsServer(pki, {
+      ...echo,
+      preamble: async (raw) => {
+        const request = await readExactly(raw, 8);
+        if (request.readUInt32BE(4) !== 80877103) return false;
+        sslRequests++;
+        raw.write('S');
+        return true;
+      },
+    }, t);
+    const tunnel = await startTunnel(t, tunnelConfig(pki, plain.port, { name: 'speaks' }));
+    const open = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(open, 'tls'), 'tls');
+    assert.equal(await tunnel.reconfigure(tunnelConfig(pki, postgres.port, { name: 'speaks', protocol: 'postgres' })), true);
+    const fresh = await connectLocal(t, tunnelPort(tunnel));
+    const startup = Buffer.from([0, 0, 0, 8, 0, 3, 0, 0]);
+    fresh.write(startup);
+    assert.deepEqual(await readBytes(fresh, 8, 3000), startup, 'the StartupMessage went over TLS after the SSLRequest');
+    assert.equal(sslRequests, 1);
+    assert.equal(await echoOnce(open, 'still tls'), 'still tls');
+  });
+
+  test('a lower maxConnections refuses new connections beyond it and leaves the open ones be', { timeout: 15_000 }, async (t) => {
+    const backend = await startMtlsServer(pki, echo, t);
+    const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'limits' }));
+    const a = await connectLocal(t, tunnelPort(tunnel));
+    const b = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(a, 'a'), 'a');
+    assert.equal(await echoOnce(b, 'b'), 'b');
+    assert.equal(await tunnel.reconfigure(tunnelConfig(pki, backend.port, { name: 'limits', maxConnections: 1 })), true);
+    const refused = await connectLocal(t, tunnelPort(tunnel));
+    const end = await readToEnd(refused, 3000, { keep: false });
+    assert.equal(end.bytes, 0, 'the third connection is closed without a byte');
+    assert.equal(await echoOnce(a, 'a2'), 'a2', 'both open connections continue above the new limit');
+    assert.equal(await echoOnce(b, 'b2'), 'b2');
   });
 
   test('a changed listen binds the new address first; the old one refuses only after', { timeout: 15_000 }, async (t) => {

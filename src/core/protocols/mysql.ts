@@ -14,7 +14,8 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ProtocolError, ProtocolHandler, readExactly } from './protocol';
+import { readExactly } from '../net/socketReader';
+import { ProtocolError, ProtocolHandler } from './protocol';
 
 const CLIENT_SSL = 0x0800;
 const CLIENT_PROTOCOL_41 = 0x0200;

@@ -6,7 +6,8 @@
  */
 import * as net from 'node:net';
 import { Diagnosis } from '../diagnostics/diagnosis';
-import { ProtocolError, ProtocolHandler, readExactly } from './protocol';
+import { readExactly } from '../net/socketReader';
+import { ProtocolError, ProtocolHandler } from './protocol';
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);

@@ -44,38 +44,3 @@ export interface ProtocolHandler {
    */
   failClient?(diagnosis: Diagnosis): Buffer | undefined;
 }
-
-/** Reads exactly `n` bytes (or resolves with what arrived before the end), leaving the rest unshifted. */
-export function readExactly(socket: net.Socket, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    let buffered: Buffer = Buffer.alloc(0);
-    const cleanup = () => {
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('error', onError);
-      socket.off('close', onEnd);
-    };
-    const onData = (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      if (buffered.length >= n) {
-        cleanup();
-        socket.pause();
-        if (buffered.length > n) socket.unshift(buffered.subarray(n));
-        resolve(buffered.subarray(0, n));
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(buffered);
-    };
-    const onError = (e: Error) => {
-      cleanup();
-      reject(e);
-    };
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    socket.once('error', onError);
-    socket.resume();
-  });
-}

@@ -7,6 +7,7 @@
 import * as net from 'node:net';
 import { Endpoint, ProxyConfig, formatEndpoint } from '../config/model';
 import type { ProxyReply } from '../diagnostics/proxy';
+import { readUntil } from '../net/socketReader';
 
 /** The most the proxy's answer may hold before its blank line; more is not an HTTP proxy talking. */
 export const MAX_PROXY_HEADER_BYTES = 16 * 1024;
@@ -38,69 +39,41 @@ export function connectRequest(proxy: ProxyConfig, target: Endpoint): string {
 /**
  * Sends the CONNECT on `socket` (connected to the proxy) and resolves once the proxy answered 2xx.
  * The answer may arrive in any number of pieces; bytes after its blank line already belong to the
- * target (a server that speaks first) and are put back on the socket for the next reader. The
- * caller's deadline bounds the wait; this only bounds the size.
+ * target (a server that speaks first) and are put back on the socket for the next reader (the
+ * socket reader does both). The caller's deadline bounds the wait; this only bounds the size.
  */
-export function proxyConnect(socket: net.Socket, proxy: ProxyConfig, target: Endpoint): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let received: Buffer = Buffer.alloc(0);
-    const cleanup = () => {
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.off('error', onError);
-    };
-    const fail = (e: Error) => {
-      cleanup();
-      reject(e);
-    };
-    const onData = (chunk: Buffer) => {
-      received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-      for (;;) {
-        const expected = Math.min(received.length, 5);
-        if (received.subarray(0, expected).toString('latin1') !== 'HTTP/'.slice(0, expected)) {
-          fail(notHttp(proxy, received));
-          return;
+export async function proxyConnect(socket: net.Socket, proxy: ProxyConfig, target: Endpoint): Promise<void> {
+  socket.write(connectRequest(proxy, target));
+  const reply = await readUntil(socket, (received) => {
+    let offset = 0;
+    for (;;) {
+      const rest = received.subarray(offset);
+      const expected = Math.min(rest.length, 5);
+      if (rest.subarray(0, expected).toString('latin1') !== 'HTTP/'.slice(0, expected)) throw notHttp(proxy, rest);
+      const end = headerEnd(rest);
+      if (!end || end.next > MAX_PROXY_HEADER_BYTES) {
+        if (rest.length > MAX_PROXY_HEADER_BYTES) {
+          throw new ProxyError('ERR_MTLS_PROXY_NOT_HTTP', `the proxy ${proxy.url} sent more than ${MAX_PROXY_HEADER_BYTES / 1024} KiB without ending the headers of its answer`);
         }
-        const end = headerEnd(received);
-        if (!end || end.next > MAX_PROXY_HEADER_BYTES) {
-          if (received.length > MAX_PROXY_HEADER_BYTES) {
-            fail(new ProxyError('ERR_MTLS_PROXY_NOT_HTTP', `the proxy ${proxy.url} sent more than ${MAX_PROXY_HEADER_BYTES / 1024} KiB without ending the headers of its answer`));
-          }
-          return;
-        }
-        const reply = parseReply(received.subarray(0, end.start).toString('latin1'));
-        if (!reply) {
-          fail(notHttp(proxy, received));
-          return;
-        }
-        received = received.subarray(end.next);
-        // An interim 1xx answer comes before the real one.
-        if (reply.status >= 100 && reply.status <= 199) continue;
-        cleanup();
-        if (reply.status < 200 || reply.status > 299) {
-          reject(new ProxyError('ERR_MTLS_PROXY_STATUS', `the proxy ${proxy.url} answered the CONNECT to ${formatEndpoint(target)} with "${reply.statusLine}"`, reply));
-          return;
-        }
-        socket.pause();
-        if (received.length > 0) socket.unshift(received);
-        resolve();
-        return;
+        return undefined;
       }
-    };
-    const onEnd = () => {
-      fail(new ProxyError('ERR_MTLS_PROXY_CLOSED', received.length === 0
+      const parsed = parseReply(rest.subarray(0, end.start).toString('latin1'));
+      if (!parsed) throw notHttp(proxy, rest);
+      offset += end.next;
+      // An interim 1xx answer comes before the real one.
+      if (parsed.status >= 100 && parsed.status <= 199) continue;
+      return { value: parsed, consumed: offset };
+    }
+  }, {
+    onEnd: (received) => {
+      throw new ProxyError('ERR_MTLS_PROXY_CLOSED', received.length === 0
         ? `the proxy ${proxy.url} closed the connection without answering the CONNECT to ${formatEndpoint(target)}`
-        : `the proxy ${proxy.url} closed the connection in the middle of its answer to the CONNECT`));
-    };
-    const onError = (e: Error) => fail(e);
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-    socket.once('error', onError);
-    socket.write(connectRequest(proxy, target));
-    socket.resume();
+        : `the proxy ${proxy.url} closed the connection in the middle of its answer to the CONNECT`);
+    },
   });
+  if (reply.status < 200 || reply.status > 299) {
+    throw new ProxyError('ERR_MTLS_PROXY_STATUS', `the proxy ${proxy.url} answered the CONNECT to ${formatEndpoint(target)} with "${reply.statusLine}"`, reply);
+  }
 }
 
 /** Where the blank line ending the headers starts, and where what follows it starts. */

@@ -63,6 +63,11 @@ export interface DialOptions {
   client?: net.Socket;
   /** TLS runs over what this returns instead of the raw socket (the doctor records a plaintext answer). */
   wrap?: (raw: net.Socket) => Duplex;
+  /**
+   * Hears the TLS socket's errors from the moment the dial succeeds: attached before the dial
+   * resolves, so an error emitted before the caller's continuation runs is not unhandled.
+   */
+  onError?: (error: NodeJS.ErrnoException) => void;
 }
 
 type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs' | 'proxy'>;
@@ -165,6 +170,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
         settled = true;
         clearTimeout(timer);
         timings.tlsMs = lap();
+        if (options.onError) socket.on('error', options.onError);
         socket.off('error', fail);
         raw.off('error', fail);
         resolve({

@@ -1,0 +1,73 @@
+/**
+ * A tunnel's numbers: counters kept as connections open, fail and close, so reading them costs
+ * nothing per connection (`TunnelCounts`); the bytes of open connections are only known by
+ * visiting each, which `TunnelSnapshot` does.
+ */
+import { Endpoint } from '../config/model';
+import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
+import { ConnectionSnapshot } from './connection';
+import { HandshakeInfo } from './upstream';
+
+export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
+
+/** What a tunnel can tell without looking at each connection: cheap enough for every event. */
+export interface TunnelCounts {
+  state: TunnelState;
+  /** The address actually listened on (the real port when the config says 0). */
+  listening?: Endpoint;
+  openConnections: number;
+  totalConnections: number;
+  handshakesOk: number;
+  handshakesFailed: Partial<Record<DiagnosisCode, number>>;
+  lastHandshake?: HandshakeInfo;
+  lastDiagnosis?: Diagnosis;
+  credentials?: string;
+}
+
+/** The counts plus every open connection and the bytes so far, which means visiting each one. */
+export interface TunnelSnapshot extends TunnelCounts {
+  name: string;
+  bytesUp: number;
+  bytesDown: number;
+  connections: ConnectionSnapshot[];
+}
+
+export class TunnelTally {
+  private nextId = 1;
+  private handshakesOk = 0;
+  private readonly failures: Partial<Record<DiagnosisCode, number>> = {};
+  private lastHandshake?: HandshakeInfo;
+  /** Bytes of connections already closed; open ones are counted live. */
+  private readonly closedBytes = { up: 0, down: 0 };
+
+  /** The id of a connection just accepted (ids are its count, so the total is `nextId - 1`). */
+  accepted(): number {
+    return this.nextId++;
+  }
+
+  established(handshake: HandshakeInfo | undefined): void {
+    this.handshakesOk++;
+    this.lastHandshake = handshake;
+  }
+
+  failed(code: DiagnosisCode): void {
+    this.failures[code] = (this.failures[code] ?? 0) + 1;
+  }
+
+  closed(c: ConnectionSnapshot): void {
+    this.closedBytes.up += c.bytesUp;
+    this.closedBytes.down += c.bytesDown;
+  }
+
+  counts(): Pick<TunnelCounts, 'totalConnections' | 'handshakesOk' | 'handshakesFailed' | 'lastHandshake'> {
+    return { totalConnections: this.nextId - 1, handshakesOk: this.handshakesOk, handshakesFailed: { ...this.failures }, lastHandshake: this.lastHandshake };
+  }
+
+  /** Bytes so far, closed connections' plus the open ones'. */
+  bytes(open: ConnectionSnapshot[]): { bytesUp: number; bytesDown: number } {
+    return {
+      bytesUp: this.closedBytes.up + open.reduce((n, c) => n + c.bytesUp, 0),
+      bytesDown: this.closedBytes.down + open.reduce((n, c) => n + c.bytesDown, 0),
+    };
+  }
+}
