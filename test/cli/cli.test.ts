@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
+import { listenLocal } from '../support/ports';
+import { until } from '../support/tunnelKit';
 
 const CLI = path.resolve('dist/cli.js');
 const pki = withPki();
@@ -116,9 +118,8 @@ describe('mtls-tunnels up', () => {
       const sum = (x: Buffer) => createHash('sha256').update(x).digest('hex');
       assert.equal(sum(a), sum(payload));
       assert.equal(sum(b), sum(payload));
-      // The close line is logged after the connection is gone; give it a moment to arrive.
-      const deadline = Date.now() + 5000;
-      while (!/\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(output().stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // The close line is logged after the connection is gone: wait for it.
+      await until(() => /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(output().stderr), 5000, `the close line in:\n${output().stderr}`);
       assert.match(output().stderr, /\[echo\] #1 127\.0\.0\.1:\d+ connected \(TLSv1\.3\)/);
       assert.match(output().stderr, /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/);
     } finally {
@@ -226,8 +227,7 @@ describe('mtls-tunnels up', () => {
 
   it('exits 1 when the listen port is in use, naming tunnel and port, and leaves no tunnel running', async () => {
     const blocker = net.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    const busy = (blocker.address() as net.AddressInfo).port;
+    const busy = await listenLocal(blocker);
     try {
       const file = await configFile('busy.json', { tunnels: [tunnel({ name: 'first' }), tunnel({ name: 'busy', listen: busy })] });
       const r = await run(['up', '--config', file]);

@@ -306,7 +306,8 @@ describe('faults under traffic', () => {
       assert.equal(reloads.length, 1);
 
       // 3. Written in place, cert first and key 600 ms later (slower than the watcher's debounce):
-      //    the half-written state is refused and kept out; the complete pair is taken.
+      //    the half-written state is refused and kept out; the complete pair is taken. The refusal
+      //    repeats the last warning, so no event marks it: this pause proves nothing changed.
       const carol = await pki().intermediate.issue({ commonName: 'carol', usage: 'client' });
       await both(async () => {
         await writeFile(live.cert, carol.chainPem);

@@ -15,6 +15,7 @@ import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { opensslBinary, OpensslServerOptions, startOpensslServer } from '../support/opensslServer';
 import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
+import { listenLocal } from '../support/ports';
 
 const pki = withPki();
 const noOpenssl = opensslBinary() ? false : 'openssl is not installed (apt-get install openssl)';
@@ -192,7 +193,7 @@ async function startSigalgsServer(): Promise<{ port: number; close(): Promise<vo
     socket.once('close', () => sockets.delete(socket));
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenLocal(server);
   return {
     port: (server.address() as net.AddressInfo).port,
     close: () => new Promise<void>((resolve) => {

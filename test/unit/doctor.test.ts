@@ -15,7 +15,7 @@ import { CheckReport, checkTunnel, formatCheckReport } from '../../src/core/doct
 import { writePkcs12 } from '../../src/core/pki/testPki';
 import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
-import { unusedPort } from '../support/ports';
+import { listenLocal, unusedPort } from '../support/ports';
 import { startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 
@@ -167,7 +167,7 @@ describe('checkTunnel warnings', () => {
 
   it('protocol mysql: a target that does not greet like MySQL is named as such', async () => {
     const plain = net.createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
-    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    await listenLocal(plain);
     try {
       const report = await checkTunnel(tunnelConfig(pki(), (plain.address() as net.AddressInfo).port, { name: 'maria', protocol: 'mysql' }));
       assert.equal(report.verdict, 'failed');

@@ -21,6 +21,7 @@ import { withPki } from '../support/pkiFixture';
 import { RawServer, startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 import { MB, connectLocal, readToEnd, sha256, sinkHandler, sleep, startTunnel, tunnelPort, within, writeAll } from '../support/tunnelKit';
+import { listenLocal } from '../support/ports';
 
 const pki = withPki();
 const TARGET = { host: 'db.internal', port: 5432 };
@@ -94,7 +95,7 @@ async function sniEcho(t: TestContext): Promise<{ port: number; names: (string |
     s.pipe(s);
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenLocal(server);
   const sockets = new Set<net.Socket>();
   server.on('connection', (s) => sockets.add(s));
   t.after(() => new Promise<void>((resolve) => {
@@ -258,7 +259,7 @@ describe('dialling through a proxy', () => {
         upstream.on('error', () => client.destroy());
       });
     });
-    await new Promise<void>((resolve) => relayServer.listen(0, '127.0.0.1', resolve));
+    await listenLocal(relayServer);
     t.after(() => new Promise<void>((resolve) => relayServer.close(() => resolve())));
     const tunnel = await startTunnel(t, tunnelConfig(pki(), sink.port, { proxy: `http://127.0.0.1:${(relayServer.address() as net.AddressInfo).port}` }));
     const client = await connectLocal(t, tunnelPort(tunnel));

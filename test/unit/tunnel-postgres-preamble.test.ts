@@ -16,6 +16,7 @@ import {
   connectLocal, readBytes, readToEnd, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
+import { listenLocal } from '../support/ports';
 
 const SSL_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]);
 const GSSENC_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x30]);
@@ -209,7 +210,7 @@ describe('tunnel postgres preamble', () => {
       s.once('data', () => s.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])));
       s.on('error', () => undefined);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await listenLocal(server);
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const tunnel = await startTunnel(t, tunnelConfig(pki(), (server.address() as net.AddressInfo).port, { name: 'pg-wrong', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));
