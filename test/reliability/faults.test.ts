@@ -6,9 +6,8 @@
  * never up, one silent backend) with storms, concurrency and certificate rotation under load.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { describe, test, TestContext } from 'node:test';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { Tunnel } from '../../src/core/tunnel/tunnel';
@@ -16,7 +15,7 @@ import { tunnelConfig } from '../support/tunnels';
 import {
   closed, connectLocal, echoOnce, readBytes, readToEnd, sleep, startTunnel, tunnelPort, until, writeAll,
 } from '../support/tunnelKit';
-import { withPki } from '../support/pkiFixture';
+import { liveCredentials, withPki } from '../support/pkiFixture';
 import {
   Bystander, certificateId, inWaves, resourceLevel, backToBaseline, ScriptedBackend, seededBytes, sha256Hex, startScriptedBackend, whoami,
 } from './kit';
@@ -240,24 +239,8 @@ describe('faults under traffic', () => {
   });
 
   describe('certificate files', () => {
-    /** The tunnel's cert and key in a folder of their own, replaced the way renewal tools do. */
-    async function liveCredentials(identity: { cert: string; key: string }) {
-      const dir = await mkdtemp(path.join(pki().dir, 'live-'));
-      const cert = path.join(dir, 'client.crt');
-      const key = path.join(dir, 'client.key');
-      await copyFile(identity.cert, cert);
-      await copyFile(identity.key, key);
-      const renameOver = async (certPem: string, keyPem: string) => {
-        await writeFile(`${key}.tmp`, keyPem);
-        await writeFile(`${cert}.tmp`, certPem);
-        await rename(`${key}.tmp`, key);
-        await rename(`${cert}.tmp`, cert);
-      };
-      return { dir, cert, key, renameOver };
-    }
-
     test('replaced mid-traffic: the open connections keep flowing, new ones present the new certificate; garbage keeps the last good one and names the file', { timeout: 45_000 }, async (t) => {
-      const live = await liveCredentials(pki().client);
+      const live = await liveCredentials(pki(), pki().client);
       const backend = await startScriptedBackend(t, pki());
       const first = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'first', cert: live.cert, key: live.key }), { watchCredentials: true });
       const second = await startTunnel(t, tunnelConfig(pki(), backend.port, { name: 'second' }));
