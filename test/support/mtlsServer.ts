@@ -1,5 +1,5 @@
 /**
- * The one mTLS test server: a real Node TLS server on 127.0.0.1 demanding a client certificate
+ * The one mTLS test server: a real Node TLS server (on 127.0.0.1 by default) demanding a client certificate
  * from the test PKI, fed by a `net` server that keeps each TCP socket. So a test can reset the TCP
  * connection (`raw.resetAndDestroy()`, which a TLSSocket refuses) or speak plaintext before TLS (a
  * PostgreSQL server answering SSLRequest), and count what the server still holds. Handing a
@@ -35,6 +35,8 @@ export interface MtlsServer {
 export interface MtlsServerOptions {
   /** Listen on this port (default: one the kernel picks). */
   port?: number;
+  /** Listen on this address (default 127.0.0.1). */
+  host?: string;
   identity?: PkiFiles;
   /** CA file trusted for client certificates; default the test root. */
   clientCa?: string;
@@ -43,6 +45,8 @@ export interface MtlsServerOptions {
   alpn?: string[];
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /** Signature algorithms the server accepts (and asks client certificates to be signed with). */
+  sigalgs?: string;
   /**
    * Runs on the plaintext socket before TLS starts (a PostgreSQL server answering SSLRequest);
    * false: TLS does not start, and the socket is the preamble's to finish.
@@ -71,6 +75,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOpti
     cert: readFileSync(identity.cert), key: readFileSync(identity.key), ca: readFileSync(options.clientCa ?? pki.ca),
     requestCert, rejectUnauthorized: requestCert, allowHalfOpen: true,
     ALPNProtocols: options.alpn, minVersion: options.minVersion, maxVersion: options.maxVersion,
+    ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
     ...(options.handshakeTimeoutMs ? { handshakeTimeout: options.handshakeTimeoutMs } : {}),
   }, (secure) => {
     secure.on('error', () => undefined);
@@ -103,7 +108,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOpti
     if (options.preamble && !(await options.preamble(raw).catch(() => false))) return;
     tlsServer.emit('connection', raw);
   });
-  result.port = await listenLocal(server, options.port ?? 0);
+  result.port = await listenLocal(server, options.port ?? 0, options.host);
   let closing: Promise<void> | undefined;
   result.close = () => (closing ??= new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy();
