@@ -37,6 +37,8 @@ export interface MtlsServerOptions {
   port?: number;
   /** Listen on this address (default 127.0.0.1). */
   host?: string;
+  /** Pending connections the kernel queues (Node's default otherwise): a thousand dialling at once need more. */
+  backlog?: number;
   identity?: PkiFiles;
   /** CA file trusted for client certificates; default the test root. */
   clientCa?: string;
@@ -64,7 +66,7 @@ export interface MtlsServerOptions {
 }
 
 /** Starts the server; with `t`, it closes when that test ends. */
-export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOptions = {}, t?: TestContext): Promise<MtlsServer> {
+export async function startMtlsServer(pki: Pick<ThrowawayPki, 'server' | 'ca'>, options: MtlsServerOptions = {}, t?: TestContext): Promise<MtlsServer> {
   const identity = options.identity ?? pki.server;
   const requestCert = options.requestCert ?? true;
   const handler = options.handler ?? ((s) => s.pipe(s));
@@ -108,7 +110,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOpti
     if (options.preamble && !(await options.preamble(raw).catch(() => false))) return;
     tlsServer.emit('connection', raw);
   });
-  result.port = await listenLocal(server, options.port ?? 0, options.host);
+  result.port = await listenLocal(server, options.port ?? 0, options.host, options.backlog);
   let closing: Promise<void> | undefined;
   result.close = () => (closing ??= new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy();
