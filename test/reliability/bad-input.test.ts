@@ -22,7 +22,7 @@ import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { MtlsConnection } from '../support/mtlsServer';
 import { closed, connectionOf, connectLocal, readBytes, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
-import { CANCEL, fakePostgres, GSSENC_REQUEST, int32, postgresSession, PROTOCOL_3, readMessage, SSL_REQUEST, startupMessage } from './fakePostgres';
+import { CANCEL, fakePostgres, GSSENC_REQUEST, int32, postgresSession, PROTOCOL_3, readMessage, SSL_REQUEST, startupMessage } from '../support/fakePostgres';
 import { backToBaseline, inWaves, prng, resourceLevel, seededBytes, startScriptedBackend } from './kit';
 
 /**
