@@ -249,7 +249,7 @@ describe('faults under traffic', () => {
       const diagnoses = recordDiagnoses(first);
       const onFirst = await Bystander.start(t, 'on-first', tunnelPort(first), { seed: 4 });
       const onSecond = await Bystander.start(t, 'on-second', tunnelPort(second), { seed: 5 });
-      // A long upload on the first tunnel that spans every replacement below.
+      // A long upload on the first tunnel that spans every replacement below (paced, so it does).
       const upload = await connectLocal(t, tunnelPort(first));
       upload.write('sink\n');
       const uploadReply = readToEnd(upload, 40_000);

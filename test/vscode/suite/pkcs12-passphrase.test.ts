@@ -1,8 +1,6 @@
 // A PKCS#12 identity: its passphrase comes from `${env:…}` or from a password box (then secret
 // storage), never from settings; a wrong or missing one is explained, not thrown.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
@@ -34,20 +32,18 @@ async function stillAsking(api: { manager: { entry(name: string): { state: strin
 describe('a PKCS#12 identity', () => {
   const backend = withBackend();
   let rsaServer: DemoServer;
-  let dir: string;
   let pfx: string;
 
   before(async () => {
     const { pki } = backend();
     // node-forge writes RSA bundles only: an RSA client, and a server trusting the RSA CA.
     rsaServer = await startDemoServer({ server: pki.rsaServer, ca: pki.rsaCa });
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mtls-vscode-p12-'));
-    pfx = await writePkcs12(path.join(dir, 'client.p12'), pki.rsaClient, 'correct horse');
+    // In the backend's PKI folder, which goes with it.
+    pfx = await writePkcs12(path.join(pki.dir, 'client.p12'), pki.rsaClient, 'correct horse');
   });
   after(async () => {
     delete process.env[PASSPHRASE_VARIABLE];
     await rsaServer?.close();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
   const entry = (name: string, extra: Record<string, unknown> = {}) => ({
