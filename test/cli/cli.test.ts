@@ -3,17 +3,18 @@
  * config files, a real mTLS server. Every exit code and every bad-input message of the contract.
  */
 import assert from 'node:assert/strict';
-import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CLI, listeningPorts, RunningProcess, runScript } from '../support/cliProcess';
 import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
+import { listenLocal } from '../support/ports';
+import { until } from '../support/tunnelKit';
 
-const CLI = path.resolve('dist/cli.js');
 const pki = withPki();
 let dir: string;
 let server: MtlsServer;
@@ -39,55 +40,13 @@ async function configFile(name: string, content: unknown): Promise<string> {
   return file;
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], cwd = dir, timeoutMs = 20_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mtls-tunnels ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], cwd = dir) => runScript(CLI, args, { cwd });
 
 /** Starts `up` and resolves once every expected tunnel printed its listening line. */
-function startUp(args: string[], expected: number): Promise<{ child: ChildProcessWithoutNullStreams; ports: Map<string, number>; output: () => { stdout: string; stderr: string } }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'up', ...args], { cwd: dir });
-    let stdout = '';
-    let stderr = '';
-    const ports = new Map<string, number>();
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`up did not print ${expected} listening lines\n${stdout}\n${stderr}`));
-    }, 15_000);
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      for (const m of stdout.matchAll(/^(\S+) listening on 127\.0\.0\.1:(\d+) -> (\S+) \((\S+)\)$/gm)) ports.set(m[1], Number(m[2]));
-      if (ports.size === expected) {
-        clearTimeout(timer);
-        resolve({ child, ports, output: () => ({ stdout, stderr }) });
-      }
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`up exited with ${code} before listening\n${stdout}\n${stderr}`));
-    });
-  });
+async function startUp(args: string[], expected: number): Promise<{ up: RunningProcess; ports: Map<string, number> }> {
+  const up = RunningProcess.start(CLI, ['up', ...args], { cwd: dir });
+  await up.waitForOutput((stdout) => listeningPorts(stdout).size === expected, `${expected} listening lines`);
+  return { up, ports: listeningPorts(up.stdout) };
 }
 
 function echo(port: number, payload: Buffer): Promise<Buffer> {
@@ -102,37 +61,33 @@ function echo(port: number, payload: Buffer): Promise<Buffer> {
   });
 }
 
-const exited = (child: ChildProcessWithoutNullStreams) => new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-
 describe('mtls-tunnels up', () => {
   it('carries bytes exactly through each tunnel, logs connections, and drains on SIGINT with exit 0', async () => {
     const file = await configFile('two.json', { tunnels: [tunnel(), tunnel({ name: 'echo-2' })] });
-    const { child, ports, output } = await startUp(['--config', file], 2);
+    const { up, ports } = await startUp(['--config', file], 2);
     try {
       assert.deepEqual([...ports.keys()].sort(), ['echo', 'echo-2']);
-      assert.match(output().stdout, new RegExp(`^echo listening on 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${server.port} \\(tls\\)$`, 'm'));
+      assert.match(up.stdout, new RegExp(`^echo listening on 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${server.port} \\(tls\\)$`, 'm'));
       const payload = randomBytes(3 << 20);
       const [a, b] = await Promise.all([echo(ports.get('echo')!, payload), echo(ports.get('echo-2')!, payload)]);
       const sum = (x: Buffer) => createHash('sha256').update(x).digest('hex');
       assert.equal(sum(a), sum(payload));
       assert.equal(sum(b), sum(payload));
-      // The close line is logged after the connection is gone; give it a moment to arrive.
-      const deadline = Date.now() + 5000;
-      while (!/\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(output().stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      assert.match(output().stderr, /\[echo\] #1 127\.0\.0\.1:\d+ connected \(TLSv1\.3\)/);
-      assert.match(output().stderr, /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/);
+      // The close line is logged after the connection is gone: wait for it.
+      await until(() => /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(up.stderr), 5000, `the close line in:\n${up.stderr}`);
+      assert.match(up.stderr, /\[echo\] #1 127\.0\.0\.1:\d+ connected \(TLSv1\.3\)/);
+      assert.match(up.stderr, /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/);
     } finally {
-      child.kill('SIGINT');
+      up.child.kill('SIGINT');
     }
-    assert.equal(await exited(child), 0);
-    assert.match(output().stderr, /SIGINT: stopping 2 tunnel\(s\)/);
+    assert.equal((await up.exited).code, 0);
+    assert.match(up.stderr, /SIGINT: stopping 2 tunnel\(s\)/);
   });
 
   it('starts only the tunnels named on the command line', async () => {
     const file = await configFile('named.json', { tunnels: [tunnel(), tunnel({ name: 'other' })] });
-    const { child, ports } = await startUp(['other', '--config', file], 1);
-    child.kill('SIGTERM');
-    assert.equal(await exited(child), 0);
+    const { up, ports } = await startUp(['other', '--config', file], 1);
+    assert.equal((await up.stop('SIGTERM')).code, 0);
     assert.deepEqual([...ports.keys()], ['other']);
   });
 
@@ -149,24 +104,15 @@ describe('mtls-tunnels up', () => {
           "cert": "${p.client.cert}", "key": "${p.client.key}", "ca": "\${workspaceFolder}/certs/ca.crt", },
       ],
     }`);
-    const child = spawn(process.execPath, [CLI, 'up'], { cwd: ws });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no listening line: ${stdout} ${stderr}`)), 15_000);
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        if (/jsonc listening on/.test(stdout)) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
-    const port = Number(/127\.0\.0\.1:(\d+) ->/.exec(stdout)![1]);
-    assert.equal((await echo(port, Buffer.from('through jsonc'))).toString(), 'through jsonc');
-    child.kill('SIGINT');
-    assert.equal(await exited(child), 0);
+    const up = RunningProcess.start(CLI, ['up'], { cwd: ws });
+    try {
+      await up.waitForOutput((stdout) => listeningPorts(stdout).has('jsonc'), 'the listening line');
+      const port = listeningPorts(up.stdout).get('jsonc')!;
+      assert.equal((await echo(port, Buffer.from('through jsonc'))).toString(), 'through jsonc');
+      assert.equal((await up.stop('SIGINT')).code, 0);
+    } finally {
+      await up.dispose();
+    }
   });
 
   it('exits 2 with one line per config error, naming tunnel and field', async () => {
@@ -226,8 +172,7 @@ describe('mtls-tunnels up', () => {
 
   it('exits 1 when the listen port is in use, naming tunnel and port, and leaves no tunnel running', async () => {
     const blocker = net.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    const busy = (blocker.address() as net.AddressInfo).port;
+    const busy = await listenLocal(blocker);
     try {
       const file = await configFile('busy.json', { tunnels: [tunnel({ name: 'first' }), tunnel({ name: 'busy', listen: busy })] });
       const r = await run(['up', '--config', file]);

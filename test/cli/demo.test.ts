@@ -4,30 +4,18 @@
  * refused certificate in a sentence, and exit 0.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { runScript } from '../support/cliProcess';
 
 const DEMO = path.resolve('dist/demo.js');
 
-function runDemo(): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DEMO], { env: { ...process.env, NO_COLOR: '1' } });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+const runDemo = () => runScript(DEMO, [], { env: { ...process.env, NO_COLOR: '1' }, timeoutMs: 60_000 });
 
 describe('npm run demo', () => {
   it('runs every step and exits 0', { timeout: 90_000 }, async () => {
-    const { code, out } = await runDemo();
+    const { code, stdout, stderr } = await runDemo();
+    const out = stdout + stderr;
     assert.equal(code, 0, out);
     assert.match(out, /demo listening on 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ \(tls\)/);
     assert.match(out, /6 concurrent plain-TCP clients sent [\d.]+ MiB and got every byte back \(SHA-256 match\)/);

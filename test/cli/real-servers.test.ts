@@ -5,12 +5,12 @@
  * Needs `npm run build` first.
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CLI, RunningProcess } from '../support/cliProcess';
 import { withPki } from '../support/pkiFixture';
 import { unusedPort } from '../support/ports';
 import {
@@ -19,8 +19,6 @@ import {
   startNginx, startPostgres, startRedis,
 } from '../support/servers';
 
-/** The built CLI; MTLS_TUNNELS_CLI points the tests at another build of it. */
-const CLI = process.env.MTLS_TUNNELS_CLI ?? path.join(__dirname, '..', '..', 'dist', 'cli.js');
 const pki = withPki();
 const START = { timeout: 120_000 };
 const TEST = { timeout: 60_000 };
@@ -52,83 +50,25 @@ async function tunnelTo(name: string, protocol: TunnelEntry['protocol'], serverP
   };
 }
 
-/** `mtls-tunnels up --config FILE`, running, with every tunnel listening. */
-class RunningCli {
-  private stdout = '';
-  private stderr = '';
-  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  private constructor(private readonly child: ChildProcess, private readonly configDir: string) {
-    child.stdout?.on('data', (b: Buffer) => (this.stdout += b.toString('utf8')));
-    child.stderr?.on('data', (b: Buffer) => (this.stderr += b.toString('utf8')));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  static async up(tunnels: TunnelEntry[]): Promise<RunningCli> {
-    const configDir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
-    const config = path.join(configDir, 'tunnels.json');
-    await writeFile(config, JSON.stringify({ tunnels }, null, 2));
-    const child = spawn(process.execPath, [CLI, 'up', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const cli = new RunningCli(child, configDir);
-    try {
-      await cli.waitForListening(tunnels, 15_000);
-    } catch (err) {
-      await cli.dispose();
-      throw err;
-    }
-    return cli;
-  }
-
-  /** The contract's line `NAME listening on HOST:PORT -> TARGET (PROTOCOL)`, once per tunnel. */
-  private async waitForListening(tunnels: TunnelEntry[], timeoutMs: number): Promise<void> {
-    const expected = tunnels.map((t) => `${t.name} listening on ${t.listen} -> ${t.target} (${t.protocol})`);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lines = this.stdout.split('\n');
-      if (expected.every((line) => lines.includes(line))) return;
-      const why = this.child.exitCode !== null || this.child.signalCode !== null
-        ? `exited with ${this.child.exitCode ?? this.child.signalCode}`
-        : Date.now() > deadline ? `did not print them within ${timeoutMs} ms` : undefined;
-      if (why) {
-        throw new Error(`CLI ${why}; expected:\n${expected.join('\n')}\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** Sends SIGINT and waits (bounded) for the exit; the contract says it drains and exits 0. */
-  async interrupt(timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
-    this.child.kill('SIGINT');
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`CLI did not exit within ${timeoutMs} ms of SIGINT\nstderr:\n${this.stderr}`)), timeoutMs);
-    });
-    try {
-      return { ...(await Promise.race([this.exited, timeout])), stderr: this.stderr };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Kills the CLI if it still runs and removes the config; for `finally`. */
-  async dispose(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
-    await rm(this.configDir, { recursive: true, force: true });
-  }
-}
-
-/** Runs `body` against a CLI serving `tunnel`, then asserts that SIGINT makes it exit 0. */
+/**
+ * Runs `body` against `mtls-tunnels up --config FILE` serving `tunnel` (once it printed the
+ * contract's line `NAME listening on HOST:PORT -> TARGET (PROTOCOL)`), then asserts that SIGINT
+ * makes it exit 0.
+ */
 async function throughCli(tunnel: TunnelEntry, body: (localPort: number) => Promise<void>): Promise<void> {
-  const cli = await RunningCli.up([tunnel]);
+  const configDir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
+  const config = path.join(configDir, 'tunnels.json');
+  await writeFile(config, JSON.stringify({ tunnels: [tunnel] }, null, 2));
+  const cli = RunningProcess.start(CLI, ['up', '--config', config]);
   try {
+    const line = `${tunnel.name} listening on ${tunnel.listen} -> ${tunnel.target} (${tunnel.protocol})`;
+    await cli.waitForOutput((stdout) => stdout.split('\n').includes(line), `the line "${line}"`);
     await body(Number(tunnel.listen.split(':')[1]));
-    const exit = await cli.interrupt();
-    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, exit.stderr);
+    const exit = await cli.stop('SIGINT');
+    assert.deepEqual(exit, { code: 0, signal: null }, cli.stderr);
   } finally {
     await cli.dispose();
+    await rm(configDir, { recursive: true, force: true });
   }
 }
 

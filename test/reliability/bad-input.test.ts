@@ -18,9 +18,11 @@ import { parseTunnels } from '../../src/core/config/parse';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { binary, clientEnv, requireBinary, run, RunningPostgres, startPostgres } from '../support/servers';
 import { tunnelConfig } from '../support/tunnels';
-import { closed, connectLocal, readBytes, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { Tunnel } from '../../src/core/tunnel/tunnel';
+import { MtlsConnection } from '../support/mtlsServer';
+import { closed, connectionOf, connectLocal, readBytes, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
-import { CANCEL, fakePostgres, GSSENC_REQUEST, int32, postgresSession, PROTOCOL_3, readMessage, SSL_REQUEST, startupMessage } from './fakePostgres';
+import { CANCEL, fakePostgres, GSSENC_REQUEST, int32, postgresSession, PROTOCOL_3, readMessage, SSL_REQUEST, startupMessage } from '../support/fakePostgres';
 import { backToBaseline, inWaves, prng, resourceLevel, seededBytes, startScriptedBackend } from './kit';
 
 /**
@@ -72,22 +74,24 @@ describe('bad input', () => {
   const pki = withPki();
 
   /**
-   * Sends a case and then ends (and reads until closed), resets, or waits a moment and leaves;
-   * resolves with what came back.
+   * Sends a case and then ends (and reads until closed), resets once the bytes are sent, or leaves
+   * once the tunnel is in the middle of it (its upstream up, or its answer begun); resolves with
+   * what came back.
    */
-  async function throwAt(t: TestContext, port: number, c: JunkCase, how: 'end' | 'reset' | 'leave'): Promise<Buffer> {
-    const socket = await connectLocal(t, port);
+  async function throwAt(t: TestContext, tunnel: Tunnel, c: JunkCase, how: 'end' | 'reset' | 'leave'): Promise<Buffer> {
+    const socket = await connectLocal(t, tunnelPort(tunnel));
     const chunks: Buffer[] = [];
     socket.on('data', (d: Buffer) => chunks.push(d));
-    if (c.bytes.length > 0) socket.write(c.bytes);
+    const sent = new Promise<void>((resolve) => (c.bytes.length > 0 ? socket.write(c.bytes, () => resolve()) : resolve()));
     if (how === 'end') {
       socket.end();
       await closed(socket, 10_000);
     } else if (how === 'reset') {
-      await sleep(5);
+      await within(sent, 5000, 'the junk to be sent');
       socket.resetAndDestroy();
     } else {
-      await sleep(150);
+      await within(sent, 5000, 'the junk to be sent');
+      await until(() => chunks.length > 0 || socket.readableEnded || socket.destroyed || connectionOf(tunnel, socket) !== undefined, 5000, 'the tunnel to take up the junk');
       socket.destroy();
     }
     return Buffer.concat(chunks);
@@ -108,7 +112,7 @@ describe('bad input', () => {
     const replies = await inWaves(cases.length * hows.length, 30, async (k) => {
       const c = cases[k % cases.length];
       const how = hows[Math.floor(k / cases.length)];
-      return { c, how, reply: await throwAt(t, port, c, how) };
+      return { c, how, reply: await throwAt(t, tunnel, c, how) };
     });
     for (const { c, how, reply } of replies) {
       if (how !== 'end') continue;
@@ -132,13 +136,20 @@ describe('bad input', () => {
   test('the server resets while the local client has not spoken yet: no crash, and the client hears why once it speaks', { timeout: 20_000 }, async (t) => {
     // psql before its StartupMessage, a pool's idle connection: the upstream is up and nobody
     // reads it yet when the server resets it.
-    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: ({ raw }) => setTimeout(() => raw.resetAndDestroy(), 20) });
+    const sessions: MtlsConnection[] = [];
+    const pg = await startScriptedBackend(t, pki(), { postgres: true, handler: (session) => sessions.push(session) });
     const tunnel = await startTunnel(t, tunnelConfig(pki(), pg.port, { name: 'pg-reset', protocol: 'postgres' }));
     const diagnoses: Diagnosis[] = [];
     tunnel.on('diagnosis', (d) => diagnoses.push(d));
     for (let i = 1; i <= 3; i++) {
       const c = await connectLocal(t, tunnelPort(tunnel));
-      await until(() => pg.seen.length === i && pg.open() === 0, 5000, 'the server to reset');
+      // The tunnel has its upstream up (the client has not spoken, so it is not relaying yet);
+      // the server resets it.
+      await until(() => sessions.length === i, 5000, 'the upstream TLS session');
+      sessions[i - 1].raw.resetAndDestroy();
+      await until(() => pg.open() === 0, 5000, 'the server to reset');
+      // The tunnel keeps an early upstream error to itself until the client speaks, so no event
+      // says it has read the reset: a moment for the RST to cross loopback first.
       await sleep(50);
       c.write(SSL_REQUEST);
       assert.equal((await readBytes(c, 1, 3000)).toString(), 'N');
@@ -202,11 +213,10 @@ describe('bad input', () => {
       const refusals = async () => (await postgres!.log()).split('certificate verify failed').length - 1;
       const before = await refusals();
       const c = await connectLocal(t, tunnelPort(tunnel));
-      for (const end = Date.now() + 10_000; (await refusals()) === before;) {
-        assert.ok(Date.now() < end, 'PostgreSQL to refuse the certificate');
-        await sleep(50);
-      }
-      await sleep(200);
+      await until(async () => (await refusals()) > before, 10_000, 'PostgreSQL to refuse the certificate');
+      // The tunnel keeps the refusal (an alert) to itself until the client speaks, so no event
+      // says it has read it: a moment for the alert to cross loopback first.
+      await sleep(100);
       c.write(SSL_REQUEST);
       assert.equal((await readBytes(c, 1, 3000)).toString(), 'N');
       c.write(startupMessage({ user: 'alice', database: 'staging' }));
@@ -230,7 +240,7 @@ describe('bad input', () => {
       const tunnel = await startTunnel(t, tunnelConfig(pki(), postgres!.port, { name: 'real-pg', protocol: 'postgres' }));
       const port = tunnelPort(tunnel);
       const cases = junkCases(0xbad);
-      await inWaves(cases.length, 15, (k) => throwAt(t, port, cases[k], k % 2 === 0 ? 'end' : 'reset'));
+      await inWaves(cases.length, 15, (k) => throwAt(t, tunnel, cases[k], k % 2 === 0 ? 'end' : 'reset'));
       await until(() => tunnel.snapshot().openConnections === 0, 15_000, 'the junk connections to close');
       const conninfo = `host=127.0.0.1 port=${port} dbname=staging user=alice connect_timeout=10`;
       const result = await within(run(binary('psql'), ['-X', '-At', conninfo, '-c', 'select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()'], { env: clientEnv(), timeoutMs: 20_000 }), 25_000, 'psql');

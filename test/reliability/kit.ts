@@ -15,7 +15,7 @@ import { MtlsConnection, MtlsServer, startMtlsServer } from '../support/mtlsServ
 import { connectLocal, prng, readBytes, sleep, until, writeAll } from '../support/tunnelKit';
 
 export { prng };
-import { SSL_REQUEST } from './fakePostgres';
+import { SSL_REQUEST } from '../support/fakePostgres';
 
 
 /** A reproducible stream of random-looking bytes (AES-CTR keystream) named by `seed`. */

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
-import { connectLocal, readToEnd, sleep, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
+import { connectLocal, readToEnd, settled, startTunnel, tunnelPort, until, within } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
 import { backToBaseline, ensureFileLimit, inWaves, prng, resourceLevel, SeededBytes } from './kit';
 import type { SinkStats } from './sinkProcess';
@@ -103,7 +103,8 @@ describe('load', () => {
       assert.equal((await reply).data!.toString(), `${4 * KiB} ${sha}\n`);
     }
     await until(() => tunnel.snapshot().openConnections === 0, 5000, 'the warm-up connections to close');
-    await sleep(200);
+    // Closed connections release their descriptors a little later: measure once that count holds still.
+    await settled(() => resourceLevel().fds, 200, 5000, 'the open file count');
     const baseline = resourceLevel();
     const began = Date.now();
 
@@ -132,12 +133,7 @@ describe('load', () => {
 
     // Everything is released: in the tunnel, at the far end, and in this process.
     await until(() => tunnel.snapshot().openConnections === 0, 10_000, 'the tunnel to close every connection');
-    for (const end = Date.now() + 10_000; ;) {
-      const { open } = await sink.stats();
-      if (open === 0) break;
-      if (Date.now() > end) assert.fail(`the sink still holds ${open} connections`);
-      await sleep(50);
-    }
+    await until(async () => (await sink.stats()).open === 0, 10_000, 'the sink to let go of every connection');
     const now = await backToBaseline(baseline, 10_000);
     const total = sizes.reduce((a, b) => a + b, 0);
     const s = tunnel.snapshot();

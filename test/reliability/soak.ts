@@ -22,7 +22,7 @@ import { Tunnel } from '../../src/core/tunnel/tunnel';
 import { tunnelConfig } from '../support/tunnels';
 import { makePki } from '../support/pkiFixture';
 import { closed, connectLocal, readBytes, readToEnd, sleep, until, within, writeAll } from '../support/tunnelKit';
-import { fakePostgres, postgresSession } from './fakePostgres';
+import { fakePostgres, postgresSession } from '../support/fakePostgres';
 import { openFds, prng, SeededBytes, seededBytes, sha256Hex, startScriptedBackend } from './kit';
 
 const MiB = 1024 * 1024;

@@ -9,12 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { after, before, describe, it, TestContext } from 'node:test';
 import { runCheck } from '../../src/cli/check';
 import { runUp } from '../../src/cli/up';
@@ -250,21 +248,14 @@ describe('through tinyproxy', { skip: requireBinary('tinyproxy') }, () => {
   describe('"proxy": "env"', () => {
     // A target on this machine's own non-loopback address: "env" never proxies loopback.
     const address = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-    let lan: tls.Server | undefined;
+    let lan: MtlsServer | undefined;
     let lanPort = 0;
     before(async () => {
       if (!address) return;
-      lan = tls.createServer({
-        cert: readFileSync(pki().server.cert), key: readFileSync(pki().server.key), ca: readFileSync(pki().ca), requestCert: true, rejectUnauthorized: true,
-      }, (s) => {
-        s.on('error', () => undefined);
-        s.pipe(s);
-      });
-      lan.on('tlsClientError', () => undefined);
-      await new Promise<void>((resolve) => lan!.listen(0, address, resolve));
-      lanPort = (lan.address() as net.AddressInfo).port;
+      lan = await startMtlsServer(pki(), { host: address });
+      lanPort = lan.port;
     });
-    after(() => new Promise<void>((resolve) => (lan ? lan.close(() => resolve()) : resolve())));
+    after(() => lan?.close());
 
     const envTunnel = (env: NodeJS.ProcessEnv): TunnelConfig => {
       const { tunnels, errors } = parseTunnels([{

@@ -1,5 +1,5 @@
 /**
- * The one mTLS test server: a real Node TLS server on 127.0.0.1 demanding a client certificate
+ * The one mTLS test server: a real Node TLS server (on 127.0.0.1 by default) demanding a client certificate
  * from the test PKI, fed by a `net` server that keeps each TCP socket. So a test can reset the TCP
  * connection (`raw.resetAndDestroy()`, which a TLSSocket refuses) or speak plaintext before TLS (a
  * PostgreSQL server answering SSLRequest), and count what the server still holds. Handing a
@@ -35,6 +35,10 @@ export interface MtlsServer {
 export interface MtlsServerOptions {
   /** Listen on this port (default: one the kernel picks). */
   port?: number;
+  /** Listen on this address (default 127.0.0.1). */
+  host?: string;
+  /** Pending connections the kernel queues (Node's default otherwise): a thousand dialling at once need more. */
+  backlog?: number;
   identity?: PkiFiles;
   /** CA file trusted for client certificates; default the test root. */
   clientCa?: string;
@@ -43,6 +47,8 @@ export interface MtlsServerOptions {
   alpn?: string[];
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /** Signature algorithms the server accepts (and asks client certificates to be signed with). */
+  sigalgs?: string;
   /**
    * Runs on the plaintext socket before TLS starts (a PostgreSQL server answering SSLRequest);
    * false: TLS does not start, and the socket is the preamble's to finish.
@@ -60,7 +66,7 @@ export interface MtlsServerOptions {
 }
 
 /** Starts the server; with `t`, it closes when that test ends. */
-export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOptions = {}, t?: TestContext): Promise<MtlsServer> {
+export async function startMtlsServer(pki: Pick<ThrowawayPki, 'server' | 'ca'>, options: MtlsServerOptions = {}, t?: TestContext): Promise<MtlsServer> {
   const identity = options.identity ?? pki.server;
   const requestCert = options.requestCert ?? true;
   const handler = options.handler ?? ((s) => s.pipe(s));
@@ -71,6 +77,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOpti
     cert: readFileSync(identity.cert), key: readFileSync(identity.key), ca: readFileSync(options.clientCa ?? pki.ca),
     requestCert, rejectUnauthorized: requestCert, allowHalfOpen: true,
     ALPNProtocols: options.alpn, minVersion: options.minVersion, maxVersion: options.maxVersion,
+    ...(options.sigalgs ? { sigalgs: options.sigalgs } : {}),
     ...(options.handshakeTimeoutMs ? { handshakeTimeout: options.handshakeTimeoutMs } : {}),
   }, (secure) => {
     secure.on('error', () => undefined);
@@ -103,7 +110,7 @@ export async function startMtlsServer(pki: ThrowawayPki, options: MtlsServerOpti
     if (options.preamble && !(await options.preamble(raw).catch(() => false))) return;
     tlsServer.emit('connection', raw);
   });
-  result.port = await listenLocal(server, options.port ?? 0);
+  result.port = await listenLocal(server, options.port ?? 0, options.host, options.backlog);
   let closing: Promise<void> | undefined;
   result.close = () => (closing ??= new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy();

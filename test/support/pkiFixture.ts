@@ -2,11 +2,11 @@
  * One throwaway PKI per test file: made in a temp folder before the file's first test, removed
  * after its last. Call `withPki()` at the top level of a test file (or of a describe block).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { after, before } from 'node:test';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createThrowawayPki, ThrowawayPki } from '../../src/core/pki/testPki';
+import { createThrowawayPki, PkiFiles, ThrowawayPki } from '../../src/core/pki/testPki';
 
 /** The fixture's PKI: call it inside tests and hooks; `ready()` resolves once it is made. */
 export interface PkiFixture {
@@ -42,4 +42,29 @@ export async function makePki(): Promise<{ pki: ThrowawayPki; dispose: () => Pro
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-pki-'));
   const pki = await createThrowawayPki(dir);
   return { pki, dispose: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A tunnel's cert and key in a folder of their own, which a test replaces as renewal tools do. */
+export interface LiveCredentials {
+  dir: string;
+  cert: string;
+  key: string;
+  /** Writes both beside the live files, then renames the key and then the cert over them. */
+  renameOver(certPem: string, keyPem: string): Promise<void>;
+}
+
+/** Copies `identity` into a new folder inside the PKI's. */
+export async function liveCredentials(pki: ThrowawayPki, identity: PkiFiles): Promise<LiveCredentials> {
+  const dir = await mkdtemp(path.join(pki.dir, 'live-'));
+  const cert = path.join(dir, 'client.crt');
+  const key = path.join(dir, 'client.key');
+  await copyFile(identity.cert, cert);
+  await copyFile(identity.key, key);
+  const renameOver = async (certPem: string, keyPem: string) => {
+    await writeFile(`${cert}.tmp`, certPem);
+    await writeFile(`${key}.tmp`, keyPem);
+    await rename(`${key}.tmp`, key);
+    await rename(`${cert}.tmp`, cert);
+  };
+  return { dir, cert, key, renameOver };
 }

@@ -1,11 +1,14 @@
 /** Local ports for tests: listening on 127.0.0.1, and a port nothing listens on. */
 import * as net from 'node:net';
 
-/** Listens on `host:port` (default 127.0.0.1 and a port the kernel picks); resolves with the port. */
-export function listenLocal(server: net.Server, port = 0, host = '127.0.0.1'): Promise<number> {
+/**
+ * Listens on `host:port` (default 127.0.0.1 and a port the kernel picks, Node's default backlog);
+ * resolves with the port.
+ */
+export function listenLocal(server: net.Server, port = 0, host = '127.0.0.1', backlog?: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog }, () => {
       server.off('error', reject);
       resolve((server.address() as net.AddressInfo).port);
     });

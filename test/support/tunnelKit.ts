@@ -38,12 +38,39 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` every 10 ms until it holds; rejects after `ms`. */
-export async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/**
+ * Waits until `read()` has kept one value for `quietMs` (polled every 10 ms), and returns it:
+ * for "it stopped moving" (a stream stalled by backpressure), the one thing no event announces.
+ * Rejects after `ms`.
+ */
+export async function settled<T>(read: () => T, quietMs: number, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  let value = read();
+  let since = Date.now();
+  for (;;) {
+    await sleep(10);
+    const now = read();
+    if (JSON.stringify(now) !== JSON.stringify(value)) {
+      value = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return value;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what} to settle`);
+  }
+}
+
+/** The tunnel's view of the connection from local `socket`; undefined before it is accepted and after it is gone. */
+export function connectionOf(tunnel: Tunnel, socket: net.Socket): ReturnType<Tunnel['snapshot']>['connections'][number] | undefined {
+  return tunnel.snapshot().connections.find((c) => c.client === `${socket.localAddress}:${socket.localPort}`);
 }
 
 export function sha256(data: Buffer | Buffer[]): string {

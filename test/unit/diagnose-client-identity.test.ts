@@ -7,11 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
 import { describe, it } from 'node:test';
 import { checkTunnel } from '../../src/core/doctor';
-import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
+import { MtlsServer, MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { opensslBinary, OpensslServerOptions, startOpensslServer } from '../support/opensslServer';
 import { withPki } from '../support/pkiFixture';
 import { tunnelConfig } from '../support/tunnels';
@@ -181,23 +179,6 @@ describe('diagnosing ALPN', () => {
 });
 
 /** A TLS 1.3 server with an RSA key that asks client certificates signed with RSA only. */
-async function startSigalgsServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = tls.createServer({
-    cert: readFileSync(pki().rsaServer.cert), key: readFileSync(pki().rsaServer.key), ca: readFileSync(pki().ca),
-    requestCert: true, rejectUnauthorized: true, sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256',
-  }, (socket) => socket.on('error', () => undefined));
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
-  };
+function startSigalgsServer(): Promise<MtlsServer> {
+  return startMtlsServer(pki(), { identity: pki().rsaServer, sigalgs: 'rsa_pss_rsae_sha256:rsa_pkcs1_sha256' });
 }

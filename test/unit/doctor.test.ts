@@ -5,9 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import { writeFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { runCheck } from '../../src/cli/check';
@@ -15,7 +13,7 @@ import { CheckReport, checkTunnel, formatCheckReport } from '../../src/core/doct
 import { writePkcs12 } from '../../src/core/pki/testPki';
 import { MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
-import { unusedPort } from '../support/ports';
+import { listenLocal, unusedPort } from '../support/ports';
 import { startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 
@@ -84,22 +82,24 @@ describe('checkTunnel on a healthy tunnel', () => {
   });
 
   it('protocol postgres: times the SSLRequest and sends nothing but it and the handshake', async () => {
-    const context = tls.createSecureContext({ cert: readFileSync(pki().server.cert), key: readFileSync(pki().server.key), ca: readFileSync(pki().ca) });
     let plaintext: Buffer = Buffer.alloc(0);
     let afterHandshake = 0;
     let closedCleanly = false;
-    const server = await startRawServer((socket) => {
-      socket.once('data', (chunk: Buffer) => {
+    const server = await startMtlsServer(pki(), {
+      // Everything that arrives before our `S` is the plaintext the doctor sent.
+      preamble: (raw) => new Promise((resolve) => raw.once('data', (chunk: Buffer) => {
+        raw.pause();
         plaintext = chunk;
-        socket.write('S');
-        const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: true });
-        secure.on('error', () => undefined);
+        raw.write('S');
+        resolve(true);
+      })),
+      handler: (secure) => {
         secure.on('data', (d: Buffer) => (afterHandshake += d.length));
         secure.on('end', () => {
           closedCleanly = true;
           secure.end();
         });
-      });
+      },
     });
     try {
       const report = await checkTunnel(tunnelConfig(pki(), server.port, { name: 'pg', protocol: 'postgres' }));
@@ -167,7 +167,7 @@ describe('checkTunnel warnings', () => {
 
   it('protocol mysql: a target that does not greet like MySQL is named as such', async () => {
     const plain = net.createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
-    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    await listenLocal(plain);
     try {
       const report = await checkTunnel(tunnelConfig(pki(), (plain.address() as net.AddressInfo).port, { name: 'maria', protocol: 'mysql' }));
       assert.equal(report.verdict, 'failed');

@@ -15,11 +15,10 @@ import { startMtlsServer } from '../support/mtlsServer';
 import { binary, requireBinary } from '../support/servers/binaries';
 import { Daemon, waitUntilReady } from '../support/servers/daemon';
 import { tunnelConfig } from '../support/tunnels';
+import { SSL_REQUEST } from '../support/fakePostgres';
 import { withPki } from '../support/pkiFixture';
 import { unusedPort } from '../support/ports';
 import { MB, connectLocal, echoOnce, readBytes, readToEnd, until, within, writeAll } from '../support/tunnelKit';
-
-const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
 describe('stunnel runs the exported config', { skip: requireBinary('stunnel') }, () => {
   const pki = withPki();

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { describe, test, TestContext } from 'node:test';
@@ -21,6 +20,7 @@ import { withPki } from '../support/pkiFixture';
 import { RawServer, startRawServer } from '../support/rawServers';
 import { tunnelConfig } from '../support/tunnels';
 import { MB, connectLocal, readToEnd, sha256, sinkHandler, sleep, startTunnel, tunnelPort, within, writeAll } from '../support/tunnelKit';
+import { listenLocal } from '../support/ports';
 
 const pki = withPki();
 const TARGET = { host: 'db.internal', port: 5432 };
@@ -85,23 +85,13 @@ async function connected(t: TestContext, port: number): Promise<net.Socket> {
 /** An mTLS echo server that records the SNI each connection asked for. */
 async function sniEcho(t: TestContext): Promise<{ port: number; names: (string | false)[] }> {
   const names: (string | false)[] = [];
-  const server = tls.createServer({
-    cert: readFileSync(pki().server.cert), key: readFileSync(pki().server.key), ca: readFileSync(pki().ca),
-    requestCert: true, rejectUnauthorized: true,
-  }, (s) => {
-    names.push((s as tls.TLSSocket & { servername: string | false }).servername);
-    s.on('error', () => undefined);
-    s.pipe(s);
-  });
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (s) => sockets.add(s));
-  t.after(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  return { port: (server.address() as net.AddressInfo).port, names };
+  const server = await startMtlsServer(pki(), {
+    handler: (s) => {
+      names.push((s as tls.TLSSocket & { servername: string | false }).servername);
+      s.pipe(s);
+    },
+  }, t);
+  return { port: server.port, names };
 }
 
 describe('the CONNECT request', () => {
@@ -258,7 +248,7 @@ describe('dialling through a proxy', () => {
         upstream.on('error', () => client.destroy());
       });
     });
-    await new Promise<void>((resolve) => relayServer.listen(0, '127.0.0.1', resolve));
+    await listenLocal(relayServer);
     t.after(() => new Promise<void>((resolve) => relayServer.close(() => resolve())));
     const tunnel = await startTunnel(t, tunnelConfig(pki(), sink.port, { proxy: `http://127.0.0.1:${(relayServer.address() as net.AddressInfo).port}` }));
     const client = await connectLocal(t, tunnelPort(tunnel));

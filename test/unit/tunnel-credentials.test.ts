@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, test, TestContext } from 'node:test';
@@ -15,24 +15,25 @@ import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { PkiFiles, writePkcs12 } from '../../src/core/pki/testPki';
 import { Tunnel, TunnelStartError } from '../../src/core/tunnel/tunnel';
 import { startMtlsServer } from '../support/mtlsServer';
+import { listenLocal } from '../support/ports';
 import { tunnelConfig } from '../support/tunnels';
 import {
   closed, connectLocal, echoOnce, recordingLogger, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
-import { withPki } from '../support/pkiFixture';
+import { liveCredentials, withPki } from '../support/pkiFixture';
 
 const PASSPHRASE = 'Tr0ub4dor&3-never-in-logs';
 
 /**
  * A TCP relay to `port`. On its first connection it holds what the server sends after the
- * client's second flight (in TLS 1.3: the session tickets) for `holdMs`, then delivers it.
+ * client's second flight (in TLS 1.3: the session tickets) until `release()`, then delivers it.
  */
-async function ticketHoldingRelay(t: TestContext, port: number, holdMs: number) {
+async function ticketHoldingRelay(t: TestContext, port: number) {
   let first = true;
   let onHolding!: () => void;
-  let onReleased!: () => void;
+  let release!: () => void;
   const holding = new Promise<void>((resolve) => (onHolding = resolve));
-  const released = new Promise<void>((resolve) => (onReleased = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
   const sockets = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (down) => {
     const hold = first;
@@ -58,12 +59,11 @@ async function ticketHoldingRelay(t: TestContext, port: number, holdMs: number) 
       if (hold && state === 'passing' && clientFlights >= 2) {
         state = 'holding';
         onHolding();
-        setTimeout(() => {
+        void released.then(() => {
           state = 'released';
           for (const b of queue) down.write(b);
           if (upEnded) down.end();
-          onReleased();
-        }, holdMs);
+        });
       }
       if (state === 'holding') queue.push(d);
       else down.write(d);
@@ -73,12 +73,12 @@ async function ticketHoldingRelay(t: TestContext, port: number, holdMs: number) 
       if (state !== 'holding') down.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await listenLocal(server);
   t.after(() => new Promise<void>((resolve) => {
     for (const s of sockets) s.destroy();
     server.close(() => resolve());
   }));
-  return { port: (server.address() as net.AddressInfo).port, holding, released };
+  return { port: (server.address() as net.AddressInfo).port, holding, release };
 }
 
 describe('tunnel credentials', () => {
@@ -233,26 +233,10 @@ describe('tunnel credentials', () => {
   });
 
   describe('reload', () => {
-    /** A folder of its own holding the tunnel's cert and key, replaced the way renewal tools do. */
-    async function credentialFolder(identity: PkiFiles) {
-      const dir = await mkdtemp(path.join(pki().dir, 'live-'));
-      const cert = path.join(dir, 'client.crt');
-      const key = path.join(dir, 'client.key');
-      await copyFile(identity.cert, cert);
-      await copyFile(identity.key, key);
-      const replace = async (certPem: string, keyPem: string) => {
-        await writeFile(`${cert}.tmp`, certPem);
-        await writeFile(`${key}.tmp`, keyPem);
-        await rename(`${key}.tmp`, key);
-        await rename(`${cert}.tmp`, cert);
-      };
-      return { cert, key, replace };
-    }
-
     test('new files on disk: new connections present the new identity, an open one keeps working', { timeout: 20_000 }, async (t) => {
       const echo = await startMtlsServer(pki());
       t.after(() => echo.close());
-      const live = await credentialFolder(pki().client);
+      const live = await liveCredentials(pki(), pki().client);
       const tunnel = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'renewed', cert: live.cert, key: live.key }), { watchCredentials: true });
       const reloads: string[] = [];
       tunnel.on('credentialsReloaded', (d) => reloads.push(d));
@@ -262,7 +246,7 @@ describe('tunnel credentials', () => {
       assert.deepEqual(echo.clients, ['alice']);
 
       const bob = await pki().intermediate.issue({ commonName: 'bob', usage: 'client' });
-      await live.replace(bob.chainPem, bob.keyPem);
+      await live.renameOver(bob.chainPem, bob.keyPem);
       await until(() => reloads.some((d) => d.includes('CN=bob')), 5000, 'the reload to bob');
       assert.match(tunnel.snapshot().credentials ?? '', /CN=bob/);
 
@@ -279,16 +263,17 @@ describe('tunnel credentials', () => {
       // certificate. A relay holds the tickets of the first connection to make that moment last.
       const echo = await startMtlsServer(pki(), { minVersion: 'TLSv1.3' });
       t.after(() => echo.close());
-      const relay = await ticketHoldingRelay(t, echo.port, 400);
-      const live = await credentialFolder(pki().client);
+      const relay = await ticketHoldingRelay(t, echo.port);
+      const live = await liveCredentials(pki(), pki().client);
       const tunnel = await startTunnel(t, tunnelConfig(pki(), relay.port, { name: 'late-ticket', cert: live.cert, key: live.key }));
 
       const bob = await pki().intermediate.issue({ commonName: 'bob', usage: 'client' });
       const first = await connectLocal(t, tunnelPort(tunnel));
       await within(relay.holding, 5000, 'the session tickets to be held');
-      await live.replace(bob.chainPem, bob.keyPem);
+      await live.renameOver(bob.chainPem, bob.keyPem);
       assert.equal(await tunnel.reloadCredentials(), true);
-      await within(relay.released, 5000, 'the tickets to be delivered');
+      // The tickets of alice's session arrive only now, after the reload to bob.
+      relay.release();
       assert.equal(await echoOnce(first, 'alice, open before the reload'), 'alice, open before the reload');
 
       const second = await connectLocal(t, tunnelPort(tunnel));
@@ -300,7 +285,7 @@ describe('tunnel credentials', () => {
     test('garbage on disk: the last good identity is kept and a warning names the tunnel', { timeout: 20_000 }, async (t) => {
       const echo = await startMtlsServer(pki());
       t.after(() => echo.close());
-      const live = await credentialFolder(pki().client);
+      const live = await liveCredentials(pki(), pki().client);
       const logger = recordingLogger();
       const tunnel = await startTunnel(t, tunnelConfig(pki(), echo.port, { name: 'broken-renewal', cert: live.cert, key: live.key }), { watchCredentials: true, logger });
       const diagnoses: Diagnosis[] = [];
@@ -309,12 +294,12 @@ describe('tunnel credentials', () => {
       tunnel.on('credentialsReloaded', (d) => reloads.push(d));
 
       const bob = await pki().intermediate.issue({ commonName: 'bob', usage: 'client' });
-      await live.replace(bob.chainPem, bob.keyPem);
+      await live.renameOver(bob.chainPem, bob.keyPem);
       await until(() => reloads.some((d) => d.includes('CN=bob')), 5000, 'the reload to bob');
       const asBob = await connectLocal(t, tunnelPort(tunnel));
       assert.equal(await echoOnce(asBob, 'bob'), 'bob');
 
-      await live.replace('-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n', 'not a key either\n');
+      await live.renameOver('-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n', 'not a key either\n');
       await until(() => diagnoses.some((d) => d.severity === 'warning'), 5000, 'a warning about the broken files');
       const warning = diagnoses.find((d) => d.severity === 'warning')!;
       assert.equal(warning.code, 'PEM_MALFORMED');

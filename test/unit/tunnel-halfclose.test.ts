@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  MB, closed, connectLocal, readBytes, readToEnd, sha256, sleep, startTunnel, tunnelPort, until, within, writeAll,
+  MB, closed, connectLocal, readBytes, readToEnd, settled, sha256, startTunnel, tunnelPort, until, within, writeAll,
 } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
 
@@ -18,10 +18,10 @@ describe('tunnel half-close', () => {
   const pki = withPki();
 
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-    test(`client ends first, server replies 200 ms after the end and the whole reply arrives (${version})`, { timeout: 20_000 }, async (t) => {
+    test(`client ends first, the server replies only after it saw the end, and the whole reply arrives (${version})`, { timeout: 20_000 }, async (t) => {
       const request = randomBytes(300 * 1024);
       const reply = randomBytes(2 * MB);
-      const serverSaw: { bytes: number; sha: string; endAt: number }[] = [];
+      const serverSaw: { bytes: number; sha: string; answer: () => void }[] = [];
       const server = await startMtlsServer(pki(), {
         maxVersion: version,
         handler: (s) => {
@@ -29,8 +29,7 @@ describe('tunnel half-close', () => {
           s.on('data', (d: Buffer) => chunks.push(d));
           s.once('end', () => {
             const got = Buffer.concat(chunks);
-            serverSaw.push({ bytes: got.length, sha: sha256(got), endAt: Date.now() });
-            setTimeout(() => void writeAll(s, reply).catch(() => undefined), 200);
+            serverSaw.push({ bytes: got.length, sha: sha256(got), answer: () => void writeAll(s, reply).catch(() => undefined) });
           });
         },
       });
@@ -39,8 +38,12 @@ describe('tunnel half-close', () => {
       const client = await connectLocal(t, tunnelPort(tunnel));
       const received = readToEnd(client, 10_000);
       await writeAll(client, request);
+      await until(() => serverSaw.length === 1, 5000, 'the server to see the end of the request');
+      // Both ends have said all they will, one way: the tunnel still holds the other way open.
+      assert.equal(tunnel.snapshot().openConnections, 1, 'the half-closed connection is still open');
+      assert.ok(!client.destroyed && !client.readableEnded, 'the local client still waits for the reply');
+      serverSaw[0].answer();
       const got = await received;
-      assert.equal(serverSaw.length, 1, 'the server saw the end of the request');
       assert.equal(serverSaw[0].bytes, request.length);
       assert.equal(serverSaw[0].sha, sha256(request));
       assert.equal(got.bytes, reply.length);
@@ -54,6 +57,7 @@ describe('tunnel half-close', () => {
     test(`server ends first, the client keeps sending and the server receives all of it (${version})`, { timeout: 20_000 }, async (t) => {
       const late = randomBytes(3 * MB);
       let serverGot: Promise<{ bytes: number; sha: string }> | undefined;
+      let serverBytes = 0;
       const server = await startMtlsServer(pki(), {
         maxVersion: version,
         handler: (s) => {
@@ -62,6 +66,7 @@ describe('tunnel half-close', () => {
             let bytes = 0;
             s.on('data', (d: Buffer) => {
               bytes += d.length;
+              serverBytes = bytes;
               h.update(d);
             });
             s.once('end', () => resolve({ bytes, sha: h.digest('hex') }));
@@ -74,11 +79,11 @@ describe('tunnel half-close', () => {
       const client = await connectLocal(t, tunnelPort(tunnel));
       const greeting = await readToEnd(client, 5000);
       assert.equal(greeting.data!.toString(), 'greeting, and goodbye');
-      // The server's side is closed; ours is not: keep talking, slowly at first.
-      await sleep(200);
+      // The server's side is closed; ours is not: keep talking, a little first, and the server hears it.
       assert.ok(!client.destroyed && client.writable, 'the local client can still write');
       client.write(late.subarray(0, 1000));
-      await sleep(100);
+      await until(() => serverBytes === 1000, 5000, 'the server to receive the first 1000 bytes after its end');
+      assert.equal(tunnel.snapshot().openConnections, 1, 'the tunnel kept the half-closed connection');
       await writeAll(client, late.subarray(1000));
       const got = await within(until(() => serverGot !== undefined, 3000, 'the server handler').then(() => serverGot!), 10_000, 'the server to receive everything');
       assert.equal(got.bytes, late.length);
@@ -162,17 +167,14 @@ describe('tunnel backpressure', () => {
     const client = net.connect({ host: '127.0.0.1', port: tunnelPort(tunnel), allowHalfOpen: true });
     t.after(() => client.destroy());
     client.pause();
-    // Read the first bytes to know the stream flows, then stop reading for a while.
+    // Read the first bytes to know the stream flows, then stop reading.
     const first = await readBytes(client, 1000, 5000);
     await until(() => progress.blocked, 5000, 'the server to be blocked by backpressure');
-    await sleep(700);
-    const stalledAt = progress.written;
-    const tunnelWroteAt = tunnel.snapshot().bytesDown;
-    await sleep(500);
-    assert.equal(progress.written, stalledAt, 'the server made no progress while the client did not read');
+    // Buffers along the way fill up for a moment; then nothing may move for as long as we do not
+    // read. Half a second of stillness is the proof (no event says "nothing happens").
+    const [stalledAt, tunnelWroteAt] = await settled(() => [progress.written, tunnel.snapshot().bytesDown], 500, 10_000, 'the stream');
     assert.ok(progress.blocked, 'server write() returned false and has not drained');
     assert.ok(stalledAt < TOTAL / 2, `the server was stopped early (${stalledAt} of ${TOTAL} bytes handed over)`);
-    assert.equal(tunnel.snapshot().bytesDown, tunnelWroteAt, 'the tunnel stopped writing to the paused client');
     assert.ok(tunnelWroteAt < 24 * MB, `the tunnel did not queue the stream for the client (${tunnelWroteAt} bytes written)`);
     const grown = process.memoryUsage().arrayBuffers - memoryBefore;
     assert.ok(grown < 32 * MB, `buffer memory grew by ${grown} bytes while paused`);

@@ -13,6 +13,7 @@ import {
   closed, connectLocal, echoOnce, readToEnd, sleep, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
+import { listenLocal } from '../support/ports';
 
 /** Resolves with the error a fresh connection to the port gets (or undefined if it connects). */
 function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
@@ -93,9 +94,10 @@ describe('tunnel lifecycle', () => {
   });
 
   test('stop() closes the listener at once and lets an in-flight exchange finish', { timeout: 15_000 }, async (t) => {
-    // The backend answers 400 ms after the request, then ends.
+    // The backend answers the request only once the test says so (after stop() began), then ends.
+    let answer: (() => void) | undefined;
     const slow = await startMtlsServer(pki(), {
-      handler: (s) => s.once('data', (d: Buffer) => setTimeout(() => s.end(`answer to ${d.toString()}`), 400)),
+      handler: (s) => s.once('data', (d: Buffer) => (answer = () => s.end(`answer to ${d.toString()}`))),
     });
     t.after(() => slow.close());
     // A drain timeout far beyond the test's deadline: stop() can only finish in time by seeing the
@@ -111,6 +113,9 @@ describe('tunnel lifecycle', () => {
     assert.equal(tunnel.state, 'stopping');
     const refused = await connectError(port);
     assert.equal(refused?.code, 'ECONNREFUSED', 'new connections are refused as soon as stop() is called');
+    await until(() => answer !== undefined, 3000, 'the request to reach the backend');
+    assert.equal(tunnel.state, 'stopping', 'stop() waits for the exchange in flight');
+    answer!();
 
     assert.equal((await reply).data!.toString(), 'answer to question');
     client.end();
@@ -146,7 +151,7 @@ describe('tunnel lifecycle', () => {
 
   test('a port in use fails start with PORT_IN_USE on "listen", naming the tunnel', { timeout: 10_000 }, async (t) => {
     const squatter = net.createServer();
-    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    await listenLocal(squatter);
     t.after(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
     const port = (squatter.address() as net.AddressInfo).port;
     const tunnel = new Tunnel(tunnelConfig(pki(), 1, { name: 'squatted', listen: `127.0.0.1:${port}` }), { watchCredentials: false });

@@ -16,39 +16,8 @@ import {
   connectLocal, readBytes, readToEnd, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
-
-const SSL_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f]);
-const GSSENC_REQUEST = Buffer.from([0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x30]);
-
-/** A protocol 3.0 StartupMessage. */
-function startupMessage(params: Record<string, string>): Buffer {
-  const body = Buffer.concat([
-    Buffer.from([0x00, 0x03, 0x00, 0x00]),
-    ...Object.entries(params).map(([k, v]) => Buffer.from(`${k}\0${v}\0`)),
-    Buffer.from([0]),
-  ]);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(body.length + 4);
-  return Buffer.concat([len, body]);
-}
-
-/** A CancelRequest: length 16, code 80877102, pid, secret key. */
-function cancelRequest(pid: number, secret: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt32BE(16, 0);
-  b.writeUInt32BE(80877102, 4);
-  b.writeUInt32BE(pid, 8);
-  b.writeUInt32BE(secret, 12);
-  return b;
-}
-
-/** A typed backend/frontend message: type byte, Int32 length, body. */
-function message(type: string, body: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.write(type, 0);
-  head.writeUInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
-}
+import { listenLocal } from '../support/ports';
+import { CANCEL, cancelRequest, GSSENC_REQUEST, message, SSL_REQUEST, startupMessage } from '../support/fakePostgres';
 
 const AUTH_OK = message('R', Buffer.from([0, 0, 0, 0]));
 const READY = message('Z', Buffer.from('I'));
@@ -99,7 +68,7 @@ async function startFakePostgres(t: TestContext, pki: ThrowawayPki, answer: 'S' 
         if (all.length < 8 || all.length < all.readUInt32BE(0)) return;
         startupDone = true;
         const len = all.readUInt32BE(0);
-        if (all.readUInt32BE(4) === 80877102) {
+        if (all.readUInt32BE(4) === CANCEL) {
           tls.end();
           return;
         }
@@ -209,7 +178,7 @@ describe('tunnel postgres preamble', () => {
       s.once('data', () => s.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])));
       s.on('error', () => undefined);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await listenLocal(server);
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const tunnel = await startTunnel(t, tunnelConfig(pki(), (server.address() as net.AddressInfo).port, { name: 'pg-wrong', protocol: 'postgres' }));
     const client = await connectLocal(t, tunnelPort(tunnel));

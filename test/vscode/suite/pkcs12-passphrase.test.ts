@@ -1,8 +1,6 @@
 // A PKCS#12 identity: its passphrase comes from `${env:…}` or from a password box (then secret
 // storage), never from settings; a wrong or missing one is explained, not thrown.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
@@ -12,23 +10,40 @@ import { EchoClient, portOf, waitFor, withBackend, withTunnels } from './fixture
 
 const PASSPHRASE_VARIABLE = 'MTLS_TUNNELS_TEST_P12_PASSPHRASE';
 
+/** Whether `promise` is still pending: a settled one wins the race against the next macrotask. */
+async function pending(promise: Thenable<unknown>): Promise<boolean> {
+  const marker = Symbol('pending');
+  const later = new Promise<symbol>((resolve) => setImmediate(() => resolve(marker)));
+  const first = await Promise.race([Promise.resolve(promise).then(() => undefined, () => undefined), later]);
+  return first === marker;
+}
+
+/**
+ * The start waits for a password box. No API tells an extension that its box is showing, so this
+ * is a pause that proves nothing happened: after `ms`, the start is still pending and the tunnel
+ * still stopped.
+ */
+async function stillAsking(api: { manager: { entry(name: string): { state: string } | undefined } }, name: string, started: Thenable<unknown>, ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  assert.ok(await pending(started), 'the start should wait for the passphrase');
+  assert.equal(api.manager.entry(name)?.state, 'stopped', 'the tunnel should wait for the passphrase');
+}
+
 describe('a PKCS#12 identity', () => {
   const backend = withBackend();
   let rsaServer: DemoServer;
-  let dir: string;
   let pfx: string;
 
   before(async () => {
     const { pki } = backend();
     // node-forge writes RSA bundles only: an RSA client, and a server trusting the RSA CA.
     rsaServer = await startDemoServer({ server: pki.rsaServer, ca: pki.rsaCa });
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mtls-vscode-p12-'));
-    pfx = await writePkcs12(path.join(dir, 'client.p12'), pki.rsaClient, 'correct horse');
+    // In the backend's PKI folder, which goes with it.
+    pfx = await writePkcs12(path.join(pki.dir, 'client.p12'), pki.rsaClient, 'correct horse');
   });
   after(async () => {
     delete process.env[PASSPHRASE_VARIABLE];
     await rsaServer?.close();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
   const entry = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -66,8 +81,8 @@ describe('a PKCS#12 identity', () => {
     if (process.env.MTLS_TUNNELS_TEST_HOST !== 'code-server') this.skip(); // typing needs the runner's keyboard
     await withTunnels([entry('p12-typed')], async (api) => {
       const started = vscode.commands.executeCommand('mtlsTunnels.start', 'p12-typed');
-      await new Promise((r) => setTimeout(r, 1000));
-      assert.equal(api.manager.entry('p12-typed')?.state, 'stopped', 'the tunnel should wait for the passphrase');
+      // The runner types into whatever has focus: the box must be drawn first (a second is ample).
+      await stillAsking(api, 'p12-typed', started, 1000);
       console.log('__TYPE__ correct horse'); // the code-server runner types it into the password box
       await started;
       await waitFor(() => api.manager.entry('p12-typed')?.state === 'running', 'the tunnel to run with the typed passphrase');
@@ -90,10 +105,12 @@ describe('a PKCS#12 identity', () => {
     await withTunnels([entry('p12-ask')], async (api) => {
       const before = api.notifications.length;
       const started = vscode.commands.executeCommand('mtlsTunnels.start', 'p12-ask');
-      // The password box is open now; Escape.
-      await new Promise((r) => setTimeout(r, 1000));
-      assert.equal(api.manager.entry('p12-ask')?.state, 'stopped', 'the tunnel should wait for the passphrase');
-      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await stillAsking(api, 'p12-ask', started, 300);
+      // Escape, until the start gives up: the box may not be drawn yet on the first try.
+      await waitFor(async () => {
+        await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+        return !(await pending(started));
+      }, 'the start to give up once the box is dismissed');
       await started;
       assert.equal(api.manager.entry('p12-ask')?.state, 'error');
       const message = api.notifications.slice(before).find((m) => m.startsWith('Tunnel "p12-ask"'));

@@ -1,12 +1,12 @@
 /**
- * Just enough of the PostgreSQL wire protocol for the reliability suite: its messages, a fake
- * server that checks framing as the real one does, and a client session like psql's.
+ * Just enough of the PostgreSQL wire protocol for tests: its messages, a fake server that checks
+ * framing as the real one does, and a client session like psql's.
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { TestContext } from 'node:test';
-import { MtlsConnection } from '../support/mtlsServer';
-import { closed, connectLocal, readBytes } from '../support/tunnelKit';
+import { MtlsConnection } from './mtlsServer';
+import { closed, connectLocal, readBytes } from './tunnelKit';
 
 export const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 export const GSSENC_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]);
@@ -27,6 +27,11 @@ export function message(type: string, body: Buffer | string): Buffer {
 export function startupMessage(params: Record<string, string>): Buffer {
   const body = Buffer.concat([int32(PROTOCOL_3), Buffer.from(Object.entries(params).map(([k, v]) => `${k}\0${v}\0`).join('') + '\0')]);
   return Buffer.concat([int32(body.length + 4), body]);
+}
+
+/** A CancelRequest: length 16, code 80877102, pid, secret key. */
+export function cancelRequest(pid: number, secret: number): Buffer {
+  return Buffer.concat([int32(16), int32(CANCEL), int32(pid), int32(secret)]);
 }
 
 export function errorResponse(text: string): Buffer {
