@@ -15,6 +15,9 @@ Commands:
   check [NAME...] [--config FILE] [--json] connect, handshake and verify; explain failures
   inspect FILE... [--json] [--passphrase-env VAR]
                                            summarize certificates, keys and PKCS#12 bundles
+  exec NAME [--config FILE] [-v] -- COMMAND...
+                                           run COMMAND with the tunnel up and its client
+                                           variables (PGHOST, DATABASE_URL, ...) set
   export NAME --format ghostunnel|stunnel|envoy [--config FILE]
                                            print the tunnel as a sidecar configuration
 
@@ -52,6 +55,20 @@ async function main(argv: string[]): Promise<number> {
         });
         const logger = stderrLogger(args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : 'info');
         return await runUp(selection.tunnels, { stdout: out, stderr: err, logger, stopSignal });
+      }
+      case 'exec': {
+        const split = rest.indexOf('--');
+        if (split < 0) throw new UsageError('put the command after --: mtls-tunnels exec NAME [--config FILE] -- COMMAND...');
+        const command = rest.slice(split + 1);
+        const args = parseArgs(rest.slice(0, split), ['config'], []);
+        if (args.positionals.length !== 1) throw new UsageError(`name exactly one tunnel before --; ${args.positionals.length} given`);
+        if (command.length === 0) throw new UsageError('no COMMAND after --');
+        const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
+        if (!selection.ok) return configFailure(selection.lines);
+        const { runExec } = await import('./exec');
+        // The command owns the terminal: only warnings and failures unless -v asks for more.
+        const logger = stderrLogger(args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'info' : 'warn');
+        return await runExec(selection.tunnels[0], command, { stderr: err, logger });
       }
       case 'check': {
         const args = parseArgs(rest, ['config'], ['json']);
