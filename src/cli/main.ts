@@ -6,12 +6,15 @@
 import { UsageError, parseArgs } from './args';
 import { selectTunnels } from './config';
 import { stderrLogger } from './logger';
+import { metricsEndpoint } from './metricsServer';
 import { runUp } from './up';
 
 const USAGE = `Usage: mtls-tunnels <command> [options]
 
 Commands:
-  up [NAME...] [--config FILE] [-v|-vv]   run tunnels until Ctrl-C
+  up [NAME...] [--config FILE] [-v|-vv] [--metrics HOST:PORT [--unsafe-metrics]]
+                                           run tunnels until Ctrl-C; --metrics serves
+                                           /metrics (Prometheus), /healthz, /readyz?check=1
   check [NAME...] [--config FILE] [--json] connect, handshake and verify; explain failures
   inspect FILE... [--json] [--passphrase-env VAR]
                                            summarize certificates, keys and PKCS#12 bundles
@@ -41,7 +44,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'up': {
-        const args = parseArgs(rest, ['config'], []);
+        const args = parseArgs(rest, ['config', 'metrics'], ['unsafe-metrics']);
+        const metricsFlag = args.flags.get('metrics') as string | undefined;
+        if (metricsFlag === undefined && args.flags.has('unsafe-metrics')) throw new UsageError('--unsafe-metrics only goes with --metrics HOST:PORT');
+        const metrics = metricsFlag === undefined ? undefined : metricsEndpoint(metricsFlag, args.flags.has('unsafe-metrics'));
+        if (typeof metrics === 'string') throw new UsageError(metrics);
         const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
         if (!selection.ok) return configFailure(selection.lines);
         const stopSignal = new Promise<string>((resolve) => {
@@ -54,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
           }
         });
         const logger = stderrLogger(args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : 'info');
-        return await runUp(selection.tunnels, { stdout: out, stderr: err, logger, stopSignal });
+        return await runUp(selection.tunnels, { stdout: out, stderr: err, logger, stopSignal, metrics });
       }
       case 'exec': {
         const split = rest.indexOf('--');

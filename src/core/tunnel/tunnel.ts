@@ -12,6 +12,7 @@
  * new address fail, the tunnel keeps running as it was and says why in a warning diagnosis.
  * Reloads and changes run one at a time, in the order asked.
  */
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
@@ -296,6 +297,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   /** The last diagnosis reported (a failure, a warning), unless a later success cleared it. */
   get diagnosis(): Diagnosis | undefined {
     return this.lastDiagnosis;
+  }
+
+  /** The client certificate new connections present, when it came from PEM files (metrics, health). */
+  get clientCertificate(): X509Certificate | undefined {
+    return this.live?.credentials.clientChain[0];
   }
 
   private async doStop(): Promise<void> {
