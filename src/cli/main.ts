@@ -21,8 +21,9 @@ Commands:
   exec NAME [--config FILE] [-v] -- COMMAND...
                                            run COMMAND with the tunnel up and its client
                                            variables (PGHOST, DATABASE_URL, ...) set
-  export NAME --format ghostunnel|stunnel|envoy [--config FILE]
-                                           print the tunnel as a sidecar configuration
+  export NAME --format ghostunnel|stunnel|envoy|systemd [--config FILE]
+                                           print the tunnel as a sidecar configuration,
+                                           or a systemd user unit that runs it with restart
 
 FILE defaults to .vscode/settings.json (key "mtlsTunnels.tunnels"); a .code-workspace file or a
 { "tunnels": [...] } file work too.
@@ -88,8 +89,8 @@ async function main(argv: string[]): Promise<number> {
         const args = parseArgs(rest, ['config', 'format'], []);
         const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
         if (!selection.ok) return configFailure(selection.lines);
-        const { runExport } = await import('./export');
-        return await runExport(selection.tunnels, args.flags.get('format') as string | undefined, { stdout: out, stderr: err });
+        const { runExport, systemdContext } = await import('./export');
+        return await runExport(selection.tunnels, args.flags.get('format') as string | undefined, { stdout: out, stderr: err }, systemdContext(selection.file));
       }
       case 'inspect': {
         const { runInspect } = await import('./inspect');
