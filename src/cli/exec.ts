@@ -10,7 +10,7 @@
  * A start failure exits 1 with the tunnel's one-line diagnosis; a command that cannot be run
  * exits 127 (not found) or 126 (not executable), as a shell does.
  */
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { clientEnv, readCertificateCommonName } from '../core/clientEnv';
 import { TunnelConfig, formatEndpoint } from '../core/config/model';
@@ -34,18 +34,60 @@ const DRAIN_MS = 2000;
 
 /** Runs `command` with `tunnel` up; resolves with exec's exit code. */
 export async function runExec(config: TunnelConfig, command: string[], io: ExecIo): Promise<number> {
-  const tunnel = await startTunnel(config, io);
-  if (typeof tunnel === 'string') {
-    io.stderr(`mtls-tunnels: ${tunnel}\n`);
-    return 1;
-  }
-  const address = tunnel.address()!;
-  io.logger.info(`[${config.name}] listening on ${formatEndpoint(address)} -> ${formatEndpoint(config.target)} (${config.protocol}) for ${command[0]}`);
-  const env = { ...process.env, ...clientEnv({ ...config, listen: address, certificateCommonName: readCertificateCommonName(config.cert) }) };
+  // From the start: a signal while the tunnel starts means "do not run it"; one in the instant
+  // between spawning the command and listening for signals must not end exec with it.
+  const relay = new SignalRelay();
   try {
-    return await runChild(command, env, io);
+    const tunnel = await startTunnel(config, io);
+    if (typeof tunnel === 'string') {
+      io.stderr(`mtls-tunnels: ${tunnel}\n`);
+      return 1;
+    }
+    try {
+      if (relay.received) return exitCodeOf(relay.received);
+      const address = tunnel.address()!;
+      io.logger.info(`[${config.name}] listening on ${formatEndpoint(address)} -> ${formatEndpoint(config.target)} (${config.protocol}) for ${command[0]}`);
+      const env = { ...process.env, ...clientEnv({ ...config, listen: address, certificateCommonName: readCertificateCommonName(config.cert) }) };
+      return await runChild(command, env, io, relay);
+    } finally {
+      await tunnel.stop();
+    }
   } finally {
-    await tunnel.stop();
+    relay.dispose();
+  }
+}
+
+/** 128 + the signal's number, as a shell reports a command a signal ended. */
+function exitCodeOf(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}
+
+/**
+ * Keeps exec alive on SIGINT, SIGTERM and SIGHUP and passes each on to the command once there is
+ * one. The command shares our terminal, so a Ctrl-C there reaches it directly as well; the relay
+ * is for what was sent to exec alone (kill, a supervisor stopping it).
+ */
+class SignalRelay {
+  received?: NodeJS.Signals;
+  private child?: ChildProcess;
+  private readonly handlers = FORWARDED_SIGNALS.map((s) => [s, () => this.on(s)] as const);
+
+  constructor() {
+    for (const [s, h] of this.handlers) process.on(s, h);
+  }
+
+  attach(child: ChildProcess): void {
+    this.child = child;
+  }
+
+  dispose(): void {
+    for (const [s, h] of this.handlers) process.off(s, h);
+  }
+
+  private on(signal: NodeJS.Signals): void {
+    this.received ??= signal;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
 }
 
@@ -91,30 +133,17 @@ function heldLogger(base: Logger): { logger: Logger; release(): void } {
   };
 }
 
-function runChild(command: string[], env: NodeJS.ProcessEnv, io: ExecIo): Promise<number> {
+function runChild(command: string[], env: NodeJS.ProcessEnv, io: ExecIo, relay: SignalRelay): Promise<number> {
   return new Promise((resolve) => {
     const [file, ...args] = command;
     const child = spawn(file, args, { env, stdio: 'inherit' });
-    // The child shares our terminal, so a Ctrl-C there reaches it directly as well; these
-    // handlers keep exec alive to clean up, and pass on what was sent to exec alone (kill, a
-    // supervisor stopping it).
-    const forward = (signal: NodeJS.Signals) => () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    };
-    const handlers = FORWARDED_SIGNALS.map((s) => [s, forward(s)] as const);
-    for (const [s, h] of handlers) process.on(s, h);
-    const done = (code: number) => {
-      for (const [s, h] of handlers) process.off(s, h);
-      resolve(code);
-    };
+    relay.attach(child);
     child.once('error', (e: NodeJS.ErrnoException) => {
       // The command never ran (spawn reports no 'exit' then).
       const notFound = e.code === 'ENOENT';
       io.stderr(`mtls-tunnels exec: cannot run ${file}: ${notFound ? 'command not found' : e.message}\n`);
-      done(notFound ? 127 : 126);
+      resolve(notFound ? 127 : 126);
     });
-    child.once('exit', (code, signal) => {
-      done(signal ? 128 + (constants.signals[signal] ?? 0) : code ?? 1);
-    });
+    child.once('exit', (code, signal) => resolve(signal ? exitCodeOf(signal) : code ?? 1));
   });
 }
