@@ -1,19 +1,30 @@
-/** `mtls-tunnels export NAME --format ghostunnel|stunnel|envoy`: the file on stdout, its notes on stderr. */
+/**
+ * `mtls-tunnels export NAME --format ghostunnel|stunnel|envoy|systemd`: the file on stdout, its
+ * notes on stderr. `systemd` is not a sidecar but a unit that runs this very command line's
+ * `up`, so it needs to know where node, this script and the settings file are.
+ */
+import * as path from 'node:path';
 import { TunnelConfig } from '../core/config/model';
-import { EXPORT_FORMATS, ExportError, exportTunnel, isExportFormat } from '../core/export';
+import { EXPORT_FORMATS, ExportError, ExportResult, exportTunnel, isExportFormat } from '../core/export';
+import { SystemdContext, systemdUnit } from '../core/export/systemd';
 
 export interface ExportIo {
   stdout(s: string): void;
   stderr(s: string): void;
 }
 
-export async function runExport(tunnels: TunnelConfig[], format: string | undefined, io: ExportIo): Promise<number> {
-  const formats = EXPORT_FORMATS.join(', ');
+/** Where the unit finds node, mtls-tunnels and the settings: this process' own, made absolute. */
+export function systemdContext(configFile: string): SystemdContext {
+  return { node: process.execPath, cli: path.resolve(process.argv[1] ?? 'mtls-tunnels'), configFile: path.resolve(configFile) };
+}
+
+export async function runExport(tunnels: TunnelConfig[], format: string | undefined, io: ExportIo, systemd?: SystemdContext): Promise<number> {
+  const formats = [...EXPORT_FORMATS, 'systemd'].join(', ');
   if (format === undefined) {
     io.stderr(`mtls-tunnels export: --format is required (${formats})\n`);
     return 2;
   }
-  if (!isExportFormat(format)) {
+  if (!isExportFormat(format) && format !== 'systemd') {
     io.stderr(`mtls-tunnels export: unknown format "${format}"; use one of ${formats}\n`);
     return 2;
   }
@@ -23,9 +34,11 @@ export async function runExport(tunnels: TunnelConfig[], format: string | undefi
     return 2;
   }
   const [tunnel] = tunnels;
-  let result;
+  let result: ExportResult;
   try {
-    result = exportTunnel(tunnel, format);
+    if (format !== 'systemd') result = exportTunnel(tunnel, format);
+    else if (systemd) result = systemdUnit(tunnel, systemd);
+    else throw new ExportError('a systemd unit needs the settings file it runs the tunnel from');
   } catch (e) {
     if (e instanceof ExportError) {
       io.stderr(`mtls-tunnels export: ${e.message}\n`);

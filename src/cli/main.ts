@@ -6,17 +6,24 @@
 import { UsageError, parseArgs } from './args';
 import { selectTunnels } from './config';
 import { stderrLogger } from './logger';
+import { metricsEndpoint } from './metricsServer';
 import { runUp } from './up';
 
 const USAGE = `Usage: mtls-tunnels <command> [options]
 
 Commands:
-  up [NAME...] [--config FILE] [-v|-vv]   run tunnels until Ctrl-C
+  up [NAME...] [--config FILE] [-v|-vv] [--metrics HOST:PORT [--unsafe-metrics]]
+                                           run tunnels until Ctrl-C; --metrics serves
+                                           /metrics (Prometheus), /healthz, /readyz?check=1
   check [NAME...] [--config FILE] [--json] connect, handshake and verify; explain failures
   inspect FILE... [--json] [--passphrase-env VAR]
                                            summarize certificates, keys and PKCS#12 bundles
-  export NAME --format ghostunnel|stunnel|envoy [--config FILE]
-                                           print the tunnel as a sidecar configuration
+  exec NAME [--config FILE] [-v] -- COMMAND...
+                                           run COMMAND with the tunnel up and its client
+                                           variables (PGHOST, DATABASE_URL, ...) set
+  export NAME --format ghostunnel|stunnel|envoy|systemd [--config FILE]
+                                           print the tunnel as a sidecar configuration,
+                                           or a systemd user unit that runs it with restart
 
 FILE defaults to .vscode/settings.json (key "mtlsTunnels.tunnels"); a .code-workspace file or a
 { "tunnels": [...] } file work too.
@@ -38,7 +45,11 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'up': {
-        const args = parseArgs(rest, ['config'], []);
+        const args = parseArgs(rest, ['config', 'metrics'], ['unsafe-metrics']);
+        const metricsFlag = args.flags.get('metrics') as string | undefined;
+        if (metricsFlag === undefined && args.flags.has('unsafe-metrics')) throw new UsageError('--unsafe-metrics only goes with --metrics HOST:PORT');
+        const metrics = metricsFlag === undefined ? undefined : metricsEndpoint(metricsFlag, args.flags.has('unsafe-metrics'));
+        if (typeof metrics === 'string') throw new UsageError(metrics);
         const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
         if (!selection.ok) return configFailure(selection.lines);
         const stopSignal = new Promise<string>((resolve) => {
@@ -51,7 +62,21 @@ async function main(argv: string[]): Promise<number> {
           }
         });
         const logger = stderrLogger(args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'debug' : 'info');
-        return await runUp(selection.tunnels, { stdout: out, stderr: err, logger, stopSignal });
+        return await runUp(selection.tunnels, { stdout: out, stderr: err, logger, stopSignal, metrics });
+      }
+      case 'exec': {
+        const split = rest.indexOf('--');
+        if (split < 0) throw new UsageError('put the command after --: mtls-tunnels exec NAME [--config FILE] -- COMMAND...');
+        const command = rest.slice(split + 1);
+        const args = parseArgs(rest.slice(0, split), ['config'], []);
+        if (args.positionals.length !== 1) throw new UsageError(`name exactly one tunnel before --; ${args.positionals.length} given`);
+        if (command.length === 0) throw new UsageError('no COMMAND after --');
+        const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
+        if (!selection.ok) return configFailure(selection.lines);
+        const { runExec } = await import('./exec');
+        // The command owns the terminal: only warnings and failures unless -v asks for more.
+        const logger = stderrLogger(args.verbosity >= 2 ? 'trace' : args.verbosity === 1 ? 'info' : 'warn');
+        return await runExec(selection.tunnels[0], command, { stderr: err, logger });
       }
       case 'check': {
         const args = parseArgs(rest, ['config'], ['json']);
@@ -64,8 +89,8 @@ async function main(argv: string[]): Promise<number> {
         const args = parseArgs(rest, ['config', 'format'], []);
         const selection = await selectTunnels(args.flags.get('config') as string | undefined, args.positionals);
         if (!selection.ok) return configFailure(selection.lines);
-        const { runExport } = await import('./export');
-        return await runExport(selection.tunnels, args.flags.get('format') as string | undefined, { stdout: out, stderr: err });
+        const { runExport, systemdContext } = await import('./export');
+        return await runExport(selection.tunnels, args.flags.get('format') as string | undefined, { stdout: out, stderr: err }, systemdContext(selection.file));
       }
       case 'inspect': {
         const { runInspect } = await import('./inspect');

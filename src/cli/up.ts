@@ -2,14 +2,16 @@
  * `mtls-tunnels up`: runs the selected tunnels until SIGINT/SIGTERM. Credentials of every tunnel
  * are checked before any of them listens (fail fast, exit 1); once listening, each prints
  * `NAME listening on HOST:PORT -> TARGET (PROTOCOL)` on stdout; connections and diagnoses go to
- * stderr. A signal drains open connections, then exits 0.
+ * stderr. A signal drains open connections, then exits 0. With `--metrics HOST:PORT` it also
+ * serves Prometheus metrics and health (metricsServer.ts), bound before any tunnel listens.
  */
-import { TunnelConfig, formatEndpoint } from '../core/config/model';
+import { Endpoint, TunnelConfig, formatEndpoint } from '../core/config/model';
 import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { Logger } from '../core/log';
 import { TunnelManager } from '../core/manager';
 import { CredentialsError, loadCredentials } from '../core/tls/credentials';
 import { TunnelStartError } from '../core/tunnel/tunnel';
+import { MetricsServer, metricsUrl, startMetricsServer } from './metricsServer';
 
 export interface UpIo {
   stdout(s: string): void;
@@ -17,6 +19,8 @@ export interface UpIo {
   logger: Logger;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM). */
   stopSignal: Promise<string>;
+  /** `--metrics HOST:PORT`, already checked to be loopback (or allowed by `--unsafe-metrics`). */
+  metrics?: Endpoint;
 }
 
 const size = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
@@ -33,6 +37,16 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
   }
   const manager = new TunnelManager({ logger: io.logger, drainTimeoutMs });
   manager.apply(tunnels);
+  // Bound before any tunnel listens: a taken metrics port fails the start like a taken tunnel port.
+  let metrics: MetricsServer | undefined;
+  if (io.metrics) {
+    try {
+      metrics = await startMetricsServer(manager, tunnels.map((t) => t.name), io.metrics);
+    } catch (e) {
+      io.stderr(`mtls-tunnels: cannot serve metrics on ${formatEndpoint(io.metrics)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return 1;
+    }
+  }
   for (const t of tunnels) {
     try {
       await manager.start(t.name);
@@ -40,6 +54,7 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
       const message = e instanceof TunnelStartError ? formatDiagnosis(e.diagnosis) : `Tunnel "${t.name}": ${(e as Error).message}`;
       io.stderr(`mtls-tunnels: ${message}\n`);
       await manager.dispose();
+      await metrics?.close();
       return 1;
     }
     const tunnel = manager.tunnel(t.name)!;
@@ -56,8 +71,10 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
       io.logger.info(`[${t.name}] #${c.id} ${c.client} closed after ${((Date.now() - c.openedAt) / 1000).toFixed(1)} s: ${size(c.bytesUp)} up, ${size(c.bytesDown)} down`);
     });
   }
+  if (metrics) io.stdout(`metrics on ${metricsUrl(metrics.address)} (also /healthz, /readyz?check=1)\n`);
   const signal = await io.stopSignal;
   io.logger.info(`${signal}: stopping ${tunnels.length} tunnel(s)`);
   await manager.dispose();
+  await metrics?.close();
   return 0;
 }

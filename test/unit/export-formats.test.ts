@@ -204,7 +204,7 @@ describe('runExport', () => {
 
   test('exit 2: no format, an unknown format, not exactly one tunnel, an unwritable value', async () => {
     const cases: [TunnelConfig[], string | undefined, RegExp][] = [
-      [[tunnel()], undefined, /--format is required \(ghostunnel, stunnel, envoy\)/],
+      [[tunnel()], undefined, /--format is required \(ghostunnel, stunnel, envoy, systemd\)/],
       [[tunnel()], 'nginx', /unknown format "nginx"/],
       [[tunnel(), tunnel({ name: 'other' })], 'envoy', /exactly one tunnel.*2 selected: staging db, other/],
       [[], 'envoy', /exactly one tunnel/],

@@ -17,6 +17,7 @@
  * across files, those checks would be read apart from the states they guard. Counters live in
  * stats.ts, the listener in listener.ts, each connection in connection.ts.
  */
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
@@ -279,6 +280,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   /** The last diagnosis reported (a failure, a warning), unless a later success cleared it. */
   get diagnosis(): Diagnosis | undefined {
     return this.lastDiagnosis;
+  }
+
+  /** The client certificate new connections present, when it came from PEM files (metrics, health). */
+  get clientCertificate(): X509Certificate | undefined {
+    return this.live?.credentials.clientChain[0];
   }
 
   private async doStop(): Promise<void> {
