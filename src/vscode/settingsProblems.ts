@@ -154,7 +154,7 @@ function who(tunnel: string): string {
 export function configMessage(e: ConfigError): string {
   const last = e.location.path[e.location.path.length - 1];
   const message = e.location.target === 'key' && typeof last === 'string' ? e.message.replace(/^unknown field/, `unknown field "${last}"`)
-    : e.field && (e.location.missing || e.location.path.length === 0) ? `"${e.field}" ${e.message}` : e.message;
+    : e.field && /^is /.test(e.message) ? `"${e.field}" ${e.message}` : e.message;
   return editorText(`${who(e.tunnel)}: ${message}`);
 }
 
