@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { ConfigError } from '../core/config/model';
 import { Diagnosis, Severity } from '../core/diagnostics/diagnosis';
-import { editorText, fieldOfDiagnosis, isCertificateProblem } from './diagnosisFields';
+import { editorText, fieldMessage, fieldOfDiagnosis, isCertificateProblem, who } from './diagnosisFields';
 
 /** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
 export const REVEAL_FIELD_COMMAND = 'mtlsTunnels.revealSettingsField';
@@ -103,10 +103,9 @@ export class Notifier {
     if (errors.length === 0) return;
     for (const e of errors) this.log.warn(`settings: ${e}`);
     const first = errors[0];
-    const who = first.tunnel === '*' ? 'The mtlsTunnels.tunnels setting' : first.tunnel.startsWith('#') ? `Tunnel ${first.tunnel}` : `Tunnel "${first.tunnel}"`;
-    const what = first.field ? `"${first.field}" ${first.message}` : first.message;
     const more = errors.length > 1 ? ` (${errors.length - 1} more in the Problems panel)` : '';
-    const message = editorText(`${who} is not used: ${what.replace(/[.]$/, '')}${more}.`);
+    // What happened, then the first reason with its field: one sentence.
+    const message = `${who(first.tunnel)} is not used: ${fieldMessage(first).replace(/[.]$/, '')}${more}.`;
     const actions: MessageAction[] = [];
     if (first.tunnel !== '*') {
       const title = first.field ? `Edit "${first.field}"` : 'Edit Settings';

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { ConfigError, ConfigFix } from '../core/config/model';
 import { TunnelManager } from '../core/manager';
-import { editorText } from './diagnosisFields';
+import { configMessage, editorText } from './diagnosisFields';
 import { Notifier, REVEAL_FIELD_COMMAND } from './notifier';
 import { RuntimeProblem, RuntimeProblems } from './runtimeProblems';
 import { SettingsApplied, SettingsProblem, TunnelSettings } from './settings';
@@ -144,18 +144,6 @@ export interface InvalidTarget {
 function whereOf(e: ConfigError): FieldLocation {
   const { index, path, target, missing } = e.location;
   return { index, path, target, missing, ...(index === undefined && !e.tunnel.startsWith('#') && e.tunnel !== '*' ? { name: e.tunnel } : {}) };
-}
-
-function who(tunnel: string): string {
-  return tunnel === '*' ? 'mtlsTunnels.tunnels' : tunnel.startsWith('#') ? `Tunnel ${tunnel}` : `Tunnel "${tunnel}"`;
-}
-
-/** The parser's words, with the tunnel, and the field's name where the range alone would not say it. */
-export function configMessage(e: ConfigError): string {
-  const last = e.location.path[e.location.path.length - 1];
-  const message = e.location.target === 'key' && typeof last === 'string' ? e.message.replace(/^unknown field/, `unknown field "${last}"`)
-    : e.field && /^is /.test(e.message) ? `"${e.field}" ${e.message}` : e.message;
-  return editorText(`${who(e.tunnel)}: ${message}`);
 }
 
 function runtimeMessage(p: RuntimeProblem): string {

@@ -53,7 +53,7 @@ describe('a misconfigured tunnel', () => {
     await withTunnels([valid, invalid], async (api) => {
       const message = await waitFor(() => api.notifications.find((m) => m.startsWith('Tunnel "broken" is not used: ')), 'the settings warning');
       // One sentence: the first problem on its field, the rest counted where they are listed.
-      assert.match(message, /^Tunnel "broken" is not used: "(target|protocl)" .* \(1 more in the Problems panel\)\.$/);
+      assert.match(message, /^Tunnel "broken" is not used: ("target": |unknown field "protocl"; did you mean "protocol"\?).* \(1 more in the Problems panel\)\.$/);
       assert.doesNotMatch(message, /`/);
       assert.deepEqual(api.manager.names(), ['valid']);
       const count = api.notifications.filter((m) => m === message).length;
