@@ -162,7 +162,8 @@ function invalidEntries(problems: SettingsProblem[], files: SettingsFiles): Inva
       const label = error.tunnel === '*' ? 'mtlsTunnels.tunnels' : error.tunnel.startsWith('#') ? `tunnel ${error.tunnel}` : error.tunnel;
       entries.set(key, { key, label, where: source.where, problems: [] });
     }
-    entries.get(key)!.problems.push({ message: configMessage(error).replace(/^Tunnel (#\d+|"[^"]*"): /, ''), field: error.field, target: file && { file, where: whereOf(error) } });
+    // The row's label names the field; its description is the problem in the parser's words.
+    entries.get(key)!.problems.push({ message: editorText(error.message), field: error.field, target: file && { file, where: whereOf(error) } });
   }
   return [...entries.values()];
 }
