@@ -35,6 +35,7 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
   private readonly connections = new Map<string, ConnectionItem>();
   private readonly certificateItems = new Map<string, CertificateItem>();
   private invalid: InvalidEntry[] = [];
+  private idle: (() => void)[] = [];
   private invalidItems: InvalidItem[] = [];
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
@@ -121,6 +122,11 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
     return this.invalidItems;
   }
 
+  /** Resolves once the redraw gathered so far (if any) has been sent to the view. */
+  whenIdle(): Promise<void> {
+    return this.pending ? new Promise((resolve) => this.idle.push(resolve)) : Promise.resolve();
+  }
+
   private schedule(): void {
     this.pending ??= setTimeout(() => this.flush(), COALESCE_MS);
   }
@@ -156,6 +162,7 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       this.changed.fire(rows);
     }
     this.tick();
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /** Starts or stops the one-second tick that redraws connection rows (age, bytes). */

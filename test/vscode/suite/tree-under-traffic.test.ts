@@ -51,6 +51,9 @@ describe('the tree under traffic', () => {
         const steady = await Promise.all(Array.from({ length: 5 }, () => EchoClient.connect(port)));
         await Promise.all(steady.map((c) => c.echo('hello\n')));
         await waitFor(() => row.description?.toString().startsWith('5 open · ') || undefined, 'the row to count 5');
+        // Every handshake done (each announced its connection), and the redraw for them sent.
+        await waitFor(() => api.manager.entry('busy')?.snapshot?.connections.every((c) => c.state === 'open') || undefined, 'the 5 handshakes');
+        await api.tree.whenIdle();
         events.length = 0;
         const ticks = () => events.filter((e) => Array.isArray(e) && e.length > 0 && e.every((n) => n.contextValue?.startsWith('connection:'))).length;
         const tooltips: string[] = [];
