@@ -45,7 +45,8 @@ export class Notifier {
       this.diagnosis(diagnosis, tunnel, typeof field === 'string' ? field : undefined, err instanceof CommandError ? err.actions : []);
     } else if (err instanceof CommandError) {
       this.log[err.severity === 'info' ? 'info' : 'warn'](err.message);
-      this.show(err.severity, err.message, [...err.actions, this.showLog()]);
+      // A command's own sentence may quote the core's (a connection test's diagnosis): the editor's words.
+      this.show(err.severity, editorText(err.message), [...err.actions, this.showLog()]);
     } else {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(tunnel ? `[${tunnel}] ${message}` : message);

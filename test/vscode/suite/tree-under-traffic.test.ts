@@ -67,6 +67,9 @@ describe('the tree under traffic', () => {
         console.log(`steady traffic on 5 connections over ${ticks()} ticks: ${events.length} redraw events, ${rowDuringFlow} touching the tunnel row or the whole tree; ${tooltips.length} tooltips resolved`);
         assert.equal(rowDuringFlow, 0, 'the tunnel row is not redrawn while data flows');
         assert.match(tooltips[tooltips.length - 1], /Connections: 5 open, \d+ in all · ↑ \d+(\.\d)? (B|KiB) ↓/);
+        // Addresses in code spans, unescaped (no "127\.0\.0\.1").
+        assert.match(tooltips[tooltips.length - 1], new RegExp(`\`127\\.0\\.0\\.1:${port}\``));
+        assert.doesNotMatch(tooltips[tooltips.length - 1], /`[^`]*\\[^`]*`/);
         await screenshot('tree-under-traffic');
         for (const c of steady) c.close();
       } finally {
