@@ -12,6 +12,8 @@ import { editorText, fieldMessage, fieldOfDiagnosis, isCertificateProblem, who }
 
 /** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
 export const REVEAL_FIELD_COMMAND = 'mtlsTunnels.revealSettingsField';
+/** The core's advice to run the CLI's inspect, which the editor turns into its command. */
+const ADVISES_INSPECT = /`mtls-tunnels inspect /;
 
 export interface MessageAction {
   title: string;
@@ -46,7 +48,8 @@ export class Notifier {
     } else if (err instanceof CommandError) {
       this.log[err.severity === 'info' ? 'info' : 'warn'](err.message);
       // A command's own sentence may quote the core's (a connection test's diagnosis): the editor's words.
-      this.show(err.severity, editorText(err.message), [...err.actions, this.showLog()]);
+      const inspect = tunnel && !tunnel.startsWith('#') && ADVISES_INSPECT.test(err.message) ? [this.inspect(tunnel)] : [];
+      this.show(err.severity, editorText(err.message), [...err.actions, ...inspect, this.showLog()]);
     } else {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(tunnel ? `[${tunnel}] ${message}` : message);
@@ -71,7 +74,7 @@ export class Notifier {
     const named = tunnel && !tunnel.startsWith('#') ? tunnel : undefined;
     const where = field ?? fieldOfDiagnosis(d);
     if (named) actions.push({ title: `Edit "${where}"`, run: () => vscode.commands.executeCommand(REVEAL_FIELD_COMMAND, named, where) });
-    if (named && isCertificateProblem(d.code)) actions.push({ title: 'Inspect Certificates', run: () => vscode.commands.executeCommand('mtlsTunnels.inspectCertificates', named) });
+    if (named && (isCertificateProblem(d.code) || ADVISES_INSPECT.test(d.fix))) actions.push(this.inspect(named));
     actions.push(this.showLog());
     this.show(d.severity, editorText(`${d.summary} ${d.fix}`), actions, named && `${named}|${d.code}`);
   }
@@ -133,6 +136,11 @@ export class Notifier {
       if (key) this.up.delete(key);
       return actions.find((a) => a.title === choice)?.run();
     });
+  }
+
+  /** The button the editor offers where the core's sentence advises `mtls-tunnels inspect`. */
+  private inspect(tunnel: string): MessageAction {
+    return { title: 'Inspect Certificates', run: () => vscode.commands.executeCommand('mtlsTunnels.inspectCertificates', tunnel) };
   }
 
   private showLog(): MessageAction {
