@@ -66,6 +66,13 @@ describe('a background failure', () => {
       // Fixed: the Problems entry goes with the stale diagnosis, the tunnel runs again.
       await setTunnels([good]);
       await waitFor(() => ours().length === 0 || undefined, 'the Problems entry to go');
+      // Still in error until started again (unless the engine restarts it by itself): the tooltip says why, not the old cause.
+      const fixed = api.tree.tunnelItem('bg')!;
+      if (fixed.entry.state === 'error') {
+        const tip = (api.tree.tooltipOf(fixed) as vscode.MarkdownString).value;
+        assert.match(tip, /settings have changed since: start it again/);
+        assert.doesNotMatch(tip, /does not belong/);
+      }
       await vscode.commands.executeCommand('mtlsTunnels.start', 'bg');
       assert.equal(api.manager.entry('bg')?.state, 'running');
       assert.equal(api.tree.tunnelItem('bg')?.contextValue, 'tunnel:running');
