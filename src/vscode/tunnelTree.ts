@@ -23,8 +23,6 @@ const COALESCE_MS = 50;
 export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TunnelNode | TunnelNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  /** Redraws so far: of the whole tree, and of single rows (tests and measurements read these). */
-  readonly refreshes = { full: 0, rows: 0 };
   private pending?: NodeJS.Timeout;
   private pendingAll = false;
   private readonly pendingNames = new Set<string>();
@@ -155,10 +153,8 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       }
     }
     if (all) {
-      this.refreshes.full++;
       this.changed.fire(undefined);
     } else if (rows.length) {
-      this.refreshes.rows += rows.length;
       this.changed.fire(rows);
     }
     this.tick();
@@ -185,7 +181,6 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       }
     }
     if (rows.length) {
-      this.refreshes.rows += rows.length;
       this.changed.fire(rows);
     }
     this.tick();
