@@ -3,7 +3,7 @@
  * core's sentences serve the CLI too, where `mtls-tunnels inspect …` is the right advice; in the
  * editor that advice is the Inspect Certificates command (a button), and code spans are quotes.
  */
-import { TunnelConfig } from '../core/config/model';
+import { ConfigError, TunnelConfig } from '../core/config/model';
 import { Diagnosis, DiagnosisCode } from '../core/diagnostics/diagnosis';
 
 const FILE_FIELD = /\bthe (cert|key|pfx|ca|crl) file\b/;
@@ -78,4 +78,25 @@ export function editorText(text: string): string {
     .replace(/`mtls-tunnels inspect [^`]*`/g, 'Inspect Certificates')
     .replace(/`mtls-tunnels check[^`]*`/g, 'Test Connection')
     .replace(/`([^`]*)`/g, '"$1"');
+}
+
+export function who(tunnel: string): string {
+  return tunnel === '*' ? 'mtlsTunnels.tunnels' : tunnel.startsWith('#') ? `Tunnel ${tunnel}` : `Tunnel "${tunnel}"`;
+}
+
+/** The parser's words, with the tunnel, and the field's name where the range alone would not say it. */
+export function configMessage(e: ConfigError): string {
+  const last = e.location.path[e.location.path.length - 1];
+  const message = e.location.target === 'key' && typeof last === 'string' ? e.message.replace(/^unknown field/, `unknown field "${last}"`)
+    : e.field && /^is /.test(e.message) ? `"${e.field}" ${e.message}` : e.message;
+  return editorText(`${who(e.tunnel)}: ${message}`);
+}
+
+
+/** The problem with its field named, for where no range shows the field (a notification). */
+export function fieldMessage(e: ConfigError): string {
+  const last = e.location.path[e.location.path.length - 1];
+  if (e.location.target === 'key' && typeof last === 'string') return editorText(e.message.replace(/^unknown field/, `unknown field "${last}"`));
+  if (!e.field) return editorText(e.message);
+  return editorText(/^is /.test(e.message) ? `"${e.field}" ${e.message}` : `"${e.field}": ${e.message}`);
 }

@@ -8,10 +8,12 @@
 import * as vscode from 'vscode';
 import { ConfigError } from '../core/config/model';
 import { Diagnosis, Severity } from '../core/diagnostics/diagnosis';
-import { editorText, fieldOfDiagnosis, isCertificateProblem } from './diagnosisFields';
+import { editorText, fieldMessage, fieldOfDiagnosis, isCertificateProblem, who } from './diagnosisFields';
 
 /** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
 export const REVEAL_FIELD_COMMAND = 'mtlsTunnels.revealSettingsField';
+/** The core's advice to run the CLI's inspect, which the editor turns into its command. */
+const ADVISES_INSPECT = /`mtls-tunnels inspect /;
 
 export interface MessageAction {
   title: string;
@@ -45,7 +47,9 @@ export class Notifier {
       this.diagnosis(diagnosis, tunnel, typeof field === 'string' ? field : undefined, err instanceof CommandError ? err.actions : []);
     } else if (err instanceof CommandError) {
       this.log[err.severity === 'info' ? 'info' : 'warn'](err.message);
-      this.show(err.severity, err.message, [...err.actions, this.showLog()]);
+      // A command's own sentence may quote the core's (a connection test's diagnosis): the editor's words.
+      const inspect = tunnel && !tunnel.startsWith('#') && ADVISES_INSPECT.test(err.message) ? [this.inspect(tunnel)] : [];
+      this.show(err.severity, editorText(err.message), [...err.actions, ...inspect, this.showLog()]);
     } else {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error(tunnel ? `[${tunnel}] ${message}` : message);
@@ -70,7 +74,7 @@ export class Notifier {
     const named = tunnel && !tunnel.startsWith('#') ? tunnel : undefined;
     const where = field ?? fieldOfDiagnosis(d);
     if (named) actions.push({ title: `Edit "${where}"`, run: () => vscode.commands.executeCommand(REVEAL_FIELD_COMMAND, named, where) });
-    if (named && isCertificateProblem(d.code)) actions.push({ title: 'Inspect Certificates', run: () => vscode.commands.executeCommand('mtlsTunnels.inspectCertificates', named) });
+    if (named && (isCertificateProblem(d.code) || ADVISES_INSPECT.test(d.fix))) actions.push(this.inspect(named));
     actions.push(this.showLog());
     this.show(d.severity, editorText(`${d.summary} ${d.fix}`), actions, named && `${named}|${d.code}`);
   }
@@ -103,10 +107,9 @@ export class Notifier {
     if (errors.length === 0) return;
     for (const e of errors) this.log.warn(`settings: ${e}`);
     const first = errors[0];
-    const who = first.tunnel === '*' ? 'The mtlsTunnels.tunnels setting' : first.tunnel.startsWith('#') ? `Tunnel ${first.tunnel}` : `Tunnel "${first.tunnel}"`;
-    const what = first.field ? `"${first.field}" ${first.message}` : first.message;
     const more = errors.length > 1 ? ` (${errors.length - 1} more in the Problems panel)` : '';
-    const message = editorText(`${who} is not used: ${what.replace(/[.]$/, '')}${more}.`);
+    // What happened, then the first reason with its field: one sentence.
+    const message = `${who(first.tunnel)} is not used: ${fieldMessage(first).replace(/[.]$/, '')}${more}.`;
     const actions: MessageAction[] = [];
     if (first.tunnel !== '*') {
       const title = first.field ? `Edit "${first.field}"` : 'Edit Settings';
@@ -133,6 +136,11 @@ export class Notifier {
       if (key) this.up.delete(key);
       return actions.find((a) => a.title === choice)?.run();
     });
+  }
+
+  /** The button the editor offers where the core's sentence advises `mtls-tunnels inspect`. */
+  private inspect(tunnel: string): MessageAction {
+    return { title: 'Inspect Certificates', run: () => vscode.commands.executeCommand('mtlsTunnels.inspectCertificates', tunnel) };
   }
 
   private showLog(): MessageAction {

@@ -80,8 +80,10 @@ export class TunnelPorts implements vscode.Disposable {
     const address = entry?.state === 'running' ? entry.snapshot?.listening : undefined;
     if (!address) return;
     void this.state.update(EXPLAINED_KEY, true);
+    // remoteName is a kind ("ssh-remote", "wsl", "dev-container") in most hosts, an address in some: name only a kind.
+    const kind = /^[a-z][a-z-]*$/.test(vscode.env.remoteName ?? '') ? ` (${vscode.env.remoteName})` : '';
     this.notifier.info(
-      `Tunnel "${name}" listens on ${formatEndpoint(address)} on the remote machine (${vscode.env.remoteName}), not on this computer; VS Code does not forward it by itself. To use it from here, forward port ${address.port} in the Ports view.`,
+      `Tunnel "${name}" listens on ${formatEndpoint(address)} on the remote machine${kind}, not on this computer, and VS Code does not forward it by itself: to use it from here, forward port ${address.port} in the Ports view.`,
       [{ title: 'Open Ports View', run: () => vscode.commands.executeCommand('~remote.forwardedPorts.focus').then(undefined, () => undefined) }],
     );
   }

@@ -26,6 +26,9 @@ export class RuntimeProblems implements vscode.Disposable {
   /** Diagnoses already published, by tunnel, so a tunnel's change republishes only when its problem changed. */
   private readonly published = new Map<string, Diagnosis | undefined>();
   private ticker?: NodeJS.Timeout;
+  private pending?: NodeJS.Timeout;
+  private pendingAll = false;
+  private readonly pendingNames = new Set<string>();
   /** Tunnels the manager restarts by itself after a settings change: their start failures are nobody's action. */
   private readonly restarting = new Set<string>();
 
@@ -39,11 +42,12 @@ export class RuntimeProblems implements vscode.Disposable {
       okAt.set(d, manager.entry(name)?.snapshot?.handshakesOk ?? 0);
       this.maybeNotify(name, d);
     };
+    // Connection events come in bursts and an entry is a snapshot of every connection: look
+    // once per burst, not once per event.
     const onChanged = (name: string | undefined) => {
-      // A restart that came up is over; one that failed is cleared by its diagnosis.
-      for (const n of this.restarting) if (manager.entry(n)?.state === 'running') this.restarting.delete(n);
-      const names = name === undefined ? [...new Set([...this.published.keys(), ...manager.names()])] : [name];
-      if (names.some((n) => this.published.get(n) !== this.problemOf(n)?.diagnosis)) this.refresh();
+      if (name === undefined) this.pendingAll = true;
+      else this.pendingNames.add(name);
+      this.pending ??= setTimeout(() => this.check(), 50);
     };
     manager.on('diagnosis', onDiagnosis);
     manager.on('changed', onChanged);
@@ -68,6 +72,16 @@ export class RuntimeProblems implements vscode.Disposable {
     const entry = this.manager.entry(name);
     const d = entry && holds(entry);
     return d && { tunnel: name, diagnosis: d, field: fieldOfDiagnosis(d, entry.config), age: () => ageOf(d) };
+  }
+
+  private check(): void {
+    this.pending = undefined;
+    const names = this.pendingAll ? [...new Set([...this.published.keys(), ...this.manager.names()])] : [...this.pendingNames];
+    this.pendingAll = false;
+    this.pendingNames.clear();
+    // A restart that came up is over; one that failed is cleared by its diagnosis.
+    for (const n of this.restarting) if (this.manager.entry(n)?.state === 'running') this.restarting.delete(n);
+    if (names.some((n) => this.published.get(n) !== this.problemOf(n)?.diagnosis)) this.refresh();
   }
 
   private refresh(): void {
@@ -98,6 +112,7 @@ export class RuntimeProblems implements vscode.Disposable {
 
   dispose(): void {
     clearInterval(this.ticker);
+    clearTimeout(this.pending);
     for (const x of this.disposables) x.dispose();
   }
 }

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import { ConfigError, ConfigFix } from '../core/config/model';
 import { TunnelManager } from '../core/manager';
-import { editorText } from './diagnosisFields';
+import { configMessage, editorText } from './diagnosisFields';
 import { Notifier, REVEAL_FIELD_COMMAND } from './notifier';
 import { RuntimeProblem, RuntimeProblems } from './runtimeProblems';
 import { SettingsApplied, SettingsProblem, TunnelSettings } from './settings';
@@ -146,18 +146,6 @@ function whereOf(e: ConfigError): FieldLocation {
   return { index, path, target, missing, ...(index === undefined && !e.tunnel.startsWith('#') && e.tunnel !== '*' ? { name: e.tunnel } : {}) };
 }
 
-function who(tunnel: string): string {
-  return tunnel === '*' ? 'mtlsTunnels.tunnels' : tunnel.startsWith('#') ? `Tunnel ${tunnel}` : `Tunnel "${tunnel}"`;
-}
-
-/** The parser's words, with the tunnel, and the field's name where the range alone would not say it. */
-export function configMessage(e: ConfigError): string {
-  const last = e.location.path[e.location.path.length - 1];
-  const message = e.location.target === 'key' && typeof last === 'string' ? e.message.replace(/^unknown field/, `unknown field "${last}"`)
-    : e.field && (e.location.missing || e.location.path.length === 0) ? `"${e.field}" ${e.message}` : e.message;
-  return editorText(`${who(e.tunnel)}: ${message}`);
-}
-
 function runtimeMessage(p: RuntimeProblem): string {
   return `${editorText(`${p.diagnosis.summary} ${p.diagnosis.fix}`)} (${p.age()})`;
 }
@@ -174,7 +162,8 @@ function invalidEntries(problems: SettingsProblem[], files: SettingsFiles): Inva
       const label = error.tunnel === '*' ? 'mtlsTunnels.tunnels' : error.tunnel.startsWith('#') ? `tunnel ${error.tunnel}` : error.tunnel;
       entries.set(key, { key, label, where: source.where, problems: [] });
     }
-    entries.get(key)!.problems.push({ message: configMessage(error).replace(/^Tunnel (#\d+|"[^"]*"): /, ''), field: error.field, target: file && { file, where: whereOf(error) } });
+    // The row's label names the field; its description is the problem in the parser's words.
+    entries.get(key)!.problems.push({ message: editorText(error.message), field: error.field, target: file && { file, where: whereOf(error) } });
   }
   return [...entries.values()];
 }

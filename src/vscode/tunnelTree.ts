@@ -23,8 +23,6 @@ const COALESCE_MS = 50;
 export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TunnelNode | TunnelNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  /** Redraws so far: of the whole tree, and of single rows (tests and measurements read these). */
-  readonly refreshes = { full: 0, rows: 0 };
   private pending?: NodeJS.Timeout;
   private pendingAll = false;
   private readonly pendingNames = new Set<string>();
@@ -35,6 +33,7 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
   private readonly connections = new Map<string, ConnectionItem>();
   private readonly certificateItems = new Map<string, CertificateItem>();
   private invalid: InvalidEntry[] = [];
+  private idle: (() => void)[] = [];
   private invalidItems: InvalidItem[] = [];
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
@@ -121,6 +120,11 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
     return this.invalidItems;
   }
 
+  /** Resolves once the redraw gathered so far (if any) has been sent to the view. */
+  whenIdle(): Promise<void> {
+    return this.pending ? new Promise((resolve) => this.idle.push(resolve)) : Promise.resolve();
+  }
+
   private schedule(): void {
     this.pending ??= setTimeout(() => this.flush(), COALESCE_MS);
   }
@@ -149,13 +153,12 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       }
     }
     if (all) {
-      this.refreshes.full++;
       this.changed.fire(undefined);
     } else if (rows.length) {
-      this.refreshes.rows += rows.length;
       this.changed.fire(rows);
     }
     this.tick();
+    for (const resolve of this.idle.splice(0)) resolve();
   }
 
   /** Starts or stops the one-second tick that redraws connection rows (age, bytes). */
@@ -178,7 +181,6 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       }
     }
     if (rows.length) {
-      this.refreshes.rows += rows.length;
       this.changed.fire(rows);
     }
     this.tick();

@@ -192,6 +192,10 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
     if (h) md.appendMarkdown(`Last handshake: ${h.version}, ${escape(h.cipher)}${h.alpn ? `, ALPN ${escape(h.alpn)}` : ''}${h.resumed ? ', session resumed' : ''}\n\n`);
     if (s.credentials) md.appendMarkdown(`Identity: ${escape(s.credentials)}\n\n`);
   }
+  if (state === 'error' && !lastDiagnosis) {
+    // The failure's diagnosis went with the settings it was about: say so rather than stay red for no reason.
+    md.appendMarkdown(`---\n\n$(info) Its last start failed, and its settings have changed since: start it again to try them.\n`);
+  }
   if (lastDiagnosis) {
     const icon = lastDiagnosis.severity === 'error' ? '$(error)' : lastDiagnosis.severity === 'warning' ? '$(warning)' : '$(info)';
     md.appendMarkdown(`---\n\n${icon} ${escape(editorText(formatDiagnosis({ ...lastDiagnosis, detail: undefined })))} *(${ageOf(lastDiagnosis)})*\n`);

@@ -51,8 +51,10 @@ describe('a misconfigured tunnel', () => {
     const valid = tunnelEntry(backend(), 'valid');
     const invalid = { ...tunnelEntry(backend(), 'broken'), target: 'no-port-here', protocl: 'tls' };
     await withTunnels([valid, invalid], async (api) => {
-      const message = await waitFor(() => api.notifications.find((m) => m.startsWith('mTLS Tunnels settings have 2 problems')), 'the settings warning');
-      assert.match(message, /tunnel "broken": (target|protocl): /);
+      const message = await waitFor(() => api.notifications.find((m) => m.startsWith('Tunnel "broken" is not used: ')), 'the settings warning');
+      // One sentence: the first problem on its field, the rest counted where they are listed.
+      assert.match(message, /^Tunnel "broken" is not used: ("target": |unknown field "protocl"; did you mean "protocol"\?).* \(1 more in the Problems panel\)\.$/);
+      assert.doesNotMatch(message, /`/);
       assert.deepEqual(api.manager.names(), ['valid']);
       const count = api.notifications.filter((m) => m === message).length;
       // An unrelated settings change re-reads the same problems: no second message.
