@@ -18,17 +18,17 @@ export interface ClientCommand {
 }
 
 /** The address actually bound while running (the real port when "listen" is 0), else the configured one. */
-export function listenAddress(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>): Endpoint {
-  return (entry.state === 'running' && entry.snapshot?.listening) || entry.config.listen;
+export function listenAddress(entry: Pick<TunnelEntry, 'address'>): Endpoint {
+  return entry.address;
 }
 
 /** The variables a terminal or `exec` gives a client of this tunnel. */
-export function tunnelClientEnv(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>, commonName = readCertificateCommonName(entry.config.cert)): Record<string, string> {
+export function tunnelClientEnv(entry: Pick<TunnelEntry, 'config' | 'address'>, commonName = readCertificateCommonName(entry.config.cert)): Record<string, string> {
   const { config } = entry;
   return clientEnv({ ...config, listen: listenAddress(entry), certificateCommonName: commonName });
 }
 
-export function clientCommands(entry: Pick<TunnelEntry, 'config' | 'state' | 'snapshot'>, commonName = readCertificateCommonName(entry.config.cert)): ClientCommand[] {
+export function clientCommands(entry: Pick<TunnelEntry, 'config' | 'address'>, commonName = readCertificateCommonName(entry.config.cert)): ClientCommand[] {
   const { host, port } = listenAddress(entry);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const { config } = entry;

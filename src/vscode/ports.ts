@@ -70,14 +70,14 @@ export class TunnelPorts implements vscode.Disposable {
   /** A port a tunnel listens on (configured or bound) or the demo server's. */
   owns(port: number): boolean {
     if (port === this.demoPort()) return true;
-    return this.manager.entries().some((e) => e.config.listen.port === port || e.snapshot?.listening?.port === port);
+    return this.manager.entries().some((e) => e.config.listen.port === port || e.address.port === port);
   }
 
   /** Once per user: in a remote window the tunnel's port is on the remote machine. */
   private explainRemote(name: string): void {
     if (this.state.get<boolean>(EXPLAINED_KEY)) return;
     const entry = this.manager.entry(name);
-    const address = entry?.state === 'running' ? entry.snapshot?.listening : undefined;
+    const address = entry?.state === 'running' ? entry.address : undefined;
     if (!address) return;
     void this.state.update(EXPLAINED_KEY, true);
     // remoteName is a kind ("ssh-remote", "wsl", "dev-container") in most hosts, an address in some: name only a kind.

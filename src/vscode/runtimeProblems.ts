@@ -39,7 +39,7 @@ export class RuntimeProblems implements vscode.Disposable {
   ) {
     const onDiagnosis = (name: string, d: Diagnosis) => {
       stamp(d);
-      okAt.set(d, manager.entry(name)?.snapshot?.handshakesOk ?? 0);
+      okAt.set(d, manager.entry(name)?.counts?.handshakesOk ?? 0);
       this.maybeNotify(name, d);
     };
     // Connection events come in bursts and an entry is a snapshot of every connection: look
@@ -104,7 +104,10 @@ export class RuntimeProblems implements vscode.Disposable {
    */
   private maybeNotify(name: string, d: Diagnosis): void {
     const entry = this.manager.entry(name);
-    if (!entry || d.severity !== 'error') return;
+    // Errors, and the warnings that mean a change did not take: settings whose credentials do not
+    // load or whose new "listen" cannot be bound leave the tunnel running as it was.
+    const notTaken = d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE');
+    if (!entry || (d.severity !== 'error' && !notTaken)) return;
     const background = entry.state === 'running' || this.restarting.has(name);
     this.restarting.delete(name);
     if (background) this.notifier.background(name, d, fieldOfDiagnosis(d, entry.config));
@@ -125,5 +128,5 @@ function holds(entry: TunnelEntry): Diagnosis | undefined {
   if (entry.state !== 'running') return undefined;
   if (isCredentialProblem(d.code) || d.code === 'CLIENT_CERT_EXPIRES_SOON') return d;
   // A connection failure holds until a handshake succeeds after it.
-  return (entry.snapshot?.handshakesOk ?? 0) > (okAt.get(d) ?? 0) ? undefined : d;
+  return (entry.counts?.handshakesOk ?? 0) > (okAt.get(d) ?? 0) ? undefined : d;
 }

@@ -163,7 +163,7 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
 
   /** Starts or stops the one-second tick that redraws connection rows (age, bytes). */
   private tick(): void {
-    const busy = this.manager.entries().some((e) => (e.snapshot?.openConnections ?? 0) > 0);
+    const busy = this.manager.entries().some((e) => (e.counts?.openConnections ?? 0) > 0);
     if (busy && !this.ticker) this.ticker = setInterval(() => this.tickConnections(), 1000);
     if (!busy && this.ticker) {
       clearInterval(this.ticker);
