@@ -140,6 +140,11 @@ function stunnelContender(env: Env): Contender {
     writeFileSync(conf, [
       'foreground = yes',
       'pid =',
+      // In the foreground stunnel logs to stderr (our log file) *and* to syslog; with no syslog
+      // daemon glibc falls back to writing every line to /dev/console (LOG_CONS), synchronously,
+      // 1.3-2 ms per line on this VM's serial console, about four lines per connection. The
+      // project logs to a file only, so stunnel does too.
+      'syslog = no',
       ...(env.opts.stunnelDebug ? [`debug = ${env.opts.stunnelDebug}`] : []),
       '[bench]',
       'client = yes',
