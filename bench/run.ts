@@ -6,6 +6,8 @@
  * metric for every contender in interleaved repetitions and prints medians and the ratio
  * mtls-tunnels/stunnel. Baselines: the load generator doing mTLS itself (direct-tls) and plain TCP
  * to the backend's plain twin (loopback limit). Writes bench/results/latest.json.
+ * Then real clients through both bridges: redis-benchmark and pgbench against real Redis and
+ * PostgreSQL that demand client certificates (bench/realClients.ts; `--only redis,pg`).
  * `--profile` instead runs bulk transfers once through the project's bridge under
  * `node --cpu-prof` and prints where its CPU goes.
  */
@@ -17,6 +19,7 @@ import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { createThrowawayPki, ThrowawayPki } from '../src/core/pki/testPki';
 import { bulkDown, bulkUp, CLOSE_MODES, connRate, echoOnce, handshakeCounters, median, openIdle, pingPong, Target, withTimeout } from './load';
+import { REAL_CLIENT_ROWS, runRealClients } from './realClients';
 import { cpuSeconds, freePort, killAllNow, rssBytes, sleep, spawnPiped, start, Started, stop, stopAll, waitForPort } from './procs';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -197,6 +200,9 @@ const METRICS: MetricDef[] = [
     { key: `connP99MsC${c}${mode}`, label: `  connect→first echo p99, c=${c}, ${mode.toLowerCase()}`, unit: 'ms', better: 'lower', digits: c === 1 ? 2 : 1 },
     { key: `resumedPctC${c}${mode}`, label: `  upstream handshakes resumed, c=${c}, ${mode.toLowerCase()} (backend count)`, unit: '%', better: 'higher', digits: 0 },
   ])),
+  ...REAL_CLIENT_ROWS.map((r): MetricDef => ({
+    key: r.key, label: r.label, unit: r.group === 'redis' ? 'GET/s' : 'tps', better: 'higher', ratioTarget: r.key === 'pgbenchSC' ? 1.15 : 1.0, digits: 0,
+  })),
   { key: 'pingP50Us', label: 'Ping-pong 32 B p50', unit: 'µs', better: 'lower', ratioTarget: 1.0, digits: 0 },
   { key: 'pingP99Us', label: 'Ping-pong 32 B p99', unit: 'µs', better: 'lower', ratioTarget: 1.0, digits: 0 },
   { key: 'rssIdleMB', label: 'Bridge RSS idle', unit: 'MB', better: 'lower', digits: 1, bridgeOnly: true },
@@ -539,6 +545,11 @@ async function main(): Promise<void> {
     const samples: Samples = {};
     const t0 = Date.now();
     await runRepetitions(contenders, env, samples, say);
+    const real = new Set(['redis', 'pg'].filter((g) => !opts.only || opts.only.has(g)));
+    if (real.size > 0) {
+      await runRealClients({ dir, pki, cli: built.cli.file, reps: opts.reps, quick: opts.quick, only: real },
+        (c, k, v) => record(samples, c, k, v), say);
+    }
     await runMemory(contenders, env, samples, say);
     const handshakes = handshakeTotals(samples);
     const log = readFileSync(path.join(dir, 'mtls-tunnels.log'), 'utf8');
