@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     if (argv.includes('--stunnel')) {
       bridges.push(bridge('stunnel', false, (port) => {
         const conf = path.join(dir, `stunnel-${port}.conf`);
-        writeFileSync(conf, ['foreground = yes', 'pid =', '[ab]', 'client = yes', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${ports.tls}`,
+        writeFileSync(conf, ['foreground = yes', 'pid =', 'syslog = no' /* see run.ts: no /dev/console per line */, '[ab]', 'client = yes', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${ports.tls}`,
           `cert = ${pki.client.cert}`, `key = ${pki.client.key}`, `CAfile = ${pki.ca}`, 'verifyChain = yes', 'checkHost = localhost', 'sni = localhost',
           'socket = l:TCP_NODELAY=1', 'socket = r:TCP_NODELAY=1', ''].join('\n'));
         return start('stunnel', [conf], path.join(dir, 'stunnel.log'));

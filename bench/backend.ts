@@ -7,6 +7,12 @@
  *   'E'                  echo every following byte back
  *   'S' + u64be length   sink: read `length` bytes, then answer one byte 'K' and end
  *   'R' + u64be length   source: write `length` bytes, then end
+ *   'C'                  counters (meant for the plain port): answers one JSON line
+ *                        `{"full":N,"resumed":M}`, the mTLS handshakes completed so far, and ends
+ *
+ * The counters are the rival's honesty check: a bridge that resumes its upstream TLS session pays
+ * far less per connection than one that does a full handshake, so the benchmark reads them before
+ * and after each contender's connection run (`tlsSocket.isSessionReused()` per connection).
  */
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -19,6 +25,7 @@ interface BackendArgs {
 }
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+const handshakes = { full: 0, resumed: 0 };
 
 function handle(sock: net.Socket): void {
   sock.setNoDelay(true);
@@ -31,6 +38,11 @@ function handle(sock: net.Socket): void {
       sock.off('data', onData);
       if (header.length > 1) sock.write(header.subarray(1));
       sock.pipe(sock);
+      return;
+    }
+    if (mode === 0x43 /* C */) {
+      sock.off('data', onData);
+      sock.end(`${JSON.stringify(handshakes)}\n`);
       return;
     }
     if (mode !== 0x53 /* S */ && mode !== 0x52 /* R */) {
@@ -87,7 +99,11 @@ async function main(): Promise<void> {
     ca: readFileSync(args.ca),
     requestCert: true,
     rejectUnauthorized: true,
-  }, handle);
+  }, (sock) => {
+    if (sock.isSessionReused()) handshakes.resumed++;
+    else handshakes.full++;
+    handle(sock);
+  });
   tlsServer.on('tlsClientError', () => undefined);
   const plainServer = net.createServer(handle);
   const listen = (s: net.Server) => new Promise<number>((resolve, reject) => {

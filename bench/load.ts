@@ -101,8 +101,23 @@ export async function bulkDown(target: Target, bytes: number, timeoutMs: number)
   }
 }
 
-/** connect → 'E' + one byte → first echoed byte; resolves with that latency in ms. */
-export function echoOnce(target: Target, keep = false): Promise<{ ms: number; socket?: net.Socket }> {
+/**
+ * How a connection of the conn/s row ends once its echo arrived:
+ * - `clean`: `end()`, then wait until the peer has ended too and the socket closed, as psql,
+ *   redis-cli and curl do (the bridge sees a FIN and can shut its TLS session down properly);
+ * - `abrupt`: `destroy()` right after the first echoed byte (the bridge sees a FIN with its reply
+ *   possibly unsent, or a reset).
+ * A bridge that does not shut a TLS connection down properly loses that session from OpenSSL's
+ * client cache, so the two can differ in how many upstream handshakes are resumed.
+ */
+export type CloseMode = 'clean' | 'abrupt';
+export const CLOSE_MODES: CloseMode[] = ['clean', 'abrupt'];
+
+/**
+ * connect → 'E' + one byte → first echoed byte; resolves with that latency in ms (then, unless
+ * `keep`, closes the way `close` says and resolves once that is done).
+ */
+export function echoOnce(target: Target, keep = false, close: CloseMode = 'abrupt'): Promise<{ ms: number; socket?: net.Socket }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const s = connect(target);
@@ -112,9 +127,17 @@ export function echoOnce(target: Target, keep = false): Promise<{ ms: number; so
       const ms = performance.now() - t0;
       s.removeAllListeners('close');
       s.removeAllListeners('error');
-      s.on('error', () => undefined);
-      if (keep) resolve({ ms, socket: s });
-      else {
+      if (keep) {
+        s.on('error', () => undefined);
+        resolve({ ms, socket: s });
+      } else if (close === 'clean') {
+        // Read whatever else comes, half-close, and wait for the peer's end and the close.
+        s.on('data', () => undefined);
+        s.once('error', reject);
+        s.once('close', () => resolve({ ms }));
+        s.end();
+      } else {
+        s.on('error', () => undefined);
         s.destroy();
         resolve({ ms });
       }
@@ -122,6 +145,25 @@ export function echoOnce(target: Target, keep = false): Promise<{ ms: number; so
     // Written at once: the bridge buffers it until its upstream handshake is done.
     s.write('Ex');
   });
+}
+
+/** The backend's handshake counters (bench/backend.ts `C` request on its plain port). */
+export function handshakeCounters(plainPort: number): Promise<{ full: number; resumed: number }> {
+  return withTimeout(new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: plainPort });
+    let text = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (text += d));
+    s.once('error', reject);
+    s.once('end', () => {
+      try {
+        resolve(JSON.parse(text) as { full: number; resumed: number });
+      } catch (e) {
+        reject(e);
+      }
+    });
+    s.write('C');
+  }), 10_000, 'backend counters');
 }
 
 export interface ConnRateResult {
@@ -132,8 +174,11 @@ export interface ConnRateResult {
   errors: number;
 }
 
-/** New connections per second at `concurrency`, each until its first echoed byte. */
-export async function connRate(target: Target, concurrency: number, durationMs: number, maxConnections: number): Promise<ConnRateResult> {
+/**
+ * New connections per second at `concurrency`: each connects, waits for its first echoed byte
+ * (the latency), then closes as `close` says; the next starts once that close is done.
+ */
+export async function connRate(target: Target, concurrency: number, durationMs: number, maxConnections: number, close: CloseMode = 'abrupt'): Promise<ConnRateResult> {
   const latencies: number[] = [];
   let errors = 0;
   let started = 0;
@@ -143,7 +188,7 @@ export async function connRate(target: Target, concurrency: number, durationMs: 
     while (performance.now() < deadline && started < maxConnections && errors < 100) {
       started++;
       try {
-        const r = await withTimeout(echoOnce(target), 10_000, 'connect+echo');
+        const r = await withTimeout(echoOnce(target, false, close), 10_000, 'connect+echo');
         latencies.push(r.ms);
       } catch {
         errors++;

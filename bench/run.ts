@@ -6,6 +6,8 @@
  * metric for every contender in interleaved repetitions and prints medians and the ratio
  * mtls-tunnels/stunnel. Baselines: the load generator doing mTLS itself (direct-tls) and plain TCP
  * to the backend's plain twin (loopback limit). Writes bench/results/latest.json.
+ * Then real clients through both bridges: redis-benchmark and pgbench against real Redis and
+ * PostgreSQL that demand client certificates (bench/realClients.ts; `--only redis,pg`).
  * `--profile` instead runs bulk transfers once through the project's bridge under
  * `node --cpu-prof` and prints where its CPU goes.
  */
@@ -16,7 +18,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { createThrowawayPki, ThrowawayPki } from '../src/core/pki/testPki';
-import { bulkDown, bulkUp, connRate, echoOnce, median, openIdle, pingPong, Target, withTimeout } from './load';
+import { bulkDown, bulkUp, CLOSE_MODES, connRate, echoOnce, handshakeCounters, median, openIdle, pingPong, Target, withTimeout } from './load';
+import { REAL_CLIENT_ROWS, runRealClients } from './realClients';
 import { cpuSeconds, freePort, killAllNow, rssBytes, sleep, spawnPiped, start, Started, stop, stopAll, waitForPort } from './procs';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -33,8 +36,12 @@ interface Options {
   maxConnsPerRun: number;
   pingRounds: number;
   idleConns: number;
-  /** Metric groups to run (`--only bulk,conn,ping,mem`); all when absent. */
+  /** Metric groups to run (`--only bulk,conn,ping,mem,redis,pg`); all when absent. */
   only?: Set<string>;
+  /** stunnel's `debug` level (`--stunnel-debug info`); its default (notice) when absent. */
+  stunnelDebug?: string;
+  /** Keep the temp dir (logs) instead of removing it (`--keep`). */
+  keep: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -52,6 +59,8 @@ function parseOptions(argv: string[]): Options {
     pingRounds: quick ? 500 : 2000,
     idleConns: 1000,
     only: argv.includes('--only') ? new Set(argv[argv.indexOf('--only') + 1].split(',')) : undefined,
+    stunnelDebug: argv.includes('--stunnel-debug') ? argv[argv.indexOf('--stunnel-debug') + 1] : undefined,
+    keep: argv.includes('--keep'),
   };
 }
 
@@ -134,6 +143,12 @@ function stunnelContender(env: Env): Contender {
     writeFileSync(conf, [
       'foreground = yes',
       'pid =',
+      // In the foreground stunnel logs to stderr (our log file) *and* to syslog; with no syslog
+      // daemon glibc falls back to writing every line to /dev/console (LOG_CONS), synchronously,
+      // 1.3-2 ms per line on this VM's serial console, about four lines per connection. The
+      // project logs to a file only, so stunnel does too.
+      'syslog = no',
+      ...(env.opts.stunnelDebug ? [`debug = ${env.opts.stunnelDebug}`] : []),
       '[bench]',
       'client = yes',
       `accept = 127.0.0.1:${port}`,
@@ -179,12 +194,15 @@ const METRICS: MetricDef[] = [
   { key: 'bulkDownMBps', label: 'Bulk down (server→client), 1 conn', unit: 'MB/s', better: 'higher', ratioTarget: 1.15, digits: 0 },
   { key: 'cpuPerGBUp', label: 'Bridge CPU per GB, up', unit: 's/GB', better: 'lower', ratioTarget: 0.9, digits: 2, bridgeOnly: true },
   { key: 'cpuPerGBDown', label: 'Bridge CPU per GB, down', unit: 's/GB', better: 'lower', ratioTarget: 0.9, digits: 2, bridgeOnly: true },
-  { key: 'connPerSecC1', label: 'New conns/s, c=1', unit: '/s', better: 'higher', ratioTarget: 1.3, digits: 0 },
-  { key: 'connP50MsC1', label: '  connect→first echo p50, c=1', unit: 'ms', better: 'lower', digits: 2 },
-  { key: 'connP99MsC1', label: '  connect→first echo p99, c=1', unit: 'ms', better: 'lower', digits: 2 },
-  { key: 'connPerSecC50', label: 'New conns/s, c=50', unit: '/s', better: 'higher', ratioTarget: 1.3, digits: 0 },
-  { key: 'connP50MsC50', label: '  connect→first echo p50, c=50', unit: 'ms', better: 'lower', digits: 1 },
-  { key: 'connP99MsC50', label: '  connect→first echo p99, c=50', unit: 'ms', better: 'lower', digits: 1 },
+  ...(['Clean', 'Abrupt'] as const).flatMap((mode): MetricDef[] => [1, 50].flatMap((c): MetricDef[] => [
+    { key: `connPerSecC${c}${mode}`, label: `New conns/s, c=${c}, ${mode.toLowerCase()} close`, unit: '/s', better: 'higher', ratioTarget: 1.15, digits: 0 },
+    { key: `connP50MsC${c}${mode}`, label: `  connect→first echo p50, c=${c}, ${mode.toLowerCase()}`, unit: 'ms', better: 'lower', digits: c === 1 ? 2 : 1 },
+    { key: `connP99MsC${c}${mode}`, label: `  connect→first echo p99, c=${c}, ${mode.toLowerCase()}`, unit: 'ms', better: 'lower', digits: c === 1 ? 2 : 1 },
+    { key: `resumedPctC${c}${mode}`, label: `  upstream handshakes resumed, c=${c}, ${mode.toLowerCase()} (backend count)`, unit: '%', better: 'higher', digits: 0 },
+  ])),
+  ...REAL_CLIENT_ROWS.map((r): MetricDef => ({
+    key: r.key, label: r.label, unit: r.group === 'redis' ? 'GET/s' : 'tps', better: 'higher', ratioTarget: r.key === 'pgbenchSC' ? 1.15 : 1.0, digits: 0,
+  })),
   { key: 'pingP50Us', label: 'Ping-pong 32 B p50', unit: 'µs', better: 'lower', ratioTarget: 1.0, digits: 0 },
   { key: 'pingP99Us', label: 'Ping-pong 32 B p99', unit: 'µs', better: 'lower', ratioTarget: 1.0, digits: 0 },
   { key: 'rssIdleMB', label: 'Bridge RSS idle', unit: 'MB', better: 'lower', digits: 1, bridgeOnly: true },
@@ -228,17 +246,29 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
         record(samples, c.name, `loadgenCpuPerGB${dir}`, (self.user + self.system) / 1e6 / gb);
       }
     }
-    for (const conc of [1, 50]) {
+    for (const close of CLOSE_MODES) {
       if (opts.only && !opts.only.has('conn')) break;
-      for (const c of order) {
-        const r = await connRate(c.target, conc, opts.connSeconds * 1000, opts.maxConnsPerRun);
-        if (r.errors > 0) say(`  ${c.name} c=${conc}: ${r.errors} failed connections`);
-        record(samples, c.name, `connPerSecC${conc}`, r.perSecond);
-        record(samples, c.name, `connP50MsC${conc}`, r.p50Ms);
-        record(samples, c.name, `connP99MsC${conc}`, r.p99Ms);
-        record(samples, c.name, `connErrorsC${conc}`, r.errors);
-        // Let TIME_WAIT and the bridges' connection teardown settle before the next contender.
-        await sleep(300);
+      const mode = close === 'clean' ? 'Clean' : 'Abrupt';
+      for (const conc of [1, 50]) {
+        for (const c of order) {
+          const before = await handshakeCounters(env.backendPlain);
+          const r = await connRate(c.target, conc, opts.connSeconds * 1000, opts.maxConnsPerRun, close);
+          // Let TIME_WAIT and the bridges' connection teardown settle before the next contender
+          // (and before reading the counters: a bridge may still be finishing handshakes).
+          await sleep(300);
+          const after = await handshakeCounters(env.backendPlain);
+          if (r.errors > 0) say(`  ${c.name} c=${conc} ${close}: ${r.errors} failed connections`);
+          const key = `C${conc}${mode}`;
+          record(samples, c.name, `connPerSec${key}`, r.perSecond);
+          record(samples, c.name, `connP50Ms${key}`, r.p50Ms);
+          record(samples, c.name, `connP99Ms${key}`, r.p99Ms);
+          record(samples, c.name, `connErrors${key}`, r.errors);
+          const full = after.full - before.full;
+          const resumed = after.resumed - before.resumed;
+          record(samples, c.name, `handshakesFull${key}`, full);
+          record(samples, c.name, `handshakesResumed${key}`, resumed);
+          if (c.target.tls || c.bridge) record(samples, c.name, `resumedPct${key}`, full + resumed > 0 ? (100 * resumed) / (full + resumed) : NaN);
+        }
       }
     }
     for (const c of opts.only && !opts.only.has('ping') ? [] : order) {
@@ -391,6 +421,29 @@ function table(summary: Summary, names: string[]): string {
   return lines.join('\n');
 }
 
+type HandshakeTotals = Record<string, Record<string, { full: number; resumed: number }>>;
+
+/** Per contender and conn/s row (`C1Clean`, …): full and resumed upstream handshakes, all repetitions. */
+function handshakeTotals(samples: Samples): HandshakeTotals {
+  const out: HandshakeTotals = {};
+  for (const [c, metrics] of Object.entries(samples)) {
+    for (const [k, v] of Object.entries(metrics)) {
+      const m = /^handshakes(Full|Resumed)(C\d+\w+)$/.exec(k);
+      if (!m) continue;
+      const row = ((out[c] ??= {})[m[2]] ??= { full: 0, resumed: 0 });
+      row[m[1] === 'Full' ? 'full' : 'resumed'] += v.reduce((a, b) => a + b, 0);
+    }
+  }
+  return out;
+}
+
+function handshakeLines(totals: HandshakeTotals): string {
+  return Object.entries(totals)
+    .filter(([, rows]) => Object.values(rows).some((r) => r.full + r.resumed > 0))
+    .map(([c, rows]) => `  ${c.padEnd(13)} ${Object.entries(rows).map(([k, r]) => `${k} ${r.resumed}/${r.full + r.resumed}`).join(', ')}`)
+    .join('\n');
+}
+
 // ---------------------------------------------------------------------------------------------
 // Profile mode
 
@@ -451,7 +504,8 @@ async function main(): Promise<void> {
     if (cleaned) return;
     cleaned = true;
     await stopAll();
-    await rm(dir, { recursive: true, force: true });
+    if (opts.keep) say(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
   };
   const onSignal = (sig: NodeJS.Signals) => {
     say(`${sig}: tearing down`);
@@ -491,7 +545,13 @@ async function main(): Promise<void> {
     const samples: Samples = {};
     const t0 = Date.now();
     await runRepetitions(contenders, env, samples, say);
+    const real = new Set(['redis', 'pg'].filter((g) => !opts.only || opts.only.has(g)));
+    if (real.size > 0) {
+      await runRealClients({ dir, pki, cli: built.cli.file, reps: opts.reps, quick: opts.quick, only: real },
+        (c, k, v) => record(samples, c, k, v), say);
+    }
     await runMemory(contenders, env, samples, say);
+    const handshakes = handshakeTotals(samples);
     const log = readFileSync(path.join(dir, 'mtls-tunnels.log'), 'utf8');
     const connected = (log.match(/ connected \(/g) ?? []).length;
     const resumed = (log.match(/ connected \([^)]*resumed\)/g) ?? []).length;
@@ -510,8 +570,10 @@ async function main(): Promise<void> {
       },
       notes: {
         projectSessionResumption: `${resumed} of ${connected} upstream handshakes resumed (from the mtls-tunnels log)`,
+        upstreamHandshakesInConnRows: 'counted by the backend (isSessionReused() per mTLS connection), summed over repetitions; see `handshakes`',
         baselines: 'direct-tls: the load generator does mTLS itself (full handshake each time, no bridge); plain-tcp: the backend\'s plain twin',
       },
+      handshakes,
       metrics: METRICS,
       medians: summary.medians,
       ratios: summary.ratios,
@@ -525,6 +587,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${m.cpuModel} × ${m.cores}, ${m.kernel}, Node ${m.node} (OpenSSL ${m.nodeOpenssl}), ${m.stunnel}\n`);
     process.stdout.write(`${opts.reps} interleaved repetitions (memory: ${Math.min(opts.reps, 3)}), medians; bulk ${opts.bulkBytes / MB} MB; load average ${m.loadAverageAtStart} → ${result.machine.loadAverageAtEnd}\n`);
     process.stdout.write(`mtls-tunnels upstream session resumption: ${result.notes.projectSessionResumption}\n\n`);
+    process.stdout.write(`upstream handshakes in the conn/s rows, resumed/total (backend's count, all repetitions):\n${handshakeLines(handshakes)}\n\n`);
     process.stdout.write(`${table(summary, names)}\n\nwritten to bench/results/latest.json\n`);
   } finally {
     await cleanup();
