@@ -13,8 +13,10 @@ import { TunnelState } from '../core/tunnel/tunnel';
 import { TunnelDraft, addTunnel } from './addTunnel';
 import { ClientCertificates } from './clientCertificates';
 import { clientCommands, listenAddress } from './clientCommands';
+import { confirmCut } from './confirmStop';
 import { ConnectionTests } from './connectionTests';
-import { DemoTarget, StartDemoOptions, startDemo, stopDemo } from './demo';
+import { StartDemoOptions, startDemo, stopDemo } from './demoCommands';
+import { DemoTarget } from './demoTarget';
 import { CommandError, Notifier } from './notifier';
 import { ReportDocuments } from './reportDocuments';
 import { Passphrases } from './secrets';
@@ -66,15 +68,19 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       return address;
     }),
 
+    // Stop, Restart and Stop All cut live sessions: each asks first when connections are open,
+    // and resolves false when the user cancels (true once done).
     command('stop', async (arg: TunnelArg) => {
       const entry = await pick(arg, 'Stop which tunnel?', (e) => ACTIVE.includes(e.state));
-      if (entry) await manager.stop(entry.config.name);
+      if (!entry || !(await confirmCut([entry], 'Stop'))) return false;
+      await manager.stop(entry.config.name);
+      return true;
     }),
 
     command('restart', async (arg: TunnelArg) => {
       requireTrust();
       const entry = await pick(arg, 'Restart which tunnel?', (e) => ACTIVE.includes(e.state));
-      if (!entry) return undefined;
+      if (!entry || !(await confirmCut([entry], 'Restart'))) return undefined;
       await manager.restart(entry.config.name);
       return formatEndpoint(listenAddress(manager.entry(entry.config.name)!));
     }),
@@ -85,14 +91,21 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       notifier.startFailures(await manager.startAll());
     }),
 
-    command('stopAll', () => manager.stopAll()),
+    command('stopAll', async () => {
+      if (!(await confirmCut(manager.entries(), 'Stop All'))) return false;
+      await manager.stopAll();
+      return true;
+    }),
 
     command('addTunnel', async (draft?: TunnelDraft) => {
-      const name = await addTunnel(manager, draft && typeof draft === 'object' ? draft : {});
-      if (!name) return undefined;
+      const entry = await addTunnel(manager, s.settings, draft && typeof draft === 'object' ? draft : {});
+      if (!entry) return undefined;
+      const name = entry.config.name;
       s.log.info(`[${name}] added to the settings`);
       if (!draft) {
-        notifier.info(`Tunnel "${name}" added to the settings.`, [
+        // The flow ends where the user wants to be next: does it work?
+        notifier.info(`Tunnel "${name}" added to the settings. Test the connection now, before you need it?`, [
+          { title: 'Test Connection now', run: () => vscode.commands.executeCommand('mtlsTunnels.testConnection', name) },
           { title: 'Start', run: () => vscode.commands.executeCommand('mtlsTunnels.start', name) },
           { title: 'Edit Settings', run: () => vscode.commands.executeCommand('mtlsTunnels.editSettings', name) },
         ]);
