@@ -5,10 +5,10 @@ import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 
 const outdir = 'out/test/vscode';
-// suite/: the main suite, run with the extension under development; multiroot/ and restricted/:
+// suite/: the main suite, run with the extension under development; multiroot/, restricted/ and reload/:
 // passes with their own workspace (test/vscode/runTests.ts); packaged/: run against the installed
 // .vsix (test/vscode/packagedPass.ts). Each folder has an index.ts, mocha's entry point.
-const passes = ['suite', 'multiroot', 'restricted', 'packaged'];
+const passes = ['suite', 'multiroot', 'restricted', 'reload', 'packaged'];
 const tests = passes.flatMap((dir) => fs.readdirSync(`test/vscode/${dir}`, { recursive: true })
   .filter((f) => f.endsWith('.test.ts'))
   .map((f) => `test/vscode/${dir}/${f}`));

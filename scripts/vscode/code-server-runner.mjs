@@ -15,6 +15,9 @@
 //   MTLS_TUNNELS_CHROMIUM=/path       another Chromium than Debian's /usr/bin/chromium
 //   MTLS_TUNNELS_LOG_NAME=name.log    the log's name in test-results/ (default vscode.log)
 //   MTLS_TUNNELS_WORKSPACE_TRUST=1    keep workspace trust on, so a new folder opens in Restricted Mode
+//   MTLS_TUNNELS_SERVER_PORT=PORT     serve the workbench on that port (default: any free one); with the
+//                                     same user data, the same port is the same browser origin, so the
+//                                     same stored state (test/vscode/reload)
 // The workbench's log (which carries the extension host's console, so mocha's report) goes to
 // stdout minus known chatter; all of it, and the server's output, goes to test-results/vscode.log.
 // Tests request a screenshot mid-run by logging `__SCREENSHOT__ <name>` (see
@@ -76,20 +79,24 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 
 try {
   const port = await startServer();
-  browser = await chromium.launch({
+  // The browser profile lives in the user-data dir: a web workbench keeps its state (workspaceState,
+  // globalState, the layout) in the browser's IndexedDB, so the same user data opened again is the
+  // same user coming back, as after a window reload or restart (test/vscode/reload).
+  browser = await chromium.launchPersistentContext(path.join(userDataDir, 'browser-profile'), {
     executablePath: process.env.MTLS_TUNNELS_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
+    viewport: { width: 1280, height: 800 },
     // Playwright's own handlers would exit on Ctrl+C before ours kills the server.
     handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
     // Offline machine, running as root: no sandbox, nothing that phones home.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = browser.pages()[0] ?? await browser.newPage();
   await page.exposeFunction('codeAutomationLog', onAutomationLog);
   await page.exposeFunction('codeAutomationExit', (code) => void finish(Number(code) || 0));
   page.on('crash', () => fail('the workbench page crashed.'));
-  browser.on('disconnected', () => fail('Chromium went away.'));
+  browser.on('close', () => fail('Chromium went away.'));
   // The page's console repeats the workbench log; only its uncaught errors are news.
   page.on('pageerror', (err) => writeLog(`[page error] ${err.stack ?? err}`));
   await page.goto(workbenchUrl(port));
@@ -142,7 +149,7 @@ function installExtensions() {
 }
 
 function startServer() {
-  server = spawn(node24, [serverMain, '--host', '127.0.0.1', '--port', '0', '--without-connection-token',
+  server = spawn(node24, [serverMain, '--host', '127.0.0.1', '--port', process.env.MTLS_TUNNELS_SERVER_PORT ?? '0', '--without-connection-token',
     '--accept-server-license-terms', '--enable-smoke-test-driver', '--disable-telemetry',
     ...(process.env.MTLS_TUNNELS_WORKSPACE_TRUST ? [] : ['--disable-workspace-trust']), '--user-data-dir', userDataDir, '--server-data-dir', serverDataDir,
     '--extensions-dir', extensionsDir], {

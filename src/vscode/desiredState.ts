@@ -92,7 +92,7 @@ export class DesiredState implements vscode.Disposable {
       : names.length === 1 ? `tunnel "${names[0]}"` : `tunnels ${names.map((n) => `"${n}"`).join(', ')}`;
     const what = [tunnels, demo ? 'the demo server' : ''].filter(Boolean).join(' and ');
     this.log.info(`restored ${what}, as they were running when the window closed (setting ${SECTION}.${RESTORE_SETTING})`);
-    this.notifier.info(`Restored ${what}, running when the window closed.`);
+    this.notifier.info(`Restored from the last session: ${what}.`);
   }
 
   dispose(): void {
