@@ -127,8 +127,8 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
 
     async (back) => a.kind !== 'pem' || given.has('cert') ? 'skip' : outcome(await fileStep({
       title: title(4), back, placeholder: 'Your client certificate (PEM, the chain may follow it): pick, browse, or type a path',
-      dialogTitle: 'Your client certificate (PEM)', folder: a.cert ? path.dirname(a.cert) : folderPath, extensions: CERT_EXTENSIONS,
-      prefer: (f) => (/client/i.test(path.basename(f)) ? 1 : 0) - (/\bca\b|ca\./i.test(path.basename(f)) ? 1 : 0),
+      dialogTitle: 'Your client certificate (PEM)', folder: a.cert ? path.dirname(a.cert) : folderPath, inWorkspace: true, extensions: CERT_EXTENSIONS,
+      prefer: (f) => (stem(f) === 'client' ? 2 : /client/i.test(stem(f)) ? 1 : 0) - (/(^|[^a-z])ca([^a-z]|$)/i.test(stem(f)) ? 2 : 0),
     }), (f) => { a.cert = f; }),
 
     // The key usually sits beside the certificate, with the same name.
@@ -158,7 +158,7 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
         const file = await fileStep({
           title: title(5), back: true, placeholder: 'The CA bundle (PEM) that signed the server certificate', dialogTitle: 'CA bundle (PEM)',
           folder: identityFile ? path.dirname(identityFile) : folderPath, extensions: CERT_EXTENSIONS,
-          prefer: (f) => (/ca/i.test(path.basename(f)) ? 1 : 0) - (a.cert && path.resolve(f) === path.resolve(a.cert) ? 2 : 0),
+          prefer: (f) => (stem(f).toLowerCase() === 'ca' ? 2 : /ca/i.test(stem(f)) ? 1 : 0) - (a.cert && path.resolve(f) === path.resolve(a.cert) ? 3 : 0),
         });
         if (file === undefined) return 'cancel';
         if (file !== BACK) {

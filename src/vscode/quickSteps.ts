@@ -19,6 +19,8 @@ export interface ShownStep {
   prompt?: string;
   value: string;
   items: string[];
+  /** The highlighted item of a pick. */
+  active?: string;
   back: boolean;
 }
 let shown: ShownStep | undefined;
@@ -59,8 +61,9 @@ export function pickStep<T extends vscode.QuickPickItem>(o: StepOptions & { plac
   if (o.active) pick.activeItems = [o.active];
   pick.ignoreFocusOut = true;
   pick.buttons = o.back ? [vscode.QuickInputButtons.Back] : [];
-  const describe = () => ({ title: o.title, placeholder: o.placeholder, value: pick.value, items: pick.items.map((i) => i.label), back: o.back });
+  const describe = () => ({ title: o.title, placeholder: o.placeholder, value: pick.value, items: pick.items.map((i) => i.label), active: pick.activeItems[0]?.label, back: o.back });
   return run(pick, describe, (done) => [
+    pick.onDidChangeActive(() => { shown = describe(); }),
     // What the user typed can be an answer of its own (a path), offered first.
     pick.onDidChangeValue((v) => {
       const own = o.typed?.(v);
@@ -103,11 +106,27 @@ type FileItem = vscode.QuickPickItem & { file?: string; browse?: boolean };
  * A file as one step: the matching files of `folder` (the likeliest first), "Browse…" for the
  * dialog opened in that folder, or a path typed in. Back from the dialog returns to the list.
  */
-export async function fileStep(o: StepOptions & { placeholder: string; folder?: string; extensions: string[]; prefer?: (file: string) => number; dialogTitle: string }): Promise<Answer<string>> {
+export async function fileStep(o: StepOptions & {
+  placeholder: string; dialogTitle: string; extensions: string[]; prefer?: (file: string) => number;
+  /** Lists this folder's matching files, and opens the dialog there. */
+  folder?: string;
+  /** Instead: the matching files anywhere in the workspace (a few), the dialog opening in `folder`. */
+  inWorkspace?: boolean;
+}): Promise<Answer<string>> {
+  const found = o.inWorkspace ? await findInWorkspace(o.extensions, o.prefer) : undefined;
   for (;;) {
-    const files = o.folder ? listFiles(o.folder, o.extensions, o.prefer) : [];
-    const browse: FileItem = { label: '$(folder-opened) Browse…', description: o.folder ? `opens ${o.folder}` : undefined, browse: true };
-    const items: FileItem[] = [...files.map((f): FileItem => ({ label: `$(file) ${path.basename(f)}`, description: path.dirname(f), file: f })), browse];
+    const browse: FileItem = { label: '$(folder-opened) Browse…', description: 'another file, or type its path above', browse: true };
+    const separator = (label: string): FileItem => ({ label, kind: vscode.QuickPickItemKind.Separator });
+    let listed: FileItem[] = [];
+    if (found) {
+      listed = found.map((f) => ({ label: `$(file) ${path.basename(f)}`, description: vscode.workspace.asRelativePath(path.dirname(f)), file: f }));
+      if (listed.length) listed.unshift(separator('in the workspace'));
+    } else if (o.folder) {
+      // The folder once, as the separator's label, rather than on every row.
+      listed = listFiles(o.folder, o.extensions, o.prefer).map((f) => ({ label: `$(file) ${path.basename(f)}`, file: f }));
+      if (listed.length) listed.unshift(separator(tildify(o.folder)));
+    }
+    const items: FileItem[] = listed.length ? [...listed, separator(''), browse] : [browse];
     const answer = await pickStep<FileItem>({
       ...o, items,
       typed: (v) => {
@@ -125,6 +144,12 @@ export async function fileStep(o: StepOptions & { placeholder: string; folder?: 
     if (picked?.[0]) return picked[0].fsPath;
     // Dialog cancelled: back to the list, not out of the flow.
   }
+}
+
+async function findInWorkspace(extensions: string[], prefer?: (file: string) => number): Promise<string[]> {
+  if (!vscode.workspace.workspaceFolders?.length) return [];
+  const uris = await vscode.workspace.findFiles(`**/*.{${extensions.join(',')}}`, '**/node_modules/**', 50);
+  return uris.map((u) => u.fsPath).sort((a, b) => (prefer ? prefer(b) - prefer(a) : 0) || a.localeCompare(b)).slice(0, 20);
 }
 
 function listFiles(folder: string, extensions: string[], prefer?: (file: string) => number): string[] {
@@ -148,6 +173,11 @@ function isFile(file: string): boolean {
   } catch {
     return false;
   }
+}
+
+function tildify(p: string): string {
+  const home = os.homedir();
+  return p === home || p.startsWith(home + path.sep) ? `~${p.slice(home.length)}` : p;
 }
 
 function expandHome(p: string): string {
