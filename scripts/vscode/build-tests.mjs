@@ -13,10 +13,13 @@ const tests = passes.flatMap((dir) => fs.readdirSync(`test/vscode/${dir}`, { rec
   .filter((f) => f.endsWith('.test.ts'))
   .map((f) => `test/vscode/${dir}/${f}`));
 
+// ui/: scripts the runner plays in the workbench with Playwright (code-server-runner.mjs --ui-script).
+const uiScripts = fs.readdirSync('test/vscode/ui').filter((f) => f.endsWith('.ui.ts')).map((f) => `test/vscode/ui/${f}`);
+
 // Start clean: the suite runs every *.test.js it finds, so a deleted test must not linger.
 fs.rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: ['test/vscode/runTests.ts', ...passes.map((dir) => `test/vscode/${dir}/index.ts`), ...tests],
+  entryPoints: ['test/vscode/runTests.ts', ...passes.map((dir) => `test/vscode/${dir}/index.ts`), ...tests, ...uiScripts],
   outbase: 'test/vscode',
   outdir,
   bundle: true,

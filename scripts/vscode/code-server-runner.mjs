@@ -5,6 +5,10 @@
 // scripts/vscode/install-server.sh), with headless Chromium as the workbench, and exits with the
 // tests' exit code. Facts behind each step: shared notes, vscode-integration-tests.md.
 //
+// `--ui-script=FILE` instead of `--extensionTestsPath`: the extension runs as for a user (VS Code
+// shows modal dialogs only outside extension tests), and FILE's `run({ page, screenshot })` drives
+// the workbench with Playwright's keyboard and mouse; its outcome is the exit code (test/vscode/ui).
+//
 // Like a desktop VS Code, `--install-extension FILE.vsix --extensions-dir DIR` installs an extension
 // into DIR and exits; the packaged pass of test/vscode/runTests.ts installs the .vsix that way.
 //
@@ -100,19 +104,21 @@ try {
   // The page's console repeats the workbench log; only its uncaught errors are news.
   page.on('pageerror', (err) => writeLog(`[page error] ${err.stack ?? err}`));
   await page.goto(workbenchUrl(port));
+  if (args.uiScript) await runUiScript(args.uiScript);
 } catch (err) {
   fail(err?.stack ?? String(err));
 }
 
 function parseArgs(argv) {
   const out = { extensionDevelopmentPaths: [], extensionTestsPath: undefined, userDataDir: undefined,
-    extensionsDir: undefined, target: undefined, installExtensions: [] };
+    extensionsDir: undefined, target: undefined, installExtensions: [], uiScript: undefined };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s);
     const value = () => inline ?? argv[++i];
     switch (flag) {
       case '--extensionDevelopmentPath': out.extensionDevelopmentPaths.push(path.resolve(value())); break;
       case '--extensionTestsPath': out.extensionTestsPath = path.resolve(value()); break;
+      case '--ui-script': out.uiScript = path.resolve(value()); break;
       case '--user-data-dir': out.userDataDir = path.resolve(value()); break;
       case '--extensions-dir': out.extensionsDir = path.resolve(value()); break;
       case '--install-extension': out.installExtensions.push(path.resolve(value())); break;
@@ -121,7 +127,7 @@ function parseArgs(argv) {
         if (!flag.startsWith('-')) out.target = path.resolve(flag);
     }
   }
-  if ((!out.extensionTestsPath || out.extensionDevelopmentPaths.length === 0) && out.installExtensions.length === 0) {
+  if ((!(out.extensionTestsPath || out.uiScript) || out.extensionDevelopmentPaths.length === 0) && out.installExtensions.length === 0) {
     console.error('usage: code-server-runner.mjs --extensionDevelopmentPath=DIR --extensionTestsPath=FILE'
       + ' [--user-data-dir=DIR] [--extensions-dir=DIR] [FOLDER | FILE.code-workspace]\n'
       + '       code-server-runner.mjs --install-extension=FILE.vsix --extensions-dir=DIR');
@@ -184,7 +190,7 @@ function workbenchUrl(port) {
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
   const payload = [
     ...args.extensionDevelopmentPaths.map((p) => ['extensionDevelopmentPath', remote(p)]),
-    ['extensionTestsPath', remote(args.extensionTestsPath)],
+    ...(args.extensionTestsPath ? [['extensionTestsPath', remote(args.extensionTestsPath)]] : []),
   ];
   const query = new URLSearchParams();
   if (args.target) query.set(args.target.endsWith('.code-workspace') ? 'workspace' : 'folder', args.target);
@@ -228,6 +234,24 @@ async function typeIntoWorkbench(text) {
     writeLog(`[runner] typed ${text.length} characters and Enter`);
   } catch (err) {
     console.error(`code-server-runner: typing failed: ${err}`);
+  }
+}
+
+async function runUiScript(file) {
+  const { run } = await import(file);
+  const screenshot = async (name) => {
+    const target = path.join(resultsDir, `${path.basename(name).replace(/[^\w.-]/g, '_')}.png`);
+    await page.screenshot({ path: target });
+    console.log(`code-server-runner: screenshot ${path.relative(process.cwd(), target)}`);
+  };
+  try {
+    await run({ page, screenshot, log: (line) => { console.log(line); writeLog(`[ui] ${line}`); } });
+    console.log(`ui script ${path.basename(file)}: passed`);
+    await finish(0);
+  } catch (err) {
+    console.error(`ui script ${path.basename(file)}: FAILED\n${err?.stack ?? err}`);
+    await screenshot('ui-failure').catch(() => {});
+    await finish(1);
   }
 }
 

@@ -38,7 +38,7 @@ export async function confirmCut(entries: readonly TunnelEntry[], action: CutAct
     message: cutMessage(open),
     detail: action === 'Restart'
       ? 'The tunnel listens again right away, but the clients using it now (psql, redis-cli, an app) lose their sessions.'
-      : 'The clients using it now (psql, redis-cli, an app) lose their sessions.',
+      : `The clients using ${open.length === 1 ? 'it' : 'them'} now (psql, redis-cli, an app) lose their sessions.`,
     buttons: [action, 'Cancel'],
   };
   const choice = testAnswer
