@@ -41,6 +41,8 @@ export interface TestApi {
   answerCutQuestions?: (answer: (question: CutQuestion) => string | undefined) => vscode.Disposable;
   /** The step of a guided flow (Add Tunnel) on screen now, if any. */
   quickStep(): ShownStep | undefined;
+  /** Resolves once the tunnels that start by themselves at activation (autoStart, restore) were started. */
+  settled: Promise<void>;
 }
 
 /** Set while active: deactivate() returns its promise so tunnels drain before the host exits. */
@@ -86,6 +88,7 @@ export function activate(context: vscode.ExtensionContext): TestApi {
     activationMs,
     answerCutQuestions: context.extensionMode === vscode.ExtensionMode.Test ? answerCutQuestionsWith : undefined,
     quickStep: shownStep,
+    settled: desired.settled,
   };
 }
 

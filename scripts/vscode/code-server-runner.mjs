@@ -275,6 +275,13 @@ async function finish(code) {
       console.error(`code-server-runner: final screenshot failed: ${err}`);
     }
   }
+  // Close the page as a user closes the window: the workbench's shutdown writes its pending state
+  // (workspaceState, globalState) to IndexedDB instead of losing the last 100 ms of changes.
+  if (page && !page.isClosed()) {
+    const closed = new Promise((resolve) => page.once('close', resolve));
+    await page.close({ runBeforeUnload: true }).catch(() => {});
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  }
   await browser?.close().catch(() => {});
   if (server?.pid) {
     try { process.kill(-server.pid, 'SIGKILL'); } catch { /* already gone */ }

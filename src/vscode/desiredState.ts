@@ -21,6 +21,9 @@ export class DesiredState implements vscode.Disposable {
   private demoPending: boolean;
   private saved: string;
   private readonly disposables: vscode.Disposable[] = [];
+  private settle!: () => void;
+  /** Resolves once the first settings applied in a trusted workspace were acted on (the tests wait for it). */
+  readonly settled = new Promise<void>((resolve) => { this.settle = resolve; });
 
   constructor(
     private readonly manager: TunnelManager,
@@ -38,7 +41,10 @@ export class DesiredState implements vscode.Disposable {
     manager.on('changed', onChanged);
     this.disposables.push(
       { dispose: () => manager.off('changed', onChanged) },
-      settings.onDidApply((applied) => void this.onApplied(applied)),
+      settings.onDidApply((applied) => {
+        if (!vscode.workspace.isTrusted) return;
+        void this.onApplied(applied).finally(() => this.settle());
+      }),
     );
   }
 
@@ -50,7 +56,6 @@ export class DesiredState implements vscode.Disposable {
   }
 
   private async onApplied(applied: SettingsApplied): Promise<void> {
-    if (!vscode.workspace.isTrusted) return;
     const restore = vscode.workspace.getConfiguration(SECTION).get<boolean>(RESTORE_SETTING, true);
     // The tunnels that appeared now: at activation, when trust is granted, when a teammate's settings add one.
     const autoStart = applied.added.filter((n) => applied.tunnels.find((t) => t.name === n)?.autoStart);

@@ -93,9 +93,10 @@ const PASSES: Record<string, Pass> = {
   },
   reload: {
     suite: 'reload',
-    runs: 2,
-    // Two tunnels to a server that outlives both runs: the first run starts both and stops one,
-    // and starts the demo server; the second, with the same user data, finds what was running.
+    runs: 3,
+    // Two tunnels to a server that outlives the runs: the first run starts both and stops one,
+    // and starts the demo server; the second, with the same user data, finds what was running and
+    // turns mtlsTunnels.restoreOnReload off; the third finds nothing restored.
     workspace: async (scratch) => {
       const pki = await createThrowawayPki(path.join(scratch, 'pki'));
       const server = await startDemoServer(pki);
