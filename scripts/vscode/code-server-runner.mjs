@@ -54,6 +54,8 @@ const WORKBENCH_CHATTER = new RegExp('^(' + [
   'Updating additional builtin extensions cache', 'Creation of workbench contribution',
   'No default agent contributed', String.raw`\[Service Worker\] registration`,
   "Timed out waiting for authentication provider 'github'", 'getaddrinfo ENOTFOUND open-vsx.org',
+  // Closing the page at the end runs the workbench's shutdown, which says these on its way out.
+  String.raw`\[lifecycle\]`, String.raw`Unable to write file .*CachedConfigurations`,
 ].join('|') + ')');
 
 const args = parseArgs(process.argv.slice(2));

@@ -73,7 +73,8 @@ export class DesiredState implements vscode.Disposable {
     if (names.length === 0 && !demoBack) return;
     const failures = await this.manager.startAll(names);
     this.notifier.startFailures(failures);
-    const back = restored.filter((n) => !failures.has(n));
+    // A tunnel marked autoStart would have started anyway: not news.
+    const back = restored.filter((n) => !failures.has(n) && !autoStart.includes(n));
     if (back.length || demoBack) this.say(back, demoBack);
   }
 

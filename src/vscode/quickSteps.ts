@@ -128,7 +128,8 @@ export async function fileStep(o: StepOptions & {
     }
     const items: FileItem[] = listed.length ? [...listed, separator(''), browse] : [browse];
     const answer = await pickStep<FileItem>({
-      ...o, items,
+      // The likeliest file highlighted, so Enter takes it.
+      ...o, items, active: items.find((i) => i.file) ?? browse,
       typed: (v) => {
         const file = expandHome(v.trim());
         return path.isAbsolute(file) && isFile(file) ? { label: `$(file) ${file}`, description: 'the path typed', file, alwaysShow: true } : undefined;
