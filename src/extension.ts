@@ -1,15 +1,20 @@
 /**
  * The composition root: builds every service once, wires them through constructors, and hands
  * every disposable to `context.subscriptions`. Activation stays cheap: the certificate inspector
- * (and node-forge behind it) and the handshake doctor are loaded on first use.
+ * (and node-forge behind it) and the handshake doctor are loaded on first use. The rules live in
+ * the services: auto-start and restore in DesiredState, the badge in TunnelView, forgetting a
+ * wrong passphrase in Passphrases. Shutdown has one path, `deactivate()`.
  */
 import * as vscode from 'vscode';
 import { TunnelManager } from './core/manager';
 import { ClientCertificates } from './vscode/clientCertificates';
 import { registerCommands } from './vscode/commands';
+import { CutQuestion, answerCutQuestionsWith } from './vscode/confirmStop';
 import { ConnectionTests } from './vscode/connectionTests';
-import { DemoTarget } from './vscode/demo';
+import { DemoTarget } from './vscode/demoTarget';
+import { DesiredState } from './vscode/desiredState';
 import { Notifier } from './vscode/notifier';
+import { ShownStep, shownStep } from './vscode/quickSteps';
 import { ReportDocuments } from './vscode/reportDocuments';
 import { Passphrases } from './vscode/secrets';
 import { TunnelSettings } from './vscode/settings';
@@ -18,6 +23,7 @@ import { TunnelPorts } from './vscode/ports';
 import { TunnelTerminals } from './vscode/terminal';
 import { TunnelStatusBar } from './vscode/statusBar';
 import { TunnelTreeProvider } from './vscode/tunnelTree';
+import { TunnelView } from './vscode/tunnelView';
 
 /**
  * Returned by `activate` for the integration tests (test/vscode/suite), which read the tree and
@@ -33,6 +39,15 @@ export interface TestApi {
   activationMs: number;
   notifier: Notifier;
   ports: TunnelPorts;
+  /**
+   * Only in ExtensionMode.Test, where VS Code refuses modal dialogs: answers the "connections
+   * will be closed" question in place of the user (see confirmStop.ts).
+   */
+  answerCutQuestions?: (answer: (question: CutQuestion) => string | undefined) => vscode.Disposable;
+  /** The step of a guided flow (Add Tunnel) on screen now, if any. */
+  quickStep(): ShownStep | undefined;
+  /** Resolves once the tunnels that start by themselves at activation (autoStart, restore) were started. */
+  settled: Promise<void>;
 }
 
 /** Set while active: deactivate() returns its promise so tunnels drain before the host exits. */
@@ -49,49 +64,24 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const documents = new ReportDocuments();
   const settings = new TunnelSettings(manager, log, notifier);
   const tree = new TunnelTreeProvider(manager, certificates, tests);
-  const view = vscode.window.createTreeView('mtlsTunnels.tunnels', { treeDataProvider: tree });
+  const tunnelView = new TunnelView(manager, tree);
   const statusBar = new TunnelStatusBar(manager, certificates);
-  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, manager, tests, log);
+  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, context.workspaceState, manager, tests, log);
+  const desired = new DesiredState(manager, settings, demo, context.workspaceState, notifier, log);
   const ports = new TunnelPorts(manager, demo.port, notifier, context.globalState);
   context.subscriptions.push(new SettingsProblems(settings, manager, tree, notifier, context.globalStorageUri), new TunnelTerminals(manager, notifier), ports);
 
-  // A wrong stored passphrase is forgotten, so the next start asks again instead of failing forever.
-  const onDiagnosis = (name: string, d: { code: string }) => {
-    const entry = manager.entry(name);
-    if (entry && d.code === 'WRONG_PASSPHRASE') void passphrases.forget(entry.config);
-  };
-  manager.on('diagnosis', onDiagnosis);
-  // The activity bar shows how many tunnels are in error.
-  const updateBadge = () => {
-    const failed = manager.entries().filter((e) => e.state === 'error').length;
-    view.badge = failed ? { value: failed, tooltip: `${failed} tunnel${failed === 1 ? '' : 's'} in error` } : undefined;
-  };
-  manager.on('changed', updateBadge);
-
   context.subscriptions.push(
-    log, documents, certificates, tests, settings, tree, view, statusBar, demo,
+    log, documents, certificates, tests, settings, tree, tunnelView, statusBar, demo, desired,
+    passphrases.forgetWrongOnes(manager),
     ...registerCommands({ manager, settings, passphrases, certificates, tests, documents, tree, notifier, log, demo }),
-    settings.onDidApply((applied) => {
-      tests.forget([...applied.removed, ...applied.changed]);
-      // Tunnels marked autoStart start when they appear: at activation, when trust is granted,
-      // when a teammate's settings add one. The manager itself restarts changed running ones.
-      const autoStart = applied.added.filter((n) => applied.tunnels.find((t) => t.name === n)?.autoStart);
-      if (autoStart.length && vscode.workspace.isTrusted) {
-        void manager.startAll(autoStart).then((failures) => notifier.startFailures(failures));
-      }
-    }),
-    {
-      dispose: () => {
-        manager.off('diagnosis', onDiagnosis);
-        manager.off('changed', updateBadge);
-        void manager.dispose();
-      },
-    },
+    settings.onDidApply((applied) => tests.forget([...applied.removed, ...applied.changed])),
   );
 
   settings.apply('activated');
+  // The one shutdown path: tunnels drain and the demo server closes, the wanted set kept for the next session.
   shutdown = async () => {
-    await Promise.all([manager.dispose(), demo.stop()]);
+    await Promise.all([manager.dispose(), demo.shutdown()]);
   };
   const activationMs = Math.round((performance.now() - started) * 10) / 10;
   log.debug(`activated in ${activationMs} ms`);
@@ -99,12 +89,15 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   return {
     manager,
     tree,
-    view,
+    view: tunnelView.view,
     statusBarText: () => statusBar.text,
     notifications: notifier.shown,
     activationMs,
     notifier,
     ports,
+    answerCutQuestions: context.extensionMode === vscode.ExtensionMode.Test ? answerCutQuestionsWith : undefined,
+    quickStep: shownStep,
+    settled: desired.settled,
   };
 }
 

@@ -5,6 +5,10 @@
 // scripts/vscode/install-server.sh), with headless Chromium as the workbench, and exits with the
 // tests' exit code. Facts behind each step: shared notes, vscode-integration-tests.md.
 //
+// `--ui-script=FILE` instead of `--extensionTestsPath`: the extension runs as for a user (VS Code
+// shows modal dialogs only outside extension tests), and FILE's `run({ page, screenshot })` drives
+// the workbench with Playwright's keyboard and mouse; its outcome is the exit code (test/vscode/ui).
+//
 // Like a desktop VS Code, `--install-extension FILE.vsix --extensions-dir DIR` installs an extension
 // into DIR and exits; the packaged pass of test/vscode/runTests.ts installs the .vsix that way.
 //
@@ -15,6 +19,9 @@
 //   MTLS_TUNNELS_CHROMIUM=/path       another Chromium than Debian's /usr/bin/chromium
 //   MTLS_TUNNELS_LOG_NAME=name.log    the log's name in test-results/ (default vscode.log)
 //   MTLS_TUNNELS_WORKSPACE_TRUST=1    keep workspace trust on, so a new folder opens in Restricted Mode
+//   MTLS_TUNNELS_SERVER_PORT=PORT     serve the workbench on that port (default: any free one); with the
+//                                     same user data, the same port is the same browser origin, so the
+//                                     same stored state (test/vscode/reload)
 // The workbench's log (which carries the extension host's console, so mocha's report) goes to
 // stdout minus known chatter; all of it, and the server's output, goes to test-results/vscode.log.
 // Tests request a screenshot mid-run by logging `__SCREENSHOT__ <name>` (see
@@ -47,6 +54,8 @@ const WORKBENCH_CHATTER = new RegExp('^(' + [
   'Updating additional builtin extensions cache', 'Creation of workbench contribution',
   'No default agent contributed', String.raw`\[Service Worker\] registration`,
   "Timed out waiting for authentication provider 'github'", 'getaddrinfo ENOTFOUND open-vsx.org',
+  // Closing the page at the end runs the workbench's shutdown, which says these on its way out.
+  String.raw`\[lifecycle\]`, String.raw`Unable to write file .*CachedConfigurations`,
 ].join('|') + ')');
 
 const args = parseArgs(process.argv.slice(2));
@@ -76,36 +85,42 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 
 try {
   const port = await startServer();
-  browser = await chromium.launch({
+  // The browser profile lives in the user-data dir: a web workbench keeps its state (workspaceState,
+  // globalState, the layout) in the browser's IndexedDB, so the same user data opened again is the
+  // same user coming back, as after a window reload or restart (test/vscode/reload).
+  browser = await chromium.launchPersistentContext(path.join(userDataDir, 'browser-profile'), {
     executablePath: process.env.MTLS_TUNNELS_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
+    viewport: { width: 1280, height: 800 },
     // Playwright's own handlers would exit on Ctrl+C before ours kills the server.
     handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
     // Offline machine, running as root: no sandbox, nothing that phones home.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
   });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page = browser.pages()[0] ?? await browser.newPage();
   await page.exposeFunction('codeAutomationLog', onAutomationLog);
   await page.exposeFunction('codeAutomationExit', (code) => void finish(Number(code) || 0));
   page.on('crash', () => fail('the workbench page crashed.'));
-  browser.on('disconnected', () => fail('Chromium went away.'));
+  browser.on('close', () => fail('Chromium went away.'));
   // The page's console repeats the workbench log; only its uncaught errors are news.
   page.on('pageerror', (err) => writeLog(`[page error] ${err.stack ?? err}`));
   await page.goto(workbenchUrl(port));
+  if (args.uiScript) await runUiScript(args.uiScript);
 } catch (err) {
   fail(err?.stack ?? String(err));
 }
 
 function parseArgs(argv) {
   const out = { extensionDevelopmentPaths: [], extensionTestsPath: undefined, userDataDir: undefined,
-    extensionsDir: undefined, target: undefined, installExtensions: [] };
+    extensionsDir: undefined, target: undefined, installExtensions: [], uiScript: undefined };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s);
     const value = () => inline ?? argv[++i];
     switch (flag) {
       case '--extensionDevelopmentPath': out.extensionDevelopmentPaths.push(path.resolve(value())); break;
       case '--extensionTestsPath': out.extensionTestsPath = path.resolve(value()); break;
+      case '--ui-script': out.uiScript = path.resolve(value()); break;
       case '--user-data-dir': out.userDataDir = path.resolve(value()); break;
       case '--extensions-dir': out.extensionsDir = path.resolve(value()); break;
       case '--install-extension': out.installExtensions.push(path.resolve(value())); break;
@@ -114,7 +129,7 @@ function parseArgs(argv) {
         if (!flag.startsWith('-')) out.target = path.resolve(flag);
     }
   }
-  if ((!out.extensionTestsPath || out.extensionDevelopmentPaths.length === 0) && out.installExtensions.length === 0) {
+  if ((!(out.extensionTestsPath || out.uiScript) || out.extensionDevelopmentPaths.length === 0) && out.installExtensions.length === 0) {
     console.error('usage: code-server-runner.mjs --extensionDevelopmentPath=DIR --extensionTestsPath=FILE'
       + ' [--user-data-dir=DIR] [--extensions-dir=DIR] [FOLDER | FILE.code-workspace]\n'
       + '       code-server-runner.mjs --install-extension=FILE.vsix --extensions-dir=DIR');
@@ -142,7 +157,7 @@ function installExtensions() {
 }
 
 function startServer() {
-  server = spawn(node24, [serverMain, '--host', '127.0.0.1', '--port', '0', '--without-connection-token',
+  server = spawn(node24, [serverMain, '--host', '127.0.0.1', '--port', process.env.MTLS_TUNNELS_SERVER_PORT ?? '0', '--without-connection-token',
     '--accept-server-license-terms', '--enable-smoke-test-driver', '--disable-telemetry',
     ...(process.env.MTLS_TUNNELS_WORKSPACE_TRUST ? [] : ['--disable-workspace-trust']), '--user-data-dir', userDataDir, '--server-data-dir', serverDataDir,
     '--extensions-dir', extensionsDir], {
@@ -177,7 +192,7 @@ function workbenchUrl(port) {
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
   const payload = [
     ...args.extensionDevelopmentPaths.map((p) => ['extensionDevelopmentPath', remote(p)]),
-    ['extensionTestsPath', remote(args.extensionTestsPath)],
+    ...(args.extensionTestsPath ? [['extensionTestsPath', remote(args.extensionTestsPath)]] : []),
   ];
   const query = new URLSearchParams();
   if (args.target) query.set(args.target.endsWith('.code-workspace') ? 'workspace' : 'folder', args.target);
@@ -224,6 +239,24 @@ async function typeIntoWorkbench(text) {
   }
 }
 
+async function runUiScript(file) {
+  const { run } = await import(file);
+  const screenshot = async (name) => {
+    const target = path.join(resultsDir, `${path.basename(name).replace(/[^\w.-]/g, '_')}.png`);
+    await page.screenshot({ path: target });
+    console.log(`code-server-runner: screenshot ${path.relative(process.cwd(), target)}`);
+  };
+  try {
+    await run({ page, screenshot, log: (line) => { console.log(line); writeLog(`[ui] ${line}`); } });
+    console.log(`ui script ${path.basename(file)}: passed`);
+    await finish(0);
+  } catch (err) {
+    console.error(`ui script ${path.basename(file)}: FAILED\n${err?.stack ?? err}`);
+    await screenshot('ui-failure').catch(() => {});
+    await finish(1);
+  }
+}
+
 // A failure of the harness itself, not of a test: say what happened and show the server's last words.
 function fail(message) {
   if (finishing) return;
@@ -243,6 +276,13 @@ async function finish(code) {
     } catch (err) {
       console.error(`code-server-runner: final screenshot failed: ${err}`);
     }
+  }
+  // Close the page as a user closes the window: the workbench's shutdown writes its pending state
+  // (workspaceState, globalState) to IndexedDB instead of losing the last 100 ms of changes.
+  if (page && !page.isClosed()) {
+    const closed = new Promise((resolve) => page.once('close', resolve));
+    await page.close({ runBeforeUnload: true }).catch(() => {});
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5000))]);
   }
   await browser?.close().catch(() => {});
   if (server?.pid) {

@@ -7,14 +7,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { TunnelConfig, formatEndpoint } from '../core/config/model';
+import { formatEndpoint } from '../core/config/model';
 import { TunnelEntry, TunnelManager } from '../core/manager';
 import { TunnelState } from '../core/tunnel/tunnel';
 import { TunnelDraft, addTunnel } from './addTunnel';
 import { ClientCertificates } from './clientCertificates';
 import { clientCommands, listenAddress } from './clientCommands';
+import { confirmCut } from './confirmStop';
 import { ConnectionTests } from './connectionTests';
-import { DemoTarget, StartDemoOptions, startDemo, stopDemo } from './demo';
+import { inspectCertificates } from './inspectCertificates';
+import { StartDemoOptions, startDemo, stopDemo } from './demoCommands';
+import { DemoTarget } from './demoTarget';
 import { CommandError, Notifier } from './notifier';
 import { ReportDocuments } from './reportDocuments';
 import { Passphrases } from './secrets';
@@ -66,15 +69,19 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       return address;
     }),
 
+    // Stop, Restart and Stop All cut live sessions: each asks first when connections are open,
+    // and resolves false when the user cancels (true once done).
     command('stop', async (arg: TunnelArg) => {
       const entry = await pick(arg, 'Stop which tunnel?', (e) => ACTIVE.includes(e.state));
-      if (entry) await manager.stop(entry.config.name);
+      if (!entry || !(await confirmCut([entry], 'Stop'))) return false;
+      await manager.stop(entry.config.name);
+      return true;
     }),
 
     command('restart', async (arg: TunnelArg) => {
       requireTrust();
       const entry = await pick(arg, 'Restart which tunnel?', (e) => ACTIVE.includes(e.state));
-      if (!entry) return undefined;
+      if (!entry || !(await confirmCut([entry], 'Restart'))) return undefined;
       await manager.restart(entry.config.name);
       return formatEndpoint(listenAddress(manager.entry(entry.config.name)!));
     }),
@@ -85,14 +92,21 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       notifier.startFailures(await manager.startAll());
     }),
 
-    command('stopAll', () => manager.stopAll()),
+    command('stopAll', async () => {
+      if (!(await confirmCut(manager.entries(), 'Stop All'))) return false;
+      await manager.stopAll();
+      return true;
+    }),
 
     command('addTunnel', async (draft?: TunnelDraft) => {
-      const name = await addTunnel(manager, draft && typeof draft === 'object' ? draft : {});
-      if (!name) return undefined;
+      const entry = await addTunnel(manager, s.settings, draft && typeof draft === 'object' ? draft : {});
+      if (!entry) return undefined;
+      const name = entry.config.name;
       s.log.info(`[${name}] added to the settings`);
       if (!draft) {
-        notifier.info(`Tunnel "${name}" added to the settings.`, [
+        // The flow ends where the user wants to be next: does it work?
+        notifier.info(`Tunnel "${name}" added to the settings. Test the connection now, before you need it?`, [
+          { title: 'Test Connection now', run: () => vscode.commands.executeCommand('mtlsTunnels.testConnection', name) },
           { title: 'Start', run: () => vscode.commands.executeCommand('mtlsTunnels.start', name) },
           { title: 'Edit Settings', run: () => vscode.commands.executeCommand('mtlsTunnels.editSettings', name) },
         ]);
@@ -123,7 +137,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       return text;
     }),
 
-    command('inspectCertificates', (arg: TunnelArg | CertificateItem) => inspectCertificates(s, arg)),
+    command('inspectCertificates', (arg: TunnelArg | CertificateItem) => inspectCertificates(s, arg, nameOf(arg) !== undefined, () => pick(nameOf(arg), 'Inspect the certificates of which tunnel?'))),
 
     command('copyAddress', async (arg: TunnelArg) => {
       const entry = await pick(arg, 'Copy the local address of which tunnel?', (e) => e.state === 'running');
@@ -219,39 +233,6 @@ async function pickTunnel(manager: TunnelManager, arg: TunnelArg, placeHolder: s
     { placeHolder },
   );
   return picked?.entry;
-}
-
-async function inspectCertificates(s: CommandServices, arg: TunnelArg | CertificateItem): Promise<string | undefined> {
-  if (arg instanceof CertificateItem && arg.role === 'server') {
-    const last = s.tests.last(arg.tunnelName);
-    if (last) await s.documents.show(`${arg.tunnelName} connection test`, last.text);
-    return last?.text;
-  }
-  let files: string[];
-  let title: string;
-  let config: TunnelConfig | undefined;
-  if (nameOf(arg) === undefined && s.manager.names().length === 0) {
-    const picked = await vscode.window.showOpenDialog({ title: 'Inspect certificate, key or PKCS#12 files', canSelectMany: true, openLabel: 'Inspect' });
-    if (!picked?.length) return undefined;
-    files = picked.map((u) => u.fsPath);
-    title = files.length === 1 ? path.basename(files[0]) : `${files.length} files`;
-  } else {
-    const entry = await pickTunnel(s.manager, nameOf(arg), 'Inspect the certificates of which tunnel?');
-    if (!entry) return undefined;
-    config = entry.config;
-    files = [config.cert, config.key, config.pfx, config.ca].filter((f): f is string => !!f);
-    title = `${config.name} certificates`;
-  }
-  const { inspectFiles, formatInspections } = await import('../core/certs');
-  const passphrase = config ? await s.passphrases.known(config) : undefined;
-  const results = await inspectFiles(files, { passphrase });
-  const failures = results.filter((r) => r.error).map((r) => `Error: ${r.error!.message}`);
-  const header = config
-    ? `Certificates of tunnel "${config.name}" (${formatEndpoint(config.target)}, ${config.protocol}), inspected ${new Date().toLocaleString()}\n\n`
-    : `Inspected ${new Date().toLocaleString()}\n\n`;
-  const text = header + formatInspections(results) + (failures.length ? `\n${failures.join('\n')}\n` : '');
-  await s.documents.show(title, text);
-  return text;
 }
 
 /** Opens the settings file the tunnel lives in, at its entry when it can be found. */

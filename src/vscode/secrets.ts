@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { TunnelConfig } from '../core/config/model';
+import { TunnelManager } from '../core/manager';
 import { CredentialsError, loadCredentials } from '../core/tls/credentials';
 
 /** SecretStorage cannot list its keys, so the keys we stored (names and paths, not secrets) are kept here. */
@@ -27,6 +28,19 @@ export class Passphrases {
     const run = this.asking.then(() => this.ask(config));
     this.asking = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * A wrong stored passphrase is forgotten, so the next start asks again instead of failing
+   * forever with the same answer. Listens to the manager's diagnoses until disposed.
+   */
+  forgetWrongOnes(manager: TunnelManager): vscode.Disposable {
+    const onDiagnosis = (name: string, d: { code: string }) => {
+      const entry = manager.entry(name);
+      if (entry && d.code === 'WRONG_PASSPHRASE') void this.forget(entry.config);
+    };
+    manager.on('diagnosis', onDiagnosis);
+    return { dispose: () => manager.off('diagnosis', onDiagnosis) };
   }
 
   /** The passphrase from the environment or storage, without asking (inspection, the tree). */

@@ -1,13 +1,17 @@
 // Runs the VS Code integration tests inside a real VS Code, in passes that each open a fresh
 // workspace: the main suite (test/vscode/suite, one trusted folder), a multi-root workspace
-// (test/vscode/multiroot), an untrusted folder in Restricted Mode (test/vscode/restricted), and
+// (test/vscode/multiroot), an untrusted folder in Restricted Mode (test/vscode/restricted), the
+// same folder and user data opened twice, as a window reload or restart does (test/vscode/reload), and
+// the workbench driven with Playwright's keyboard and mouse where extension tests cannot reach
+// (test/vscode/ui: VS Code shows no modal dialog while extension tests run), and
 // the packaged .vsix installed as a user would (packagedPass.ts). By default that VS Code is the
 // server from the code-server npm package driven by headless Chromium
 // (scripts/vscode/code-server-runner.mjs), because desktop builds cannot be downloaded on our
 // machines. Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
-//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,packaged   run only these passes
+//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,packaged   run only these passes
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -37,6 +41,10 @@ interface Pass {
   /** Makes the workspace to open (a folder or a .code-workspace file) inside `scratch`. */
   workspace(scratch: string): Promise<{ target: string; env?: Record<string, string>; cleanup?: () => Promise<void> }>;
   env?: Record<string, string>;
+  /** How many times VS Code opens the workspace with the same user data (default 1); run N sees MTLS_TUNNELS_RUN=N. */
+  runs?: number;
+  /** No test suite: the code-server runner plays this script (out/test/vscode/ui/NAME.js) in the workbench. */
+  uiScript?: string;
 }
 
 function folderWith(dir: string, settings: object): string {
@@ -83,6 +91,44 @@ const PASSES: Record<string, Pass> = {
     },
     env: { MTLS_TUNNELS_WORKSPACE_TRUST: '1', MTLS_TUNNELS_LOG_NAME: 'vscode-restricted.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
   },
+  reload: {
+    suite: 'reload',
+    runs: 3,
+    // Two tunnels to a server that outlives the runs: the first run starts both and stops one,
+    // and starts the demo server; the second, with the same user data, finds what was running and
+    // turns mtlsTunnels.restoreOnReload off; the third finds nothing restored.
+    workspace: async (scratch) => {
+      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+      const server = await startDemoServer(pki);
+      const entry = (name: string) => ({
+        name, listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: pki.client.cert, key: pki.client.key, ca: pki.ca,
+      });
+      const target = folderWith(path.join(scratch, 'workspace'), { ...WORKSPACE_SETTINGS, 'mtlsTunnels.tunnels': [entry('kept'), entry('stopped')] });
+      // A web workbench keeps its state per origin: the second run must be served on the same port.
+      const env = { MTLS_TUNNELS_RELOAD_NOTES: path.join(scratch, 'reload-notes.json'), MTLS_TUNNELS_SERVER_PORT: String(await freePort()) };
+      return { target, env, cleanup: () => server.close() };
+    },
+    env: { MTLS_TUNNELS_TIMEOUT_S: '240' },
+  },
+  ui: {
+    suite: 'ui',
+    uiScript: 'confirm-stop-dialog.ui.js',
+    // One autoStart tunnel on a known port, so the script's plain client can hold a session open.
+    workspace: async (scratch) => {
+      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+      const server = await startDemoServer(pki);
+      const port = await freePort();
+      const target = folderWith(path.join(scratch, 'workspace'), {
+        ...WORKSPACE_SETTINGS,
+        'mtlsTunnels.tunnels': [{
+          name: 'ui', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
+          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+        }],
+      });
+      return { target, env: { MTLS_TUNNELS_UI_PORT: String(port) }, cleanup: () => server.close() };
+    },
+    env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
+  },
 };
 
 async function runPass(name: string, pass: Pass): Promise<number> {
@@ -93,18 +139,32 @@ async function runPass(name: string, pass: Pass): Promise<number> {
   try {
     const made = await pass.workspace(scratch);
     cleanup = made.cleanup;
-    await runTests({
-      vscodeExecutablePath: executable,
-      extensionDevelopmentPath: repo,
-      extensionTestsPath: path.join(__dirname, pass.suite, 'index.js'),
-      launchArgs: [
-        made.target,
-        `--user-data-dir=${path.join(scratch, 'user-data')}`,
-        `--extensions-dir=${path.join(scratch, 'extensions')}`,
-        '--disable-extensions', // other installed extensions; the one under development still loads
-      ],
-      extensionTestsEnv: { ...pass.env, ...made.env },
-    });
+    if (pass.uiScript) {
+      if (!executable?.endsWith('code-server-runner.mjs')) {
+        console.log(`${name} pass: skipped; it needs the code-server runner to drive the workbench`);
+        return 0;
+      }
+      const code = await playUiScript(pass.uiScript, made.target, scratch, { ...pass.env, ...made.env });
+      if (code !== 0) throw Object.assign(new Error(`${name} pass: exit ${code}`), { code });
+      console.log(`${name} pass: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return 0;
+    }
+    const runs = pass.runs ?? 1;
+    for (let run = 1; run <= runs; run++) {
+      const log = runs > 1 ? { MTLS_TUNNELS_LOG_NAME: `vscode-${name}-${run}.log` } : {};
+      await runTests({
+        vscodeExecutablePath: executable,
+        extensionDevelopmentPath: repo,
+        extensionTestsPath: path.join(__dirname, pass.suite, 'index.js'),
+        launchArgs: [
+          made.target,
+          `--user-data-dir=${path.join(scratch, 'user-data')}`,
+          `--extensions-dir=${path.join(scratch, 'extensions')}`,
+          '--disable-extensions', // other installed extensions; the one under development still loads
+        ],
+        extensionTestsEnv: { ...pass.env, ...log, ...made.env, MTLS_TUNNELS_RUN: String(run) },
+      });
+    }
     console.log(`${name} pass: passed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return 0;
   } catch (err) {
@@ -117,6 +177,15 @@ async function runPass(name: string, pass: Pass): Promise<number> {
     await cleanup?.();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The runner with a UI script instead of a test suite; resolves with its exit code. */
+function playUiScript(script: string, target: string, scratch: string, env: Record<string, string>): Promise<number> {
+  const child = spawn(process.execPath, [
+    executable!, `--extensionDevelopmentPath=${repo}`, `--ui-script=${path.join(__dirname, 'ui', script)}`,
+    `--user-data-dir=${path.join(scratch, 'user-data')}`, `--extensions-dir=${path.join(scratch, 'extensions')}`, target,
+  ], { stdio: 'inherit', env: { ...process.env, ...env } });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
 function freePort(): Promise<number> {

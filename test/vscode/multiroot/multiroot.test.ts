@@ -71,7 +71,8 @@ describe('multi-root workspace', () => {
       assert.equal(api.manager.entry('alpha-echo')?.config.folder, alpha.uri.fsPath, 'the first definition is kept');
       assert.equal(api.manager.entry('beta-echo')?.state, 'running', 'an untouched tunnel keeps running');
     } finally {
-      await vscode.commands.executeCommand('mtlsTunnels.stopAll');
+      // The manager, not the command: cleanup must not wait on the "connections will be closed" question.
+      await api.manager.stopAll();
       await config(alpha).update('tunnels', undefined, WorkspaceFolder);
       await config(beta).update('tunnels', undefined, WorkspaceFolder);
       await config().update('tunnels', undefined, Workspace);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { TestApi } from '../../../src/extension';
-import type { StartDemoResult } from '../../../src/vscode/demo';
+import type { StartDemoResult } from '../../../src/vscode/demoCommands';
 import { EXTENSION_ID, EchoClient, portOf, withTunnels } from '../suite/fixture';
 
 const extensionsDir = process.env.MTLS_TUNNELS_EXTENSIONS_DIR!;

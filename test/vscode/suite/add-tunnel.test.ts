@@ -30,7 +30,7 @@ describe('Add Tunnel', () => {
       const address = await vscode.commands.executeCommand<string>('mtlsTunnels.start', 'added');
       assert.equal(address, `127.0.0.1:${entry.listen}`);
     } finally {
-      await vscode.commands.executeCommand('mtlsTunnels.stopAll');
+      await api.manager.stopAll();
       await setTunnels(previous);
     }
   });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { TestApi } from '../../../src/extension';
-import type { StartDemoResult } from '../../../src/vscode/demo';
+import type { StartDemoResult } from '../../../src/vscode/demoCommands';
 import { EXTENSION_ID, EchoClient, extensionApi, portOf, tryConnect, waitFor, withTunnels } from './fixture';
 import { screenshot } from './screenshot';
 

@@ -65,7 +65,8 @@ export async function withTunnels<T>(entries: unknown[], body: (api: TestApi) =>
     await setTunnels(entries, valid);
     return await body(api);
   } finally {
-    await vscode.commands.executeCommand('mtlsTunnels.stopAll');
+    // The manager, not the command: cleanup must not wait on the "connections will be closed" question.
+    await api.manager.stopAll();
     await setTunnels(previous);
   }
 }
@@ -89,6 +90,14 @@ export async function waitFor<T>(probe: () => T | undefined | false | Promise<T 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Resolves once the tunnel counts no open connection: a client closed here is still open on the
+ * tunnel's side for a moment, and Stop asks for confirmation while connections are open.
+ */
+export function noConnections(api: TestApi, name: string): Promise<true> {
+  return waitFor(() => (api.manager.entry(name)?.snapshot?.openConnections ?? 0) === 0, `tunnel ${name} to have no open connection`);
 }
 
 /** The local port a running tunnel listens on. */

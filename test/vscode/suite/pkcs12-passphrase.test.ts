@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import { writePkcs12 } from '../../../src/core/pki/testPki';
 import { DemoServer, startDemoServer } from '../../../src/demo/demoServer';
-import { EchoClient, portOf, waitFor, withBackend, withTunnels } from './fixture';
+import { EchoClient, noConnections, portOf, waitFor, withBackend, withTunnels } from './fixture';
 
 const PASSPHRASE_VARIABLE = 'MTLS_TUNNELS_TEST_P12_PASSPHRASE';
 
@@ -93,6 +93,7 @@ describe('a PKCS#12 identity', () => {
         client.close();
       }
       // Restarted, it opens from secret storage without asking: a box would leave it waiting.
+      await noConnections(api, 'p12-typed');
       await vscode.commands.executeCommand('mtlsTunnels.stop', 'p12-typed');
       await vscode.commands.executeCommand('mtlsTunnels.start', 'p12-typed');
       assert.equal(api.manager.entry('p12-typed')?.state, 'running', 'no second question');

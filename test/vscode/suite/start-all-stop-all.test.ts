@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
-import { EchoClient, portOf, tryConnect, tunnelEntry, waitFor, withBackend, withTunnels } from './fixture';
+import { EchoClient, noConnections, portOf, tryConnect, tunnelEntry, waitFor, withBackend, withTunnels } from './fixture';
 
 describe('Start All and Stop All', () => {
   const backend = withBackend();
@@ -21,6 +21,7 @@ describe('Start All and Stop All', () => {
       }
       await waitFor(() => api.statusBarText() === '$(lock) 2 tunnels up' || undefined, 'the status bar to show 2 tunnels up');
 
+      for (const name of ['one', 'two']) await noConnections(api, name);
       await vscode.commands.executeCommand('mtlsTunnels.stopAll');
       for (const port of ports) assert.equal(await tryConnect(port), 'ECONNREFUSED');
       assert.deepEqual(api.manager.entries().map((e) => e.state), ['stopped', 'stopped']);

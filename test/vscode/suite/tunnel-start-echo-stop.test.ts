@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import type { ConnectionItem, TunnelItem } from '../../../src/vscode/tunnelTree';
-import { EchoClient, portOf, tryConnect, tunnelEntry, waitFor, withBackend, withTunnels } from './fixture';
+import { EchoClient, noConnections, portOf, tryConnect, tunnelEntry, waitFor, withBackend, withTunnels } from './fixture';
 import { screenshot } from './screenshot';
 
 describe('a tunnel started from the settings', () => {
@@ -62,6 +62,7 @@ describe('a tunnel started from the settings', () => {
         client.close();
       }
 
+      await noConnections(api, 'echo');
       await vscode.commands.executeCommand('mtlsTunnels.stop', api.tree.tunnelItem('echo'));
       assert.equal(api.manager.entry('echo')?.state, 'stopped');
       assert.equal(await tryConnect(port), 'ECONNREFUSED');
