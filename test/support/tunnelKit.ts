@@ -193,6 +193,18 @@ export function readBytes(socket: net.Socket, n: number, ms: number): Promise<Bu
 }
 
 /** One request/reply through an echo backend on an open connection. */
+/** Resolves with the error a fresh connection to the port gets (undefined when it connects). */
+export function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
+  return within(new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(undefined);
+    });
+    s.once('error', (e) => resolve(e));
+  }), 3000, `a connection attempt to ${port}`);
+}
+
 export async function echoOnce(socket: net.Socket, message: string, ms = 3000): Promise<string> {
   socket.write(message);
   return (await readBytes(socket, Buffer.byteLength(message), ms)).toString();

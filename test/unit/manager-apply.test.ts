@@ -9,13 +9,13 @@ import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, test, TestContext } from 'node:test';
+import { before, describe, test, TestContext } from 'node:test';
 import { TunnelConfig } from '../../src/core/config/model';
 import { TunnelManager } from '../../src/core/manager';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
 import { connectLocal, echoOnce, within } from '../support/tunnelKit';
-import { makePki } from '../support/pkiFixture';
+import { withPki } from '../support/pkiFixture';
 import { startMtlsServer } from '../support/mtlsServer';
 
 // The server's default handler echoes.
@@ -42,17 +42,14 @@ function whenChanged(manager: TunnelManager, check: () => boolean, what: string,
 }
 
 describe('the manager applies settings to running tunnels', () => {
+  // Two PKIs: a second server's certificate comes from a CA the first settings do not trust.
+  const ours = withPki();
+  const theirs = withPki();
   let pki: ThrowawayPki;
   let other: ThrowawayPki;
-  const cleanup: Array<() => Promise<void>> = [];
   before(async () => {
-    const a = await makePki();
-    const b = await makePki();
-    pki = a.pki;
-    other = b.pki;
-    cleanup.push(a.dispose, b.dispose);
+    [pki, other] = await Promise.all([ours.ready(), theirs.ready()]);
   });
-  after(() => Promise.all(cleanup.map((d) => d())));
 
   test('a changed ca and target keep the Tunnel and its open connection; new connections use them', { timeout: 15_000 }, async (t) => {
     const first = await startMtlsServer(pki, echo, t);

@@ -10,22 +10,11 @@ import { Tunnel, TunnelStartError, TunnelState } from '../../src/core/tunnel/tun
 import { startMtlsServer } from '../support/mtlsServer';
 import { tunnelConfig } from '../support/tunnels';
 import {
-  closed, connectLocal, echoOnce, readToEnd, sleep, startTunnel, tunnelPort, until, within,
+  closed, connectError, connectLocal, echoOnce, readToEnd, sleep, startTunnel, tunnelPort, until, within,
 } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
 import { listenLocal } from '../support/ports';
 
-/** Resolves with the error a fresh connection to the port gets (or undefined if it connects). */
-function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
-  return within(new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(undefined);
-    });
-    s.once('error', (e) => resolve(e));
-  }), 3000, `a connection attempt to ${port}`);
-}
 
 describe('tunnel lifecycle', () => {
   const pki = withPki();

@@ -7,42 +7,30 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
 import { readExactly } from '../../src/core/net/socketReader';
-import { connectLocal, echoOnce, readBytes, readToEnd, startTunnel, tunnelPort, within } from '../support/tunnelKit';
-import { makePki } from '../support/pkiFixture';
+import {
+  connectError, connectLocal, echoOnce, readBytes, readToEnd, startTunnel, tunnelPort, within,
+} from '../support/tunnelKit';
+import { withPki } from '../support/pkiFixture';
 import { unusedPort } from '../support/ports';
 import { startMtlsServer } from '../support/mtlsServer';
 
 // The server's default handler echoes.
 const echo = {};
 
-/** Resolves with the error a fresh connection to the port gets (undefined when it connects). */
-function connectError(port: number): Promise<NodeJS.ErrnoException | undefined> {
-  return within(new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(undefined);
-    });
-    s.once('error', (e) => resolve(e));
-  }), 3000, `a connection attempt to ${port}`);
-}
 
 describe('a running tunnel takes new settings', () => {
+  // Two PKIs: a second server's certificate comes from a CA the first settings do not trust.
+  const ours = withPki();
+  const theirs = withPki();
   let pki: ThrowawayPki;
   let other: ThrowawayPki;
-  const cleanup: Array<() => Promise<void>> = [];
   before(async () => {
-    const a = await makePki();
-    const b = await makePki();
-    pki = a.pki;
-    other = b.pki;
-    cleanup.push(a.dispose, b.dispose);
+    [pki, other] = await Promise.all([ours.ready(), theirs.ready()]);
   });
-  after(() => Promise.all(cleanup.map((d) => d())));
 
   test('a changed target and ca apply to new connections; the open one keeps its upstream', { timeout: 15_000 }, async (t) => {
     const first = await startMtlsServer(pki, echo, t);
