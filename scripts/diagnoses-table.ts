@@ -39,6 +39,9 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   SERVER_CERT_NOT_YET_VALID: ["The server's certificate is not valid yet.", "This machine's clock."],
   SERVER_SAN_MISSING: ["The server's certificate lacks a name required by `verify.subjectAltNames`; the sentence lists those it has.", '`verify.subjectAltNames`, or a server certificate that carries them.'],
   SERVER_PIN_MISMATCH: ["The server's key matches no pin in `verify.spkiSha256`: another server, or a rotated key.", 'If the rotation is expected, the new pin (the sentence gives it).'],
+  SERVER_CHAIN_INCOMPLETE: ['The server sends its certificate without the intermediate CA that issued it (the sentence names it), so it cannot be chained to the root in `ca`.', "On the server: its certificate file must hold its certificate followed by the intermediate; as a workaround, add that intermediate to the `ca` file."],
+  SERVER_CERT_WRONG_PURPOSE: ["The server's certificate (or a CA above it) has an extended key usage without `serverAuth`: it is not meant for a TLS server.", 'Its operators install a certificate issued for server authentication; this check cannot be switched off.'],
+  CA_FILE_NOT_CA: ['The `ca` file holds only leaf certificates (a server\'s or a client\'s own), no CA: it cannot vouch for any server.', 'Point `ca` at the certificate of the CA (the root) that issued the server\'s chain.'],
   // our identity, as the server sees it
   CLIENT_CERT_REQUIRED: ['The server requires a client certificate and did not get one it accepts.', '`cert` and `key` (or `pfx`), issued by a CA the server trusts.'],
   CLIENT_CERT_UNKNOWN_CA: ['The server does not know the CA that issued your client certificate.', 'A certificate from a CA the server trusts, or ask its operators to add yours.'],
@@ -47,6 +50,8 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   CLIENT_CERT_REVOKED: ['The server says your client certificate has been revoked.', 'A new certificate from your CA.'],
   CLIENT_CERT_REJECTED: ['The server refused your client certificate: with an alert, or by closing or resetting the connection right after the handshake, as servers that check it in application code do.', 'That it is meant for client authentication (EKU clientAuth) and comes from a CA the server trusts: `mtls-tunnels inspect CERT`.'],
   CLIENT_CERT_NOT_REQUESTED: ['Warning from Test Connection: a handshake without a client certificate got through, so the server does not enforce mTLS in TLS.', 'If it should, ask its operators to require client certificates (some check later: nginx answers HTTP 400, MySQL refuses a REQUIRE X509 user at login).'],
+  CLIENT_CHAIN_INCOMPLETE: ['Your `cert` file holds only your certificate, not the intermediate CA that issued it (the sentence names it and where it was found), so the server cannot chain it to the root it trusts.', 'Append that intermediate\'s certificate to the `cert` file, after yours.'],
+  CLIENT_CERT_WRONG_PURPOSE: ['The server refused your client certificate, whose extended key usage lacks `clientAuth`: it was issued for something else (often a server certificate).', 'A certificate issued for client authentication: `mtls-tunnels inspect CERT` shows its EKU.'],
   CLIENT_CERT_EXPIRES_SOON: [`Warning: your client certificate expires within ${EXPIRES_SOON_DAYS} days.`, 'Renew it before then.'],
   // TLS parameters
   ALPN_REFUSED: ['The server accepts none of the ALPN protocols offered.', '`alpn` (`h2` for gRPC); for PostgreSQL before 17, `protocol: "postgres"` instead of `postgres-direct`.'],

@@ -80,7 +80,7 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
     const required = bareHangUp ? await demandsClientCertificate(config, credentials, firstReadMs) : phase === 'first-read' ? true : undefined;
     report.clientCertificateRequired = required;
     const plaintextReply = isPlaintextAnswer(error) && phase === 'handshake' ? await recordPlaintextAnswer(config, credentials) : undefined;
-    const diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, serverRequiresClientCert: required, plaintextReply });
+    const diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, plaintextReply });
     report.diagnoses.push(diagnosis);
     const dates = ours && clientValidity(config, ours, 'refused');
     if (dates && dates.code !== diagnosis.code) report.diagnoses.push(dates);
