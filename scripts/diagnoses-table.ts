@@ -53,6 +53,11 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   CLIENT_CHAIN_INCOMPLETE: ['Your `cert` file holds only your certificate, not the intermediate CA that issued it (the sentence names it and where it was found), so the server cannot chain it to the root it trusts.', 'Append that intermediate\'s certificate to the `cert` file, after yours.'],
   CLIENT_CERT_WRONG_PURPOSE: ['The server refused your client certificate, whose extended key usage lacks `clientAuth`: it was issued for something else (often a server certificate).', 'A certificate issued for client authentication: `mtls-tunnels inspect CERT` shows its EKU.'],
   CLIENT_CERT_EXPIRES_SOON: [`Warning: your client certificate expires within ${EXPIRES_SOON_DAYS} days.`, 'Renew it before then.'],
+  // the login, once TLS works (Test Connection asks the application)
+  LOGIN_REFUSED: ['TLS works, but the application refused the login (the sentence quotes it: no pg_hba.conf entry, certificate authentication failed for user, an error reply).', '`user` (by default the certificate\'s CN) and `database`, or what the server\'s operators allow (pg_hba.conf, pg_ident.conf, ACLs).'],
+  LOGIN_DATABASE_MISSING: ['PostgreSQL let the user in, but the database does not exist.', '`database` (without it, the user\'s name).'],
+  LOGIN_PASSWORD_REQUIRED: ['Information: TLS works and the application wants a password too (PostgreSQL md5/SCRAM, Redis NOAUTH).', 'Give your client the password; the tunnel carries it.'],
+  LOGIN_NO_ANSWER: ["TLS works, but the application did not answer the login check in its protocol (quoted), or not in time.", 'That the service behind `target` is the one `protocol` says.'],
   // TLS parameters
   ALPN_REFUSED: ['The server accepts none of the ALPN protocols offered.', '`alpn` (`h2` for gRPC); for PostgreSQL before 17, `protocol: "postgres"` instead of `postgres-direct`.'],
   TLS_VERSION_MISMATCH: ['The server does not support `minTlsVersion` or newer.', 'Ask its operators for TLS 1.2 or newer; older versions are never allowed.'],

@@ -83,10 +83,12 @@ describe('checkTunnel on a healthy tunnel', () => {
     });
   });
 
-  it('protocol postgres: times the SSLRequest and sends nothing but it and the handshake', async () => {
+  it('protocol postgres: times the SSLRequest, and after the handshake sends only the login check (a StartupMessage, then Terminate)', async () => {
     const context = tls.createSecureContext({ cert: readFileSync(pki().server.cert), key: readFileSync(pki().server.key), ca: readFileSync(pki().ca) });
     let plaintext: Buffer = Buffer.alloc(0);
-    let afterHandshake = 0;
+    let afterHandshake: Buffer = Buffer.alloc(0);
+    let terminated!: () => void;
+    const sawTerminate = new Promise<void>((resolve) => (terminated = resolve));
     let closedCleanly = false;
     const server = await startRawServer((socket) => {
       socket.once('data', (chunk: Buffer) => {
@@ -94,7 +96,12 @@ describe('checkTunnel on a healthy tunnel', () => {
         socket.write('S');
         const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: true });
         secure.on('error', () => undefined);
-        secure.on('data', (d: Buffer) => (afterHandshake += d.length));
+        secure.on('data', (d: Buffer) => {
+          afterHandshake = Buffer.concat([afterHandshake, d]);
+          // AuthenticationOk and ReadyForQuery, once the StartupMessage is in.
+          if (afterHandshake.length >= 4 && afterHandshake.length === afterHandshake.readUInt32BE(0)) secure.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
+          if (afterHandshake[afterHandshake.length - 5] === 0x58) terminated();
+        });
         secure.on('end', () => {
           closedCleanly = true;
           secure.end();
@@ -106,7 +113,11 @@ describe('checkTunnel on a healthy tunnel', () => {
       assert.equal(report.verdict, 'ok', JSON.stringify(report.diagnoses));
       assert.ok(typeof report.timings?.preambleMs === 'number' && report.timings.preambleMs >= 0);
       assert.deepEqual(plaintext, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), 'exactly one SSLRequest in plaintext');
-      assert.equal(afterHandshake, 0, 'no StartupMessage or anything else inside TLS');
+      await sawTerminate;
+      const startup = Buffer.from('\0\0\0\0\0\x03\0\0user\0alice\0database\0alice\0application_name\0mtls-tunnels check\0\0', 'latin1');
+      startup.writeUInt32BE(startup.length, 0);
+      assert.deepEqual(afterHandshake, Buffer.concat([startup, Buffer.from([0x58, 0, 0, 0, 4])]), 'one StartupMessage as the certificate\'s CN, then Terminate');
+      assert.equal(report.login?.answer, 'AuthenticationOk');
       assert.ok(closedCleanly, 'closed with close_notify and FIN, not a reset');
       assert.equal(report.clientCertificateRequired, true);
       assert.match(formatCheckReport(report), /SSLRequest \d+(\.\d)? ms/);

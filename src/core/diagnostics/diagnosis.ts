@@ -41,6 +41,11 @@ export type DiagnosisCode =
   | 'CLIENT_CERT_EXPIRES_SOON'
   | 'CLIENT_CHAIN_INCOMPLETE'
   | 'CLIENT_CERT_WRONG_PURPOSE'
+  // the login, once TLS works
+  | 'LOGIN_REFUSED'
+  | 'LOGIN_DATABASE_MISSING'
+  | 'LOGIN_PASSWORD_REQUIRED'
+  | 'LOGIN_NO_ANSWER'
   // TLS parameters
   | 'ALPN_REFUSED'
   | 'TLS_VERSION_MISMATCH'

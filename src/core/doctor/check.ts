@@ -1,7 +1,7 @@
 /**
- * The check, step by step: credentials, DNS, the dial as the tunnel makes it, then what the
- * server does without our certificate. Nothing but the handshake is sent: no application bytes,
- * so checking a database never logs a failed login on it.
+ * The check, step by step: credentials, DNS, the dial as the tunnel makes it, what the server
+ * does without our certificate, then the login: once TLS works, one request in the application's
+ * own protocol (login.ts) and its answer quoted. Before that nothing but the handshake is sent.
  */
 import { lookup } from 'node:dns/promises';
 import { TunnelConfig, formatEndpoint } from '../config/model';
@@ -11,7 +11,11 @@ import { Credentials, CredentialsError, loadCredentials } from '../tls/credentia
 import { firstHop } from '../tunnel/proxy';
 import { describeCertificate, describeChain, trustedCertificates } from './certificates';
 import { recordPlaintextAnswer } from './plaintext';
-import { attempt, demandsClientCertificate, isBareHangUp, isPlaintextAnswer } from './probes';
+import { clientKind, clientUser } from '../clientEnv';
+import { commonNameOf } from '../certs/names';
+import { loginDiagnosis } from '../diagnostics/login';
+import { checkLogin } from './login';
+import { anonymousContext, attempt, demandsClientCertificate, isBareHangUp, isPlaintextAnswer } from './probes';
 import { CheckOptions, CheckReport, verdictOf } from './report';
 
 const FIRST_READ_MS = 300;
@@ -88,10 +92,35 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
   }
 
   report.clientCertificateRequired = await demandsClientCertificate(config, credentials, firstReadMs);
+  if (report.clientCertificateRequired) report.clientCertificateCheckedAt = 'handshake';
+
+  // The login as the tunnel's user: the certificate's CN unless "user" says otherwise.
+  const commonName = ours ? commonNameOf(ours.subject) ?? undefined : undefined;
+  const who = { user: clientUser({ user: config.user, certificateCommonName: commonName }), database: config.database, certificateCommonName: commonName };
+  report.login = await checkLogin(config, credentials, who);
+  const loginFinding = report.login && loginDiagnosis(config, report.login, who);
+  if (loginFinding) report.diagnoses.push(loginFinding);
+
+  // PostgreSQL asks for a certificate in the handshake but enforces it in pg_hba, at login; nginx
+  // with ssl_verify_client on answers HTTP 400. The same request without one says whether it is required.
+  let withoutCertificate: string | undefined;
+  const kind = clientKind(config);
+  if (report.clientCertificateRequired === false && (kind === 'postgres' || kind === 'http') && report.login && report.login.outcome !== 'no-answer' && report.login.outcome !== 'skipped') {
+    const context = await anonymousContext(config);
+    const bare = context && (await checkLogin(config, credentials, who, context));
+    const refused = kind === 'postgres' ? bare?.outcome === 'refused' : bare !== undefined && bare.answer !== report.login.answer && /^HTTP\/\S+ (400|401|403|495|496)\b/.test(bare.answer);
+    if (bare && refused) {
+      report.clientCertificateRequired = true;
+      report.clientCertificateCheckedAt = 'login';
+      report.loginWithoutCertificate = bare.answer;
+    } else if (bare) {
+      withoutCertificate = kind === 'http' ? `without one ${report.login.asked} was answered "${bare.answer}" too` : bare.outcome === 'accepted' ? `PostgreSQL even let "${who.user}" log in without one` : `without one PostgreSQL answered the login with "${bare.answer}"`;
+    }
+  }
   if (report.clientCertificateRequired === false) {
     report.diagnoses.push({
       code: 'CLIENT_CERT_NOT_REQUESTED', severity: 'warning',
-      summary: `Tunnel "${config.name}": ${report.target} did not require a client certificate during the TLS handshake: a connection without one got through.`,
+      summary: `Tunnel "${config.name}": ${report.target} did not require a client certificate during the TLS handshake: a connection without one got through${withoutCertificate ? `, and ${withoutCertificate}` : ''}.`,
       fix: 'If this server is meant to enforce mTLS, ask its operators to require client certificates (some check later instead: nginx with ssl_verify_client on answers HTTP 400, MySQL users created REQUIRE X509 are refused at login); if not, the tunnel works as it is.',
     });
   }

@@ -5,10 +5,12 @@
  *   check.ts        the order of steps and what each finding means
  *   probes.ts       the dials (as the tunnel, and without a client identity)
  *   firstRead.ts    the one read after the handshake
+ *   login.ts        the login check in the application's protocol, after TLS works
  *   plaintext.ts    quoting a target that answers TLS in plaintext
  *   certificates.ts the certificates seen, as the report shows them
  *   report.ts       the report as data; format.ts as text
  */
 export { checkTunnel } from './check';
 export { formatCheckReport } from './format';
+export type { LoginCheck } from './login';
 export type { CertificateInfo, CheckOptions, CheckReport, CheckTimings, Verdict } from './report';

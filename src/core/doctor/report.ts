@@ -2,6 +2,7 @@
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { HandshakeInfo } from '../tunnel/upstream';
+import type { LoginCheck } from './login';
 
 export type Verdict = 'ok' | 'warning' | 'failed';
 
@@ -54,6 +55,12 @@ export interface CheckReport {
   clientCertificate?: CertificateInfo;
   /** true/false once known; undefined when the check did not get far enough to tell. */
   clientCertificateRequired?: boolean;
+  /** Where the server enforces it: in the TLS handshake, or (PostgreSQL's pg_hba) at login. */
+  clientCertificateCheckedAt?: 'handshake' | 'login';
+  /** PostgreSQL's answer to the same login without a certificate, when that is what showed it is required. */
+  loginWithoutCertificate?: string;
+  /** What the application answered the doctor's login check; absent for plain TCP or when TLS failed. */
+  login?: LoginCheck;
   diagnoses: Diagnosis[];
 }
 
