@@ -22,6 +22,8 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   TARGET_SPEAKS_PLAINTEXT: ['The target answered in plaintext, not TLS (Test Connection quotes what it said).', 'Point `target` at the TLS port; for PostgreSQL use `"protocol": "postgres"`.'],
   POSTGRES_SSL_REFUSED: ['PostgreSQL answered `N` to the SSLRequest: the server runs with `ssl = off`.', 'Enable ssl on the server, or check that `target` is the right server.'],
   PROTOCOL_ERROR: ["The server's answer in the protocol preamble (PostgreSQL, MySQL) makes no sense for that protocol.", '`protocol` and the port in `target`.'],
+  WRONG_PROTOCOL: ['Test Connection asked the port what it is (an SSLRequest, a listen for a MySQL greeting, a TLS ClientHello) and it is another service than `protocol` says: PostgreSQL for a `tls` tunnel, TLS from the first byte for a `postgres` or `mysql` one.', 'The `protocol` value the sentence names.'],
+  PLAINTEXT_PORT: ["The target is a service's plaintext port (Redis answering PING, plain HTTP, PostgreSQL with `ssl = off`): the sentence quotes its answer.", "Point `target` at the server's TLS port (or turn TLS on in the server)."],
   // through an HTTP CONNECT proxy
   PROXY_UNREACHABLE: ['The proxy (named with its credentials redacted) cannot be reached: refused, unresolvable, unreachable, or silent.', "The proxy's host and port in `proxy` (or `HTTPS_PROXY`); is it running?"],
   PROXY_AUTH_REQUIRED: ['The proxy answered 407: it wants credentials and got none.', '`"proxy": "http://USER:${env:PROXY_PASSWORD}@host:port"`; a proxy that speaks only NTLM or Negotiate needs a local helper such as cntlm or px.'],

@@ -262,17 +262,23 @@ describe('runCheck', () => {
   it('checks tunnels in parallel: all three probes are open at the server at once', async () => {
     // A server that never answers holds each probe until its 500 ms connect timeout: checked one
     // after another, no two probes would be open at the same time.
+    // (After its timeout each check also asks the port what it is, on connections of its own,
+    // one after another: only connections that opened with a ClientHello are counted, and one
+    // check never has two of those open at once.)
     let open = 0;
     let mostOpen = 0;
     const silent = await startRawServer((socket) => {
-      mostOpen = Math.max(mostOpen, ++open);
-      socket.once('close', () => open--);
+      socket.once('data', (first: Buffer) => {
+        if (first[0] !== 0x16) return;
+        mostOpen = Math.max(mostOpen, ++open);
+        socket.once('close', () => open--);
+      });
     });
     try {
       const { io, out } = captureIo();
       const tunnels = ['a', 'b', 'c'].map((name) => tunnelConfig(pki(), silent.port, { name, connectTimeoutMs: 500 }));
       assert.equal(await runCheck(tunnels, io), 1);
-      assert.equal(mostOpen, 3, 'the three probes overlapped at the server');
+      assert.ok(mostOpen >= 3, `the three checks overlapped at the server (at most ${mostOpen} ClientHellos open at once)`);
       assert.match(out(), /3 tunnels checked: 0 ok, 0 with warnings, 3 failed\./);
     } finally {
       await silent.close();

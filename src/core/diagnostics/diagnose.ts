@@ -126,7 +126,7 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
         const a = err.answer;
         return make('TARGET_SPEAKS_PLAINTEXT', a ? `${target} answered ${a.request} with ${a.answer}: it does not look like ${a.expected}.` : `${target}: ${message}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
       }
-      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+      return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port (Test Connection asks the port what it is, and names the "protocol" it needs).' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
     case 'PROTOCOL_ERROR':
       return make('PROTOCOL_ERROR', `${message}.`, `Check that "protocol" (${c.protocol}) and the port in "target" match the server.`);
     case 'ERR_MTLS_CLOSED_AFTER_HANDSHAKE':

@@ -10,6 +10,8 @@ export type DiagnosisCode =
   | 'TARGET_SPEAKS_PLAINTEXT'
   | 'POSTGRES_SSL_REFUSED'
   | 'PROTOCOL_ERROR'
+  | 'WRONG_PROTOCOL'
+  | 'PLAINTEXT_PORT'
   // the HTTP CONNECT proxy on the way to the target
   | 'PROXY_UNREACHABLE'
   | 'PROXY_AUTH_REQUIRED'

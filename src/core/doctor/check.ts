@@ -14,7 +14,9 @@ import { recordPlaintextAnswer } from './plaintext';
 import { clientKind, clientUser } from '../clientEnv';
 import { commonNameOf } from '../certs/names';
 import { loginDiagnosis } from '../diagnostics/login';
+import { protocolMismatch } from '../diagnostics/protocolMismatch';
 import { checkLogin } from './login';
+import { identifyService } from './protocolProbe';
 import { anonymousContext, attempt, demandsClientCertificate, isBareHangUp, isPlaintextAnswer } from './probes';
 import { CheckOptions, CheckReport, verdictOf } from './report';
 
@@ -84,7 +86,13 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
     const required = bareHangUp ? await demandsClientCertificate(config, credentials, firstReadMs) : phase === 'first-read' ? true : undefined;
     report.clientCertificateRequired = required;
     const plaintextReply = isPlaintextAnswer(error) && phase === 'handshake' ? await recordPlaintextAnswer(config, credentials) : undefined;
-    const diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, plaintextReply });
+    let diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, plaintextReply });
+    // A failure that smells of the wrong "protocol": ask the port what it is.
+    if (!peer && required !== true && suggestsWrongProtocol(config.protocol, phase, error, bareHangUp)) {
+      const found = await identifyService(config, await anonymousContext(config));
+      const mismatch = found && protocolMismatch(config, found, diagnosis.detail);
+      if (mismatch) diagnosis = mismatch;
+    }
     report.diagnoses.push(diagnosis);
     const dates = ours && clientValidity(config, ours, 'refused');
     if (dates && dates.code !== diagnosis.code) report.diagnoses.push(dates);
@@ -127,6 +135,17 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
   const dates = ours && clientValidity(config, ours, 'accepted');
   if (dates) report.diagnoses.push(dates);
   return done();
+}
+
+/**
+ * A reset or plaintext in a TLS handshake (PostgreSQL takes a ClientHello for a bad startup packet;
+ * MySQL greets first), or a preamble that got a strange answer or none (a TLS port waits silently
+ * for a MySQL client, or answers an SSLRequest with an alert).
+ */
+function suggestsWrongProtocol(protocol: TunnelConfig['protocol'], phase: string, error: NodeJS.ErrnoException, bareHangUp: boolean): boolean {
+  const timeout = error.code === 'ERR_MTLS_CONNECT_TIMEOUT';
+  if (protocol === 'tls' || protocol === 'postgres-direct') return phase === 'handshake' && (bareHangUp || isPlaintextAnswer(error) || timeout);
+  return phase === 'preamble' && ['PROTOCOL_ERROR', 'TARGET_SPEAKS_PLAINTEXT', 'ERR_MTLS_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE'].includes(error.code ?? '');
 }
 
 /** The first hop's address, within the connect timeout (a lookup has none of its own). */
