@@ -108,9 +108,18 @@ describe('our side of the chain', { skip }, () => {
     assert.equal(report.verdict, 'ok', JSON.stringify(report.diagnoses));
   });
 
-  it('a client certificate that does not trust our CA is still CLIENT_CERT_UNKNOWN_CA (the full chain was sent)', async () => {
+  it('a server that trusts another CA, with our full chain sent: CLIENT_CA_NOT_ACCEPTED, not a missing intermediate', async () => {
     const report = await check({ clientCa: pki().rsaCa });
-    assert.equal(report.diagnoses[0].code, 'CLIENT_CERT_UNKNOWN_CA');
+    assert.equal(report.diagnoses[0].code, 'CLIENT_CA_NOT_ACCEPTED');
+  });
+
+  it('our leaf alone over TLS 1.2: the server\'s chain, read from the handshake records, names our missing intermediate', async () => {
+    const report = await check({ maxVersion: 'TLSv1.2' }, { cert: clientLeafOnly.cert, key: clientLeafOnly.key });
+    assert.equal(report.serverChain.length, 0, 'Node never handed over the chain of a handshake that failed');
+    const [d] = report.diagnoses;
+    assert.equal(d.code, 'CLIENT_CHAIN_INCOMPLETE');
+    assert.equal(d.fix, `Append the certificate of "${INTERMEDIATE}" (it is in the server's own chain) to ${clientLeafOnly.cert}, after yours.`);
+    assert.deepEqual(report.acceptedClientCas, [ROOT], 'the server lists the root it trusts');
   });
 
   for (const maxVersion of ['TLSv1.2', 'TLSv1.3'] as const) {

@@ -9,6 +9,7 @@ import { commonNameOf as cn, oneLineName } from '../certs/names';
 import { chainOf, subjectAltNames } from '../certs/peer';
 import { isoDay as day, validityOf } from '../certs/validity';
 import { TunnelConfig, formatEndpoint } from '../config/model';
+import { issuerAndSubject } from '../certs/distinguishedNames';
 import { FoundCertificate, certificatesIn, explainServerChain, missingClientIntermediate, presentedChain, serverCertificateWithoutServerAuth, trustedFor, wrongPurpose } from './chains';
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { diagnoseProxy } from './proxy';
@@ -31,6 +32,11 @@ export interface DiagnosisContext {
    * servers (Node's among them) drop a client certificate they dislike without sending an alert.
    */
   serverRequiresClientCert?: boolean;
+  /**
+   * The client CAs the server names in its TLS 1.2 CertificateRequest (DER and as text), and the
+   * chain it sent in that handshake, when the doctor read them (doctor/clientCas.ts).
+   */
+  acceptedClientCas?: { der: Buffer[]; names: string[]; serverChain: X509Certificate[] };
   /** The first bytes a plaintext target sent back to our ClientHello, when recorded (the doctor does). */
   plaintextReply?: string;
   /** Set for a connection that broke after it was established: the sentence names it. */
@@ -86,12 +92,19 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       return make('CLIENT_CERT_WRONG_PURPOSE', `the server refused your client certificate (CN=${cn(ours.subject)}), which is not meant for client authentication: its extended key usage is ${eku.join(', ')}, without clientAuth.`, `Use a certificate issued for client authentication (EKU clientAuth) in "${c.cert ? 'cert' : 'pfx'}"; check it with ${inspectOurs}.`);
     }
     const known: FoundCertificate[] = [
-      ...(ctx.peerCertificate ? presentedChain(ctx.peerCertificate, []).map((cert) => ({ cert, where: "the server's own chain" })) : []),
+      ...(ctx.peerCertificate ? presentedChain(ctx.peerCertificate, []) : ctx.acceptedClientCas?.serverChain ?? []).map((cert) => ({ cert, where: "the server's own chain" })),
       ...certificatesIn(c.ca).map((cert) => ({ cert, where: `the CA file ${c.ca}` })),
     ];
     const gap = ctx.clientChain && missingClientIntermediate(ctx.clientChain, known);
     if (gap && (/UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN/.test(code) || !/ALERT/.test(code))) {
       return make('CLIENT_CHAIN_INCOMPLETE', `the server could not chain your client certificate (CN=${cn(ours.subject)}) to a CA it trusts: ${c.cert} holds only your certificate, not the intermediate CA "${gap.intermediate}" that issued it.`, `Append the certificate of "${gap.intermediate}" (it is in ${gap.foundIn}) to ${c.cert}, after yours.`);
+    }
+    const listed = ctx.acceptedClientCas;
+    const issuers = ctx.clientChain?.length ? issuerNames(ctx.clientChain) : undefined;
+    if (listed && listed.der.length > 0 && issuers && !listed.der.some((d) => issuers.some((i) => i.equals(d)))) {
+      const top = ctx.clientChain![ctx.clientChain!.length - 1];
+      const under = ctx.clientChain!.length > 1 ? ` under "${oneLineName(top.issuer)}"` : '';
+      return make('CLIENT_CA_NOT_ACCEPTED', `the server accepts client certificates from ${listed.names.map((n) => `"${n}"`).join(', ')} only (it lists them in its CertificateRequest); yours (CN=${cn(ours.subject)}) was issued by "${oneLineName(ours.issuer)}"${under}, which is not among them.`, `Use a client certificate issued by one of those CAs, or ask the server's operators to accept "${oneLineName(top.issuer)}"${ctx.clientChain!.length === 1 ? ` (if "${oneLineName(ours.issuer)}" is an intermediate under one of them, append its certificate to ${c.cert})` : ''}.`);
     }
   }
 
@@ -230,4 +243,12 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       : make('HANDSHAKE_FAILED', `${target} closed the connection during the TLS handshake.`, 'The server may not speak TLS on this port, or it requires a client certificate or TLS version it did not get; run "Test Connection".');
   }
   return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'proxy' ? 'CONNECT through the proxy' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');
+}
+
+/** The DER Names of every issuer in our chain: a server's list of client CAs is compared with these. */
+function issuerNames(chain: X509Certificate[]): Buffer[] {
+  return chain.flatMap((cert) => {
+    const names = issuerAndSubject(cert);
+    return names ? [names.issuer] : [];
+  });
 }

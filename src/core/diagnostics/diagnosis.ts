@@ -42,6 +42,7 @@ export type DiagnosisCode =
   | 'CLIENT_CERT_NOT_REQUESTED'
   | 'CLIENT_CERT_EXPIRES_SOON'
   | 'CLIENT_CHAIN_INCOMPLETE'
+  | 'CLIENT_CA_NOT_ACCEPTED'
   | 'CLIENT_CERT_WRONG_PURPOSE'
   // the login, once TLS works
   | 'LOGIN_REFUSED'

@@ -4,6 +4,7 @@
  * own protocol (login.ts) and its answer quoted. Before that nothing but the handshake is sent.
  */
 import { lookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
 import { TunnelConfig, formatEndpoint } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { diagnose } from '../diagnostics/diagnose';
@@ -17,10 +18,13 @@ import { loginDiagnosis } from '../diagnostics/login';
 import { protocolMismatch } from '../diagnostics/protocolMismatch';
 import { checkLogin } from './login';
 import { identifyService } from './protocolProbe';
+import { acceptedClientCas } from './clientCas';
 import { anonymousContext, attempt, demandsClientCertificate, isBareHangUp, isPlaintextAnswer } from './probes';
 import { CheckOptions, CheckReport, verdictOf } from './report';
 
 const FIRST_READ_MS = 300;
+/** Diagnoses of a server refusing our certificate, which its list of acceptable CAs can settle. */
+const REFUSED_OURS = new Set(['CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_REQUIRED', 'CLIENT_CHAIN_INCOMPLETE']);
 
 export async function checkTunnel(config: TunnelConfig, options: CheckOptions = {}): Promise<CheckReport> {
   const report: CheckReport = {
@@ -92,6 +96,17 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
       const found = await identifyService(config, await anonymousContext(config));
       const mismatch = found && protocolMismatch(config, found, diagnosis.detail);
       if (mismatch) diagnosis = mismatch;
+    }
+    // The server refused our certificate: where it names the CAs it accepts, compare, do not guess.
+    if (REFUSED_OURS.has(diagnosis.code)) {
+      const ca = config.ca ? await readFile(config.ca).catch(() => undefined) : undefined;
+      const listed = await acceptedClientCas(config, credentials, ca);
+      if ('names' in listed) {
+        report.acceptedClientCas = listed.names;
+        diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, acceptedClientCas: listed });
+      } else {
+        report.acceptedClientCasUnavailable = listed.unavailable;
+      }
     }
     report.diagnoses.push(diagnosis);
     const dates = ours && clientValidity(config, ours, 'refused');

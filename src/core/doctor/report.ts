@@ -59,6 +59,10 @@ export interface CheckReport {
   clientCertificateCheckedAt?: 'handshake' | 'login';
   /** PostgreSQL's answer to the same login without a certificate, when that is what showed it is required. */
   loginWithoutCertificate?: string;
+  /** The client CAs the server names in its TLS 1.2 CertificateRequest, when it refused our certificate and said. */
+  acceptedClientCas?: string[];
+  /** Why that list could not be read (a TLS 1.3-only server sends it encrypted). */
+  acceptedClientCasUnavailable?: string;
   /** What the application answered the doctor's login check; absent for plain TCP or when TLS failed. */
   login?: LoginCheck;
   diagnoses: Diagnosis[];
