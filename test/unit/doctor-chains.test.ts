@@ -7,11 +7,14 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, test } from 'node:test';
+import { runCheck } from '../../src/cli/check';
+import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
 import { checkTunnel } from '../../src/core/doctor';
 import { PkiFiles } from '../../src/core/pki/testPki';
 import { opensslBinary, OpensslServerOptions, startOpensslServer } from '../support/opensslServer';
 import { withPki } from '../support/pkiFixture';
+import { connectLocal, startTunnel, tunnelPort, until } from '../support/tunnelKit';
 import { tunnelConfig } from '../support/tunnels';
 
 const pki = withPki();
@@ -131,6 +134,47 @@ describe('our side of the chain', { skip }, () => {
       assert.match(d.fix, /^Use a certificate issued for client authentication \(EKU clientAuth\) in "cert"/);
     });
   }
+});
+
+describe('the same causes, named by the tunnel itself and by the CLI', { skip }, () => {
+  test('a running tunnel whose server omits its intermediate says SERVER_CHAIN_INCOMPLETE, not "edit your CA file"', async (t) => {
+    const s = await startOpensslServer({ identity: serverLeafOnly, clientCa: pki().ca });
+    t.after(() => s.close());
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), s.port, { name: 'ledger' }));
+    const diagnoses: Diagnosis[] = [];
+    tunnel.on('diagnosis', (d) => diagnoses.push(d));
+    const client = await connectLocal(t, tunnelPort(tunnel));
+    client.write('hello');
+    await until(() => diagnoses.length > 0, 5000, 'the tunnel to diagnose the failed handshake');
+    assert.equal(diagnoses[0].code, 'SERVER_CHAIN_INCOMPLETE');
+    assert.match(diagnoses[0].summary, /the server sends only its own certificate \(CN=localhost\), without the intermediate CA "CN=mTLS Tunnels Test Intermediate CA/);
+  });
+
+  test('a running tunnel whose certificate file lacks our intermediate says CLIENT_CHAIN_INCOMPLETE', async (t) => {
+    const s = await startOpensslServer({ identity: pki().server, clientCa: pki().ca });
+    t.after(() => s.close());
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), s.port, { name: 'ledger', cert: clientLeafOnly.cert, key: clientLeafOnly.key }));
+    const diagnoses: Diagnosis[] = [];
+    tunnel.on('diagnosis', (d) => diagnoses.push(d));
+    const client = await connectLocal(t, tunnelPort(tunnel));
+    client.write('hello');
+    await until(() => diagnoses.length > 0, 5000, 'the tunnel to diagnose the refusal');
+    assert.equal(diagnoses[0].code, 'CLIENT_CHAIN_INCOMPLETE');
+  });
+
+  test('`mtls-tunnels check` prints the sentence and the fix', async () => {
+    const s = await startOpensslServer({ identity: serverLeafOnly, clientCa: pki().ca });
+    try {
+      const out: string[] = [];
+      const code = await runCheck([tunnelConfig(pki(), s.port, { name: 'ledger' })], { stdout: (x) => out.push(x), stderr: (x) => out.push(x) });
+      assert.equal(code, 1);
+      const text = out.join('');
+      assert.match(text, /\n {2}✗ Tunnel "ledger": the server sends only its own certificate \(CN=localhost\), without the intermediate CA/);
+      assert.match(text, /\n {4}→ The fix is on the server: /);
+    } finally {
+      await s.close();
+    }
+  });
 });
 
 function esc(s: string): string {
