@@ -37,25 +37,41 @@ export function presentedChain(peer: tls.PeerCertificate, trusted: X509Certifica
   return appended ? all.slice(0, -1) : all;
 }
 
-/** The certificates of a PEM file, or none when it cannot be read (the credentials check says why). */
+/**
+ * The certificates of a PEM file, or none when it cannot be read (the credentials check says why).
+ * A storm of failed handshakes diagnoses each one: parsed certificates are kept per file content.
+ */
 export function certificatesIn(file: string | undefined): X509Certificate[] {
   if (!file) return [];
+  let text: string;
   try {
-    return pemCertificates(readFileSync(file, 'latin1')).flatMap((b) => {
-      try {
-        return [new X509Certificate(b.der)];
-      } catch {
-        return [];
-      }
-    });
+    text = readFileSync(file, 'latin1');
   } catch {
     return [];
   }
+  return parsedOnce(text);
+}
+
+const parsed = new Map<string, X509Certificate[]>();
+
+function parsedOnce(pem: string): X509Certificate[] {
+  const known = parsed.get(pem);
+  if (known) return known;
+  const certs = pemCertificates(pem).flatMap((b) => {
+    try {
+      return [new X509Certificate(b.der)];
+    } catch {
+      return [];
+    }
+  });
+  if (parsed.size >= 16) parsed.delete(parsed.keys().next().value as string);
+  parsed.set(pem, certs);
+  return certs;
 }
 
 /** What the server certificate is checked against: `ca`, else Node's public roots. */
 export function trustedFor(ca: string | undefined): X509Certificate[] {
-  return ca ? certificatesIn(ca) : tls.rootCertificates.map((pem) => new X509Certificate(pem));
+  return ca ? certificatesIn(ca) : parsedOnce(tls.rootCertificates.join('\n'));
 }
 
 function issuerAmong(cert: X509Certificate, pools: Array<{ certs: X509Certificate[]; where: string }>): FoundCertificate | undefined {
