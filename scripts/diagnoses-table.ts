@@ -22,6 +22,8 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   TARGET_SPEAKS_PLAINTEXT: ['The target answered in plaintext, not TLS (Test Connection quotes what it said).', 'Point `target` at the TLS port; for PostgreSQL use `"protocol": "postgres"`.'],
   POSTGRES_SSL_REFUSED: ['PostgreSQL answered `N` to the SSLRequest: the server runs with `ssl = off`.', 'Enable ssl on the server, or check that `target` is the right server.'],
   PROTOCOL_ERROR: ["The server's answer in the protocol preamble (PostgreSQL, MySQL) makes no sense for that protocol.", '`protocol` and the port in `target`.'],
+  WRONG_PROTOCOL: ['Test Connection asked the port what it is (an SSLRequest, a listen for a MySQL greeting, a TLS ClientHello) and it is another service than `protocol` says: PostgreSQL for a `tls` tunnel, TLS from the first byte for a `postgres` or `mysql` one.', 'The `protocol` value the sentence names.'],
+  PLAINTEXT_PORT: ["The target is a service's plaintext port (Redis answering PING, plain HTTP, PostgreSQL with `ssl = off`): the sentence quotes its answer.", "Point `target` at the server's TLS port (or turn TLS on in the server)."],
   // through an HTTP CONNECT proxy
   PROXY_UNREACHABLE: ['The proxy (named with its credentials redacted) cannot be reached: refused, unresolvable, unreachable, or silent.', "The proxy's host and port in `proxy` (or `HTTPS_PROXY`); is it running?"],
   PROXY_AUTH_REQUIRED: ['The proxy answered 407: it wants credentials and got none.', '`"proxy": "http://USER:${env:PROXY_PASSWORD}@host:port"`; a proxy that speaks only NTLM or Negotiate needs a local helper such as cntlm or px.'],
@@ -39,6 +41,9 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   SERVER_CERT_NOT_YET_VALID: ["The server's certificate is not valid yet.", "This machine's clock."],
   SERVER_SAN_MISSING: ["The server's certificate lacks a name required by `verify.subjectAltNames`; the sentence lists those it has.", '`verify.subjectAltNames`, or a server certificate that carries them.'],
   SERVER_PIN_MISMATCH: ["The server's key matches no pin in `verify.spkiSha256`: another server, or a rotated key.", 'If the rotation is expected, the new pin (the sentence gives it).'],
+  SERVER_CHAIN_INCOMPLETE: ['The server sends its certificate without the intermediate CA that issued it (the sentence names it), so it cannot be chained to the root in `ca`.', "On the server: its certificate file must hold its certificate followed by the intermediate; as a workaround, add that intermediate to the `ca` file."],
+  SERVER_CERT_WRONG_PURPOSE: ["The server's certificate (or a CA above it) has an extended key usage without `serverAuth`: it is not meant for a TLS server.", 'Its operators install a certificate issued for server authentication; this check cannot be switched off.'],
+  CA_FILE_NOT_CA: ['The `ca` file holds only leaf certificates (a server\'s or a client\'s own), no CA: it cannot vouch for any server.', 'Point `ca` at the certificate of the CA (the root) that issued the server\'s chain.'],
   // our identity, as the server sees it
   CLIENT_CERT_REQUIRED: ['The server requires a client certificate and did not get one it accepts.', '`cert` and `key` (or `pfx`), issued by a CA the server trusts.'],
   CLIENT_CERT_UNKNOWN_CA: ['The server does not know the CA that issued your client certificate.', 'A certificate from a CA the server trusts, or ask its operators to add yours.'],
@@ -47,7 +52,15 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   CLIENT_CERT_REVOKED: ['The server says your client certificate has been revoked.', 'A new certificate from your CA.'],
   CLIENT_CERT_REJECTED: ['The server refused your client certificate: with an alert, or by closing or resetting the connection right after the handshake, as servers that check it in application code do.', 'That it is meant for client authentication (EKU clientAuth) and comes from a CA the server trusts: `mtls-tunnels inspect CERT`.'],
   CLIENT_CERT_NOT_REQUESTED: ['Warning from Test Connection: a handshake without a client certificate got through, so the server does not enforce mTLS in TLS.', 'If it should, ask its operators to require client certificates (some check later: nginx answers HTTP 400, MySQL refuses a REQUIRE X509 user at login).'],
+  CLIENT_CHAIN_INCOMPLETE: ['Your `cert` file holds only your certificate, not the intermediate CA that issued it (the sentence names it and where it was found), so the server cannot chain it to the root it trusts.', 'Append that intermediate\'s certificate to the `cert` file, after yours.'],
+  CLIENT_CA_NOT_ACCEPTED: ["The server refused your client certificate, and the CAs it names in its TLS 1.2 CertificateRequest (quoted) do not include any issuer of your chain: a fact read from the handshake, not a guess.", 'A certificate issued by one of those CAs, or ask the operators to accept yours.'],
+  CLIENT_CERT_WRONG_PURPOSE: ['The server refused your client certificate, whose extended key usage lacks `clientAuth`: it was issued for something else (often a server certificate).', 'A certificate issued for client authentication: `mtls-tunnels inspect CERT` shows its EKU.'],
   CLIENT_CERT_EXPIRES_SOON: [`Warning: your client certificate expires within ${EXPIRES_SOON_DAYS} days.`, 'Renew it before then.'],
+  // the login, once TLS works (Test Connection asks the application)
+  LOGIN_REFUSED: ['TLS works, but the application refused the login (the sentence quotes it: no pg_hba.conf entry, certificate authentication failed for user, an error reply).', '`user` (by default the certificate\'s CN) and `database`, or what the server\'s operators allow (pg_hba.conf, pg_ident.conf, ACLs).'],
+  LOGIN_DATABASE_MISSING: ['PostgreSQL let the user in, but the database does not exist.', '`database` (without it, the user\'s name).'],
+  LOGIN_PASSWORD_REQUIRED: ['Information: TLS works and the application wants a password too (PostgreSQL md5/SCRAM, Redis NOAUTH).', 'Give your client the password; the tunnel carries it.'],
+  LOGIN_NO_ANSWER: ["TLS works, but the application did not answer the login check in its protocol (quoted), or not in time.", 'That the service behind `target` is the one `protocol` says.'],
   // TLS parameters
   ALPN_REFUSED: ['The server accepts none of the ALPN protocols offered.', '`alpn` (`h2` for gRPC); for PostgreSQL before 17, `protocol: "postgres"` instead of `postgres-direct`.'],
   TLS_VERSION_MISMATCH: ['The server does not support `minTlsVersion` or newer.', 'Ask its operators for TLS 1.2 or newer; older versions are never allowed.'],

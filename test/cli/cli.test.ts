@@ -194,17 +194,17 @@ describe('mtls-tunnels check and inspect', () => {
     assert.match(good.stdout, /Verdict: OK/);
     // The rogue certificate comes from a CA this server does not trust. The server is Node's: it
     // asks for a certificate, finishes the TLS 1.3 handshake, checks the certificate in JavaScript
-    // and closes without an alert. So the one right diagnosis is CLIENT_CERT_REJECTED (it asked,
-    // then hung up on ours: most likely an untrusted CA), not CLIENT_CERT_UNKNOWN_CA (which needs
-    // the server's "unknown ca" alert; test/unit/diagnose-client-identity.test.ts meets it from
-    // openssl s_server) nor CLIENT_CERT_REQUIRED (we did send one).
+    // and closes without an alert. The doctor then reads the CAs the server names in a TLS 1.2
+    // CertificateRequest and compares: "Rogue CA" is not among them, a fact (CLIENT_CA_NOT_ACCEPTED),
+    // where without that list it could only guess (CLIENT_CERT_REJECTED).
     const bad = await run(['check', 'rogue', '--config', file]);
     assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-    assert.ok(bad.stdout.includes('✗ Tunnel "rogue": the server requires a client certificate and closed the connection right after the handshake when it got yours, without saying why'), bad.stdout);
+    assert.ok(bad.stdout.includes('✗ Tunnel "rogue": the server accepts client certificates from "CN=mTLS Tunnels Test Root CA, O=mTLS Tunnels Test" only (it lists them in its CertificateRequest); yours (CN=alice) was issued by "CN=Rogue CA, O=mTLS Tunnels Test", which is not among them.'), bad.stdout);
+    assert.match(bad.stdout, /\n {2}Client CAs  the server accepts "CN=mTLS Tunnels Test Root CA, O=mTLS Tunnels Test"\n/);
     const json = await run(['check', 'rogue', '--json', '--config', file]);
     assert.equal(json.code, 1, json.stdout + json.stderr);
     const [report] = JSON.parse(json.stdout) as { diagnoses: { code: string }[]; clientCertificateRequired?: boolean }[];
-    assert.deepEqual(report.diagnoses.map((d) => d.code), ['CLIENT_CERT_REJECTED']);
+    assert.deepEqual(report.diagnoses.map((d) => d.code), ['CLIENT_CA_NOT_ACCEPTED']);
     assert.equal(report.clientCertificateRequired, true);
   });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { checkTunnel } from '../../src/core/doctor';
+import { checkTunnel, formatCheckReport } from '../../src/core/doctor';
 import { MtlsServer, MtlsServerOptions, startMtlsServer } from '../support/mtlsServer';
 import { opensslBinary, OpensslServerOptions, startOpensslServer } from '../support/opensslServer';
 import { withPki } from '../support/pkiFixture';
@@ -17,6 +17,8 @@ import { tunnelConfig } from '../support/tunnels';
 const pki = withPki();
 const noOpenssl = opensslBinary() ? false : 'openssl is not installed (apt-get install openssl)';
 const INTERMEDIATE = 'CN=mTLS Tunnels Test Intermediate CA, O=mTLS Tunnels Test';
+const ROOT = 'CN=mTLS Tunnels Test Root CA, O=mTLS Tunnels Test';
+const RSA_CA = 'CN=mTLS Tunnels Test RSA CA, O=mTLS Tunnels Test';
 
 async function checkAgainst(server: MtlsServerOptions, overrides: Record<string, unknown> = {}) {
   const s = await startMtlsServer(pki(), server);
@@ -60,18 +62,23 @@ describe('diagnosing our client credentials', () => {
 });
 
 describe('diagnosing a server that does not trust our CA', () => {
-  it('TLS 1.2, Node server (a bare reset in the handshake): CLIENT_CERT_REJECTED naming our issuer', async () => {
+  it('TLS 1.2, Node server (a bare reset in the handshake): the CAs it lists in its CertificateRequest, compared with ours: CLIENT_CA_NOT_ACCEPTED', async () => {
     const report = await checkAgainst({ clientCa: pki().rsaCa, maxVersion: 'TLSv1.2' });
     assert.equal(report.verdict, 'failed');
     const [d] = report.diagnoses;
-    assert.equal(d.code, 'CLIENT_CERT_REJECTED');
-    assert.equal(d.summary, `Tunnel "payments": the server requires a client certificate and reset the connection during the handshake when it got yours, without saying why: it does not accept it, most likely because it does not trust the CA that issued it ("${INTERMEDIATE}").`);
+    assert.equal(d.code, 'CLIENT_CA_NOT_ACCEPTED');
+    assert.equal(d.summary, `Tunnel "payments": the server accepts client certificates from "${RSA_CA}" only (it lists them in its CertificateRequest); yours (CN=alice) was issued by "${INTERMEDIATE}" under "${ROOT}", which is not among them.`);
+    assert.equal(d.fix, `Use a client certificate issued by one of those CAs, or ask the server's operators to accept "${ROOT}".`);
+    assert.deepEqual(report.acceptedClientCas, [RSA_CA]);
+    assert.match(formatCheckReport(report), new RegExp(`\\n {2}Client CAs  the server accepts "${RSA_CA}"\\n`));
     assert.equal(report.clientCertificateRequired, true, 'the probe without a certificate was refused with an alert');
     assert.equal(report.handshake, undefined);
   });
 
-  it('TLS 1.3, Node server (a silent close right after the handshake): the doctor catches it on the first read', async () => {
-    const report = await checkAgainst({ clientCa: pki().rsaCa });
+  it('TLS 1.3 only, Node server (a silent close right after the handshake): caught on the first read; the CA list is encrypted, and the report says so', async () => {
+    const report = await checkAgainst({ clientCa: pki().rsaCa, minVersion: 'TLSv1.3' });
+    assert.equal(report.acceptedClientCasUnavailable, 'it does not speak TLS 1.2, and TLS 1.3 sends the list encrypted');
+    assert.match(formatCheckReport(report), /\n {2}Client CAs  not available: it does not speak TLS 1\.2/);
     assert.equal(report.verdict, 'failed');
     assert.equal(report.handshake?.version, 'TLSv1.3', 'the handshake itself completed');
     const [d] = report.diagnoses;
@@ -80,21 +87,21 @@ describe('diagnosing a server that does not trust our CA', () => {
     assert.match(d.fix, /mtls-tunnels inspect .*client\.crt/);
   });
 
-  it('TLS 1.2, OpenSSL server: the unknown ca alert in the handshake is CLIENT_CERT_UNKNOWN_CA', { skip: noOpenssl }, async () => {
+  it('TLS 1.2, OpenSSL server: the unknown ca alert in the handshake, settled by the CA list: CLIENT_CA_NOT_ACCEPTED', { skip: noOpenssl }, async () => {
     const report = await checkAgainstOpenssl({ clientCa: pki().rsaCa, maxVersion: 'TLSv1.2' });
     const [d] = report.diagnoses;
-    assert.equal(d.code, 'CLIENT_CERT_UNKNOWN_CA');
-    assert.equal(d.summary, `Tunnel "payments": the server does not trust the CA that issued your client certificate ("${INTERMEDIATE}").`);
+    assert.equal(d.code, 'CLIENT_CA_NOT_ACCEPTED');
+    assert.match(d.summary, new RegExp(`accepts client certificates from "${RSA_CA}" only`));
     assert.match(d.detail ?? '', /ERR_SSL_TLSV1_ALERT_UNKNOWN_CA/);
     assert.equal(report.handshake, undefined, 'refused inside the handshake');
   });
 
-  it('TLS 1.3, OpenSSL server: the unknown ca alert after the handshake is CLIENT_CERT_UNKNOWN_CA', { skip: noOpenssl }, async () => {
+  it('TLS 1.3, OpenSSL server: the unknown ca alert after the handshake, settled by the CA list of a TLS 1.2 handshake', { skip: noOpenssl }, async () => {
     const report = await checkAgainstOpenssl({ clientCa: pki().rsaCa });
     assert.equal(report.handshake?.version, 'TLSv1.3', 'the handshake completed; the alert came on the first read');
     const [d] = report.diagnoses;
-    assert.equal(d.code, 'CLIENT_CERT_UNKNOWN_CA');
-    assert.equal(d.summary, `Tunnel "payments": the server does not trust the CA that issued your client certificate ("${INTERMEDIATE}").`);
+    assert.equal(d.code, 'CLIENT_CA_NOT_ACCEPTED');
+    assert.deepEqual(report.acceptedClientCas, [RSA_CA]);
     assert.equal(report.clientCertificateRequired, true);
   });
 });

@@ -113,13 +113,14 @@ describe('diagnosing the way to the target', () => {
     }
   });
 
-  it('a plaintext server behind protocol "postgres" is named by the byte it answered', async () => {
+  it('a plain HTTP server behind protocol "postgres" is named as such (it answered the SSLRequest with "H", and HEAD / with a status line)', async () => {
     const server = await startRawServer((socket) => socket.once('data', () => socket.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
     try {
       const report = await checkTunnel(tunnelConfig(pki(), server.port, { name: 'pg', protocol: 'postgres' }));
       const [d] = report.diagnoses;
-      assert.equal(d.code, 'TARGET_SPEAKS_PLAINTEXT');
-      assert.equal(d.summary, `Tunnel "pg": 127.0.0.1:${server.port} answered SSLRequest with byte 0x48: it does not look like PostgreSQL.`);
+      assert.equal(d.code, 'PLAINTEXT_PORT');
+      assert.equal(d.summary, `Tunnel "pg": 127.0.0.1:${server.port} is plain HTTP, a plaintext port: it answered HEAD / with "HTTP/1.1 400 Bad Request".`);
+      assert.match(d.detail ?? '', /SSLRequest with byte 0x48/);
     } finally {
       await server.close();
     }

@@ -9,6 +9,8 @@ import { commonNameOf as cn, oneLineName } from '../certs/names';
 import { chainOf, subjectAltNames } from '../certs/peer';
 import { isoDay as day, validityOf } from '../certs/validity';
 import { TunnelConfig, formatEndpoint } from '../config/model';
+import { issuerAndSubject } from '../certs/distinguishedNames';
+import { FoundCertificate, certificatesIn, explainServerChain, missingClientIntermediate, presentedChain, serverCertificateWithoutServerAuth, trustedFor, wrongPurpose } from './chains';
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { isBareHangUp, isPlaintextAnswer, isServerRefusal } from './errorShapes';
 import { diagnoseProxy } from './proxy';
@@ -23,12 +25,19 @@ export interface DiagnosisContext {
   peerCertificate?: tls.DetailedPeerCertificate;
   /** Our own leaf certificate, to tell "the server rejected us" apart from "we are expired". */
   clientCertificate?: X509Certificate;
+  /** Our certificate file's chain as loaded (leaf first), to tell a missing intermediate apart from an untrusted CA. */
+  clientChain?: X509Certificate[];
   /**
    * Whether the server refuses a handshake without a client certificate, when known (the
    * handshake doctor probes for it). It turns a bare reset into "the server refused yours": some
    * servers (Node's among them) drop a client certificate they dislike without sending an alert.
    */
   serverRequiresClientCert?: boolean;
+  /**
+   * The client CAs the server names in its TLS 1.2 CertificateRequest (DER and as text), and the
+   * chain it sent in that handshake, when the doctor read them (doctor/clientCas.ts).
+   */
+  acceptedClientCas?: { der: Buffer[]; names: string[]; serverChain: X509Certificate[] };
   /** The first bytes a plaintext target sent back to our ClientHello, when recorded (the doctor does). */
   plaintextReply?: string;
   /** Set for a connection that broke after it was established: the sentence names it. */
@@ -73,16 +82,45 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     }
   }
 
+  // --- A refusal our own certificate explains: the wrong purpose, or a file without our intermediate.
+  const refusal = /ALERT/.test(code) || ((ctx.serverRequiresClientCert || ctx.phase === 'first-read') && isServerRefusal(err));
+  if (ours && refusal && (ctx.phase === 'handshake' || ctx.phase === 'first-read')) {
+    const eku = wrongPurpose(ours, 'clientAuth');
+    if (eku) {
+      return make('CLIENT_CERT_WRONG_PURPOSE', `the server refused your client certificate (CN=${cn(ours.subject)}), which is not meant for client authentication: its extended key usage is ${eku.join(', ')}, without clientAuth.`, `Use a certificate issued for client authentication (EKU clientAuth) in "${c.cert ? 'cert' : 'pfx'}"; check it with ${inspectOurs}.`);
+    }
+    const known: FoundCertificate[] = [
+      ...(ctx.peerCertificate ? presentedChain(ctx.peerCertificate, []) : ctx.acceptedClientCas?.serverChain ?? []).map((cert) => ({ cert, where: "the server's own chain" })),
+      ...certificatesIn(c.ca).map((cert) => ({ cert, where: `the CA file ${c.ca}` })),
+    ];
+    const gap = ctx.clientChain && missingClientIntermediate(ctx.clientChain, known);
+    if (gap && (/UNKNOWN_CA|CERTIFICATE_REQUIRED|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN/.test(code) || !/ALERT/.test(code))) {
+      return make('CLIENT_CHAIN_INCOMPLETE', `the server could not chain your client certificate (CN=${cn(ours.subject)}) to a CA it trusts: ${c.cert} holds only your certificate, not the intermediate CA "${gap.intermediate}" that issued it.`, `Append the certificate of "${gap.intermediate}" (it is in ${gap.foundIn}) to ${c.cert}, after yours.`);
+    }
+    const listed = ctx.acceptedClientCas;
+    const issuers = ctx.clientChain?.length ? issuerNames(ctx.clientChain) : undefined;
+    if (listed && listed.der.length > 0 && issuers && !listed.der.some((d) => issuers.some((i) => i.equals(d)))) {
+      const top = ctx.clientChain![ctx.clientChain!.length - 1];
+      const under = ctx.clientChain!.length > 1 ? ` under "${oneLineName(top.issuer)}"` : '';
+      return make('CLIENT_CA_NOT_ACCEPTED', `the server accepts client certificates from ${listed.names.map((n) => `"${n}"`).join(', ')} only (it lists them in its CertificateRequest); yours (CN=${cn(ours.subject)}) was issued by "${oneLineName(ours.issuer)}"${under}, which is not among them.`, `Use a client certificate issued by one of those CAs, or ask the server's operators to accept "${oneLineName(top.issuer)}"${ctx.clientChain!.length === 1 ? ` (if "${oneLineName(ours.issuer)}" is an intermediate under one of them, append its certificate to ${c.cert})` : ''}.`);
+    }
+  }
+
   if (code === 'TARGET_SPEAKS_PLAINTEXT' || isPlaintextAnswer(err)) {
     if (code === 'TARGET_SPEAKS_PLAINTEXT' && ctx.phase === 'preamble') {
       // The protocol's own check (PostgreSQL's one-byte answer) says more than "plaintext".
       const a = err.answer;
       return make('TARGET_SPEAKS_PLAINTEXT', a ? `${target} answered ${a.request} with ${a.answer}: it does not look like ${a.expected}.` : `${target}: ${message}.`, `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
     }
-    return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
+    return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port (Test Connection asks the port what it is, and names the "protocol" it needs).' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
   }
 
   switch (code) {
+    case 'INVALID_PURPOSE': {
+      const chain = ctx.peerCertificate ? presentedChain(ctx.peerCertificate, []) : [];
+      const bad = serverCertificateWithoutServerAuth(chain);
+      return make('SERVER_CERT_WRONG_PURPOSE', `the server certificate${bad ? ` (CN=${bad.subject})` : ''} is not meant for a TLS server: its extended key usage is ${bad ? bad.eku.join(', ') : 'not serverAuth'}, without serverAuth.`, "The server's operators must install a certificate issued for server authentication (EKU serverAuth); this check cannot be switched off.");
+    }
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return make('DNS_FAILED', `the target host ${c.target.host} cannot be resolved${code === 'EAI_AGAIN' ? ' (DNS is not answering)' : ''}.`, `Check the host name in "target", your VPN, or your DNS settings.`);
@@ -142,10 +180,23 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
     case 'CERT_UNTRUSTED':
     case 'CERT_SIGNATURE_FAILURE': {
+      const trusted = trustedFor(c.ca);
+      const presented = ctx.peerCertificate ? presentedChain(ctx.peerCertificate, trusted) : [];
+      const ownChain = (ctx.clientChain ?? []).map((cert) => ({ cert, where: `your certificate file ${c.cert}` }));
+      const finding = explainServerChain(presented, trusted, c.ca, ownChain);
+      if (finding?.kind === 'ca-file-holds-leaf') {
+        return make('CA_FILE_NOT_CA', `the CA file ${c.ca} holds no CA certificate, only ${finding.leaves.map((l) => `"${l}"`).join(', ')}: a server's or client's own certificate cannot vouch for a server.`, `Point "ca" at the certificate of the CA at the top of the server's chain${presented.length ? ` ("${oneLineName(presented[presented.length - 1].issuer)}")` : ''}, not at a leaf certificate.`);
+      }
+      if (finding?.kind === 'missing-intermediate') {
+        return make('SERVER_CHAIN_INCOMPLETE', `the server sends only its own certificate (CN=${finding.leaf}), without the intermediate CA "${finding.intermediate}" that issued it, so it cannot be chained to a root in ${caFile}.`, `The fix is on the server: its certificate file must hold its certificate followed by "${finding.intermediate}" (ask its operators); as a workaround, add that intermediate's certificate (it is in ${finding.foundIn}) to ${c.ca ?? 'a file and point "ca" at it, with its root'}.`);
+      }
+      if (finding?.kind === 'missing-root') {
+        return make('SERVER_CERT_UNTRUSTED', `the server certificate (CN=${finding.leaf}) chains up through "${finding.via}" to the root "${finding.root}", which ${caFile} does not contain.`, c.ca ? `Add the certificate of "${finding.root}" to ${c.ca}, or point "ca" at the bundle your server operators publish.` : `Set "ca" to the PEM file of "${finding.root}".`);
+      }
       const chain = ctx.peerCertificate ? chainOf(ctx.peerCertificate) : [];
       const top = chain[chain.length - 1];
       const issuer = top ? cn(top.issuer) ?? JSON.stringify(top.issuer) : undefined;
-      return make('SERVER_CERT_UNTRUSTED', `the server certificate${chain[0] ? ` (CN=${cn(chain[0].subject)})` : ''} was issued by ${issuer ? `"${issuer}"` : 'a CA'}, which ${caFile} does not contain.`, c.ca ? `Add that CA's certificate to ${c.ca}, or point "ca" at the bundle your server operators publish.` : 'Set "ca" to the PEM bundle of the CA that issued the server certificate.');
+      return make('SERVER_CERT_UNTRUSTED', `the server certificate${chain[0] ? ` (CN=${cn(chain[0].subject)})` : ''} was issued by ${issuer ? `"${issuer}"` : 'a CA'}, which ${caFile} does not contain.`, c.ca ? `Add that CA's certificate to ${c.ca}, or point "ca" at the bundle your server operators publish (if "${issuer ?? 'it'}" is an intermediate CA, the server should be sending it too).` : 'Set "ca" to the PEM bundle of the CA that issued the server certificate.');
     }
     case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
     case 'ERR_SSL_SSLV3_ALERT_UNKNOWN_CA':
@@ -189,4 +240,12 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
       : make('HANDSHAKE_FAILED', `${target} closed the connection during the TLS handshake.`, 'The server may not speak TLS on this port, or it requires a client certificate or TLS version it did not get; run "Test Connection".');
   }
   return make('UNKNOWN', `${ctx.phase === 'established' ? 'the connection failed' : `the ${ctx.phase === 'connect' ? 'connection' : ctx.phase === 'proxy' ? 'CONNECT through the proxy' : ctx.phase === 'preamble' ? c.protocol + ' negotiation' : 'TLS handshake'} failed`}: ${message}.`, 'Run "Test Connection" for details and check the tunnel log.');
+}
+
+/** The DER Names of every issuer in our chain: a server's list of client CAs is compared with these. */
+function issuerNames(chain: X509Certificate[]): Buffer[] {
+  return chain.flatMap((cert) => {
+    const names = issuerAndSubject(cert);
+    return names ? [names.issuer] : [];
+  });
 }

@@ -10,6 +10,8 @@ export type DiagnosisCode =
   | 'TARGET_SPEAKS_PLAINTEXT'
   | 'POSTGRES_SSL_REFUSED'
   | 'PROTOCOL_ERROR'
+  | 'WRONG_PROTOCOL'
+  | 'PLAINTEXT_PORT'
   // the HTTP CONNECT proxy on the way to the target
   | 'PROXY_UNREACHABLE'
   | 'PROXY_AUTH_REQUIRED'
@@ -27,6 +29,9 @@ export type DiagnosisCode =
   | 'SERVER_CERT_NOT_YET_VALID'
   | 'SERVER_SAN_MISSING'
   | 'SERVER_PIN_MISMATCH'
+  | 'SERVER_CHAIN_INCOMPLETE'
+  | 'SERVER_CERT_WRONG_PURPOSE'
+  | 'CA_FILE_NOT_CA'
   // our identity, as the server sees it
   | 'CLIENT_CERT_REQUIRED'
   | 'CLIENT_CERT_UNKNOWN_CA'
@@ -36,6 +41,14 @@ export type DiagnosisCode =
   | 'CLIENT_CERT_REJECTED'
   | 'CLIENT_CERT_NOT_REQUESTED'
   | 'CLIENT_CERT_EXPIRES_SOON'
+  | 'CLIENT_CHAIN_INCOMPLETE'
+  | 'CLIENT_CA_NOT_ACCEPTED'
+  | 'CLIENT_CERT_WRONG_PURPOSE'
+  // the login, once TLS works
+  | 'LOGIN_REFUSED'
+  | 'LOGIN_DATABASE_MISSING'
+  | 'LOGIN_PASSWORD_REQUIRED'
+  | 'LOGIN_NO_ANSWER'
   // TLS parameters
   | 'ALPN_REFUSED'
   | 'TLS_VERSION_MISMATCH'

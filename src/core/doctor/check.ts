@@ -1,9 +1,10 @@
 /**
- * The check, step by step: credentials, DNS, the dial as the tunnel makes it, then what the
- * server does without our certificate. Nothing but the handshake is sent: no application bytes,
- * so checking a database never logs a failed login on it.
+ * The check, step by step: credentials, DNS, the dial as the tunnel makes it, what the server
+ * does without our certificate, then the login: once TLS works, one request in the application's
+ * own protocol (login.ts) and its answer quoted. Before that nothing but the handshake is sent.
  */
 import { lookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
 import { TunnelConfig, formatEndpoint } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { diagnose } from '../diagnostics/diagnose';
@@ -12,10 +13,19 @@ import { Credentials, CredentialsError, loadCredentials } from '../tls/credentia
 import { firstHop } from '../tunnel/proxy';
 import { describeCertificate, describeChain, trustedCertificates } from './certificates';
 import { recordPlaintextAnswer } from './plaintext';
-import { attempt, demandsClientCertificate } from './probes';
+import { clientKind, clientUser } from '../clientEnv';
+import { commonNameOf } from '../certs/names';
+import { loginDiagnosis } from '../diagnostics/login';
+import { protocolMismatch } from '../diagnostics/protocolMismatch';
+import { checkLogin } from './login';
+import { identifyService } from './protocolProbe';
+import { acceptedClientCas } from './clientCas';
+import { anonymousContext, attempt, demandsClientCertificate } from './probes';
 import { CheckOptions, CheckReport, verdictOf } from './report';
 
 const FIRST_READ_MS = 300;
+/** Diagnoses of a server refusing our certificate, which its list of acceptable CAs can settle. */
+const REFUSED_OURS = new Set(['CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_REQUIRED', 'CLIENT_CHAIN_INCOMPLETE']);
 
 export async function checkTunnel(config: TunnelConfig, options: CheckOptions = {}): Promise<CheckReport> {
   const report: CheckReport = {
@@ -81,7 +91,24 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
     const required = bareHangUp ? await demandsClientCertificate(config, credentials, firstReadMs) : phase === 'first-read' ? true : undefined;
     report.clientCertificateRequired = required;
     const plaintextReply = isPlaintextAnswer(error) && phase === 'handshake' ? await recordPlaintextAnswer(config, credentials) : undefined;
-    const diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, serverRequiresClientCert: required, plaintextReply });
+    let diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, plaintextReply });
+    // A failure that smells of the wrong "protocol": ask the port what it is.
+    if (!peer && required !== true && suggestsWrongProtocol(config.protocol, phase, error, bareHangUp)) {
+      const found = await identifyService(config, await anonymousContext(config));
+      const mismatch = found && protocolMismatch(config, found, diagnosis.detail);
+      if (mismatch) diagnosis = mismatch;
+    }
+    // The server refused our certificate: where it names the CAs it accepts, compare, do not guess.
+    if (REFUSED_OURS.has(diagnosis.code)) {
+      const ca = config.ca ? await readFile(config.ca).catch(() => undefined) : undefined;
+      const listed = await acceptedClientCas(config, credentials, ca);
+      if ('names' in listed) {
+        report.acceptedClientCas = listed.names;
+        diagnosis = diagnose(error, { config, phase, peerCertificate: peer, clientCertificate: ours, clientChain: credentials.clientChain, serverRequiresClientCert: required, acceptedClientCas: listed });
+      } else {
+        report.acceptedClientCasUnavailable = listed.unavailable;
+      }
+    }
     report.diagnoses.push(diagnosis);
     const dates = ours && clientValidity(config, ours, 'refused');
     if (dates && dates.code !== diagnosis.code) report.diagnoses.push(dates);
@@ -89,16 +116,52 @@ export async function checkTunnel(config: TunnelConfig, options: CheckOptions = 
   }
 
   report.clientCertificateRequired = await demandsClientCertificate(config, credentials, firstReadMs);
+  if (report.clientCertificateRequired) report.clientCertificateCheckedAt = 'handshake';
+
+  // The login as the tunnel's user: the certificate's CN unless "user" says otherwise.
+  const commonName = ours ? commonNameOf(ours.subject) ?? undefined : undefined;
+  const who = { user: clientUser({ user: config.user, certificateCommonName: commonName }), database: config.database, certificateCommonName: commonName };
+  report.login = await checkLogin(config, credentials, who);
+  const loginFinding = report.login && loginDiagnosis(config, report.login, who);
+  if (loginFinding) report.diagnoses.push(loginFinding);
+
+  // PostgreSQL asks for a certificate in the handshake but enforces it in pg_hba, at login; nginx
+  // with ssl_verify_client on answers HTTP 400. The same request without one says whether it is required.
+  let withoutCertificate: string | undefined;
+  const kind = clientKind(config);
+  if (report.clientCertificateRequired === false && (kind === 'postgres' || kind === 'http') && report.login && report.login.outcome !== 'no-answer' && report.login.outcome !== 'skipped') {
+    const context = await anonymousContext(config);
+    const bare = context && (await checkLogin(config, credentials, who, context));
+    const refused = kind === 'postgres' ? bare?.outcome === 'refused' : bare !== undefined && bare.answer !== report.login.answer && /^HTTP\/\S+ (400|401|403|495|496)\b/.test(bare.answer);
+    if (bare && refused) {
+      report.clientCertificateRequired = true;
+      report.clientCertificateCheckedAt = 'login';
+      report.loginWithoutCertificate = bare.answer;
+    } else if (bare) {
+      withoutCertificate = kind === 'http' ? `without one ${report.login.asked} was answered "${bare.answer}" too` : bare.outcome === 'accepted' ? `PostgreSQL even let "${who.user}" log in without one` : `without one PostgreSQL answered the login with "${bare.answer}"`;
+    }
+  }
   if (report.clientCertificateRequired === false) {
     report.diagnoses.push({
       code: 'CLIENT_CERT_NOT_REQUESTED', severity: 'warning',
-      summary: `Tunnel "${config.name}": ${report.target} did not require a client certificate during the TLS handshake: a connection without one got through.`,
+      summary: `Tunnel "${config.name}": ${report.target} did not require a client certificate during the TLS handshake: a connection without one got through${withoutCertificate ? `, and ${withoutCertificate}` : ''}.`,
       fix: 'If this server is meant to enforce mTLS, ask its operators to require client certificates (some check later instead: nginx with ssl_verify_client on answers HTTP 400, MySQL users created REQUIRE X509 are refused at login); if not, the tunnel works as it is.',
     });
   }
   const dates = ours && clientValidity(config, ours, 'accepted');
   if (dates) report.diagnoses.push(dates);
   return done();
+}
+
+/**
+ * A reset or plaintext in a TLS handshake (PostgreSQL takes a ClientHello for a bad startup packet;
+ * MySQL greets first), or a preamble that got a strange answer or none (a TLS port waits silently
+ * for a MySQL client, or answers an SSLRequest with an alert).
+ */
+function suggestsWrongProtocol(protocol: TunnelConfig['protocol'], phase: string, error: NodeJS.ErrnoException, bareHangUp: boolean): boolean {
+  const timeout = error.code === 'ERR_MTLS_CONNECT_TIMEOUT';
+  if (protocol === 'tls' || protocol === 'postgres-direct') return phase === 'handshake' && (bareHangUp || isPlaintextAnswer(error) || timeout);
+  return phase === 'preamble' && ['PROTOCOL_ERROR', 'TARGET_SPEAKS_PLAINTEXT', 'ERR_MTLS_CONNECT_TIMEOUT', 'ECONNRESET', 'EPIPE'].includes(error.code ?? '');
 }
 
 /** The first hop's address, within the connect timeout (a lookup has none of its own). */

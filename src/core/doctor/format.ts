@@ -56,8 +56,12 @@ export function formatCheckReport(report: CheckReport): string {
     row('Identity', `${c.subject}, issued by ${c.issuer}, ${c.daysLeft < 0 ? `expired ${date(c.validTo)}` : `${dayCount(c.daysLeft)} left`}`);
   }
   if (report.clientCertificateRequired !== undefined) {
-    lines.push(`  Client certificate: ${report.clientCertificateRequired ? 'required by server' : 'NOT required (warning)'}`);
+    const atLogin = report.clientCertificateCheckedAt === 'login' ? ` (at login: without one the server answered "${report.loginWithoutCertificate}")` : '';
+    lines.push(`  Client certificate: ${report.clientCertificateRequired ? `required by server${atLogin}` : 'NOT required (warning)'}`);
   }
+  if (report.acceptedClientCas) row('Client CAs', report.acceptedClientCas.length ? `the server accepts ${report.acceptedClientCas.map((n) => `"${n}"`).join(', ')}` : 'the server names none');
+  else if (report.acceptedClientCasUnavailable) row('Client CAs', `not available: ${report.acceptedClientCasUnavailable}`);
+  if (report.login) row('Login', `${report.login.asked}: ${report.login.answer}`);
   for (const d of report.diagnoses) {
     lines.push(`  ${d.severity === 'error' ? '✗' : d.severity === 'warning' ? '⚠' : 'ℹ'} ${d.summary}`);
     lines.push(`    → ${d.fix}`);

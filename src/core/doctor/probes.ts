@@ -49,18 +49,23 @@ export async function attempt(config: TunnelConfig, credentials: Credentials, fi
  * through does not require a client certificate, at least not during the handshake.
  */
 export async function demandsClientCertificate(config: TunnelConfig, credentials: Credentials, firstReadMs: number): Promise<boolean | undefined> {
-  let context: tls.SecureContext;
-  try {
-    context = tls.createSecureContext({ ca: config.ca ? await readFile(config.ca) : undefined, minVersion: config.minTlsVersion });
-  } catch {
-    return undefined;
-  }
+  const context = await anonymousContext(config);
+  if (!context) return undefined;
   const probe = await attempt(config, credentials, firstReadMs, context);
   if (!probe.failure) return false;
   const { error, phase } = probe.failure;
   if (phase === 'first-read') return true;
   // A bare reset in the handshake tells nothing (it may meet everyone); an alert does.
   return phase === 'handshake' && /ALERT/.test(error.code ?? '') ? true : undefined;
+}
+
+/** Trust as the tunnel's, and no client identity: for asking what the server does without one. */
+export async function anonymousContext(config: Pick<TunnelConfig, 'ca' | 'minTlsVersion'>): Promise<tls.SecureContext | undefined> {
+  try {
+    return tls.createSecureContext({ ca: config.ca ? await readFile(config.ca) : undefined, minVersion: config.minTlsVersion });
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { ValidityStatus } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { HandshakeInfo } from '../tunnel/upstream';
+import type { LoginCheck } from './login';
 
 export type Verdict = 'ok' | 'warning' | 'failed';
 
@@ -57,6 +58,16 @@ export interface CheckReport {
   clientCertificate?: CertificateInfo;
   /** true/false once known; undefined when the check did not get far enough to tell. */
   clientCertificateRequired?: boolean;
+  /** Where the server enforces it: in the TLS handshake, or (PostgreSQL's pg_hba) at login. */
+  clientCertificateCheckedAt?: 'handshake' | 'login';
+  /** PostgreSQL's answer to the same login without a certificate, when that is what showed it is required. */
+  loginWithoutCertificate?: string;
+  /** The client CAs the server names in its TLS 1.2 CertificateRequest, when it refused our certificate and said. */
+  acceptedClientCas?: string[];
+  /** Why that list could not be read (a TLS 1.3-only server sends it encrypted). */
+  acceptedClientCasUnavailable?: string;
+  /** What the application answered the doctor's login check; absent for plain TCP or when TLS failed. */
+  login?: LoginCheck;
   diagnoses: Diagnosis[];
 }
 

@@ -306,7 +306,7 @@ export class BridgedConnection {
   private diagnose(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): Diagnosis {
     // The credentials the dial used, which a reload since may have replaced. A broken
     // connection's diagnosis names which connection it was.
-    return diagnose(error, { config: this.live.config, phase, peerCertificate, clientCertificate: this.live.credentials.clientChain[0], connectionId: phase === 'established' ? this.id : undefined });
+    return diagnose(error, { config: this.live.config, phase, peerCertificate, clientCertificate: this.live.credentials.clientChain[0], clientChain: this.live.credentials.clientChain, connectionId: phase === 'established' ? this.id : undefined });
   }
 
   private fail(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): void {
