@@ -68,6 +68,7 @@ describe('config parser: defaults and a full entry', () => {
       minTlsVersion: 'TLSv1.2',
       connectTimeoutMs: 10_000,
       idleTimeoutMs: 0,
+      closeTimeoutMs: 60_000,
       maxConnections: 0,
       autoStart: false,
       folder: undefined,
@@ -336,6 +337,8 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
       ['connectTimeoutMs', '1000', /not "1000"/],
       ['idleTimeoutMs', -1, /from 0 to 86400000/],
       ['idleTimeoutMs', 86_400_001, /from 0 to 86400000/],
+      ['closeTimeoutMs', -1, /from 0 to 86400000/],
+      ['closeTimeoutMs', 1.5, /whole number/],
       ['maxConnections', -5, /from 0 to 1000000/],
       ['maxConnections', null, /not null/],
     ];

@@ -45,6 +45,8 @@ export interface TunnelConfig {
   minTlsVersion: TlsVersion;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** After one side half-closes, how long the other may stay open before both are closed (0: no bound). */
+  closeTimeoutMs: number;
   maxConnections: number;
   autoStart: boolean;
   /** The HTTP CONNECT proxy to the target; absent: a direct connection. */
@@ -120,6 +122,8 @@ export const DEFAULTS = {
   minTlsVersion: 'TLSv1.2' as TlsVersion,
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 0,
+  /** As ghostunnel's --close-timeout. */
+  closeTimeoutMs: 60_000,
   maxConnections: 0,
 };
 

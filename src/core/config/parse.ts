@@ -20,7 +20,7 @@ export interface ParseResult {
 const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'maxConnections', 'autoStart', 'proxy', 'user', 'database',
+  'closeTimeoutMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -214,6 +214,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     minTlsVersion,
     connectTimeoutMs: int('connectTimeoutMs', 100, 600_000, DEFAULTS.connectTimeoutMs),
     idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
+    closeTimeoutMs: int('closeTimeoutMs', 0, 86_400_000, DEFAULTS.closeTimeoutMs),
     maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
     autoStart: bool('autoStart'),
     ...optional('user', str('user', o.user)),
