@@ -69,6 +69,7 @@ describe('config parser: defaults and a full entry', () => {
       connectTimeoutMs: 10_000,
       idleTimeoutMs: 0,
       closeTimeoutMs: 60_000,
+      maxConnectionLifetimeMs: 0,
       maxConnections: 0,
       autoStart: false,
       folder: undefined,
@@ -339,6 +340,7 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
       ['idleTimeoutMs', 86_400_001, /from 0 to 86400000/],
       ['closeTimeoutMs', -1, /from 0 to 86400000/],
       ['closeTimeoutMs', 1.5, /whole number/],
+      ['maxConnectionLifetimeMs', 604_800_001, /from 0 to 604800000/],
       ['maxConnections', -5, /from 0 to 1000000/],
       ['maxConnections', null, /not null/],
     ];

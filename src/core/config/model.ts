@@ -47,6 +47,8 @@ export interface TunnelConfig {
   idleTimeoutMs: number;
   /** After one side half-closes, how long the other may stay open before both are closed (0: no bound). */
   closeTimeoutMs: number;
+  /** Close a connection this long after it was accepted (0: no limit). */
+  maxConnectionLifetimeMs: number;
   maxConnections: number;
   autoStart: boolean;
   /** The HTTP CONNECT proxy to the target; absent: a direct connection. */
@@ -124,6 +126,7 @@ export const DEFAULTS = {
   idleTimeoutMs: 0,
   /** As ghostunnel's --close-timeout. */
   closeTimeoutMs: 60_000,
+  maxConnectionLifetimeMs: 0,
   maxConnections: 0,
 };
 

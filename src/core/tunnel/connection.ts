@@ -99,6 +99,8 @@ export class BridgedConnection {
   private ends = 0;
   /** Runs from the first half-close until the other side ends too (closeTimeoutMs). */
   private closeTimer?: NodeJS.Timeout;
+  /** Ends the connection at maxConnectionLifetimeMs. */
+  private lifetimeTimer?: NodeJS.Timeout;
 
   constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
     this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
@@ -123,6 +125,14 @@ export class BridgedConnection {
         host.logger.debug(`#${id} idle for ${config.idleTimeoutMs} ms: closing`);
         this.destroy();
       });
+    }
+    if (config.maxConnectionLifetimeMs > 0) {
+      // Lets credentials rotate and load move between servers for long-lived clients (pools).
+      this.lifetimeTimer = setTimeout(() => {
+        host.logger.info(`#${id} open for ${config.maxConnectionLifetimeMs} ms (maxConnectionLifetimeMs): closing`);
+        this.destroy();
+      }, config.maxConnectionLifetimeMs);
+      this.lifetimeTimer.unref();
     }
     this.establish().then(
       (upstream) => upstream && this.relay(upstream),
@@ -266,6 +276,7 @@ export class BridgedConnection {
     this.ends += 1;
     if (this.ends > 1) {
       clearTimeout(this.closeTimer);
+    clearTimeout(this.lifetimeTimer);
       return;
     }
     const ms = this.live.config.closeTimeoutMs;
