@@ -184,6 +184,8 @@ export class BridgedConnection {
       // error listener, attached by the dial itself, so an error there (a reset, TLS 1.3 refusing
       // our certificate after the handshake) never goes unhandled.
       onError: (e) => this.onUpstreamError(e),
+      retryRefused: true,
+      onRetry: (n, ms) => this.host.logger.debug(`#${this.id} target refused the connection (${n}): connecting again in ${ms} ms`),
     });
     // An upstream whose client already left does not stay open.
     dial.then((u) => {
