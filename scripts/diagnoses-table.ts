@@ -39,6 +39,8 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   SERVER_CERT_NOT_YET_VALID: ["The server's certificate is not valid yet.", "This machine's clock."],
   SERVER_SAN_MISSING: ["The server's certificate lacks a name required by `verify.subjectAltNames`; the sentence lists those it has.", '`verify.subjectAltNames`, or a server certificate that carries them.'],
   SERVER_PIN_MISMATCH: ["The server's key matches no pin in `verify.spkiSha256`: another server, or a rotated key.", 'If the rotation is expected, the new pin (the sentence gives it).'],
+  SERVER_CERT_REVOKED: ["The server's certificate (serial given), or a CA certificate above it, is revoked by your `crl`.", "The server's operators replace it; if your CRL is out of date or from the wrong CA, replace the file (it is reloaded)."],
+  CRL_UNUSABLE: ['Your `crl` cannot answer for the server\'s chain: no CRL from one of its CAs (every certificate of the chain is checked), or a CRL that has expired, is not valid yet, or is badly signed.', 'The current CRL of every CA in the chain, PEM blocks one after another, in the `crl` file.'],
   // our identity, as the server sees it
   CLIENT_CERT_REQUIRED: ['The server requires a client certificate and did not get one it accepts.', '`cert` and `key` (or `pfx`), issued by a CA the server trusts.'],
   CLIENT_CERT_UNKNOWN_CA: ['The server does not know the CA that issued your client certificate.', 'A certificate from a CA the server trusts, or ask its operators to add yours.'],

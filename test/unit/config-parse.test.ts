@@ -261,6 +261,14 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
     assert.equal(ok({ cert: '/a/b/../c.crt' }).cert, path.normalize('/a/c.crt'));
   });
 
+  test('crl is a path like ca: variables, relative to the workspace folder, absent by default', () => {
+    assert.equal(ok({ crl: '${workspaceFolder}/certs/ca.crl.pem' }, { workspaceFolder: '/ws' }).crl, path.resolve('/ws', 'certs/ca.crl.pem'));
+    assert.equal(ok({ crl: 'ca.crl.pem' }, { workspaceFolder: '/ws' }).crl, path.resolve('/ws', 'ca.crl.pem'));
+    assert.equal('crl' in ok(), false);
+    errorOn(bad({ crl: 'ca.crl.pem' }), 'crl', /relative path "ca.crl.pem" needs a workspace folder/);
+    errorOn(bad({ crl: 42 }), 'crl', /string/);
+  });
+
   test('variables: ${workspaceFolder}, ${userHome}, ${env:NAME} and ~ in paths', () => {
     const vars: VariableContext = { workspaceFolder: '/ws', userHome: '/home/alice', env: { CERTS: '/vault/certs' } };
     const t = ok({ cert: '${workspaceFolder}/certs/client.crt', key: '${userHome}/.keys/client.key', ca: '${env:CERTS}/ca.pem' }, vars);

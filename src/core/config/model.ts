@@ -38,6 +38,8 @@ export interface TunnelConfig {
   /** Passphrase for `key` or `pfx`, only ever from the environment or SecretStorage, never settings. */
   passphrase?: string;
   ca?: string;
+  /** PEM CRL(s) the server's chain is checked against on every handshake (absolute path). */
+  crl?: string;
   /** SNI and the name the server certificate must carry. */
   serverName: string;
   verify: { subjectAltNames: string[]; spkiSha256: string[] };

@@ -18,7 +18,7 @@ export interface ParseResult {
 }
 
 const FIELDS = [
-  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
+  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database',
 ] as const;
@@ -208,6 +208,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     target: target ?? { host: '', port: 0 },
     protocol,
     cert, key, pfx, passphrase, ca,
+    ...optional('crl', file('crl')),
     serverName: serverNameRaw ?? target?.host ?? '',
     verify,
     alpn,

@@ -12,12 +12,13 @@ import { TunnelConfig, formatEndpoint } from '../config/model';
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { isBareHangUp, isPlaintextAnswer, isServerRefusal } from './errorShapes';
 import { diagnoseProxy } from './proxy';
+import { diagnoseRevocation } from './revocation';
 
 /** Where in a connection's life the error happened. */
 export type Phase = 'connect' | 'proxy' | 'preamble' | 'handshake' | 'first-read' | 'established';
 
 export interface DiagnosisContext {
-  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion' | 'proxy'>;
+  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion' | 'proxy' | 'crl'>;
   phase: Phase;
   /** The server's certificate as the handshake saw it, when it got that far. */
   peerCertificate?: tls.DetailedPeerCertificate;
@@ -81,6 +82,9 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     }
     return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port, or if it is PostgreSQL set "protocol": "postgres".' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
   }
+
+  const revocation = diagnoseRevocation(code, c.crl, ctx.peerCertificate);
+  if (revocation) return make(revocation.code, revocation.summary, revocation.fix);
 
   switch (code) {
     case 'ENOTFOUND':

@@ -27,6 +27,8 @@ export type DiagnosisCode =
   | 'SERVER_CERT_NOT_YET_VALID'
   | 'SERVER_SAN_MISSING'
   | 'SERVER_PIN_MISMATCH'
+  | 'SERVER_CERT_REVOKED'
+  | 'CRL_UNUSABLE'
   // our identity, as the server sees it
   | 'CLIENT_CERT_REQUIRED'
   | 'CLIENT_CERT_UNKNOWN_CA'
