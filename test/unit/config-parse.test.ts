@@ -68,6 +68,8 @@ describe('config parser: defaults and a full entry', () => {
       minTlsVersion: 'TLSv1.2',
       connectTimeoutMs: 10_000,
       idleTimeoutMs: 0,
+      closeTimeoutMs: 60_000,
+      maxConnectionLifetimeMs: 0,
       maxConnections: 0,
       autoStart: false,
       folder: undefined,
@@ -259,6 +261,14 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
     assert.equal(ok({ cert: '/a/b/../c.crt' }).cert, path.normalize('/a/c.crt'));
   });
 
+  test('crl is a path like ca: variables, relative to the workspace folder, absent by default', () => {
+    assert.equal(ok({ crl: '${workspaceFolder}/certs/ca.crl.pem' }, { workspaceFolder: '/ws' }).crl, path.resolve('/ws', 'certs/ca.crl.pem'));
+    assert.equal(ok({ crl: 'ca.crl.pem' }, { workspaceFolder: '/ws' }).crl, path.resolve('/ws', 'ca.crl.pem'));
+    assert.equal('crl' in ok(), false);
+    errorOn(bad({ crl: 'ca.crl.pem' }), 'crl', /relative path "ca.crl.pem" needs a workspace folder/);
+    errorOn(bad({ crl: 42 }), 'crl', /string/);
+  });
+
   test('variables: ${workspaceFolder}, ${userHome}, ${env:NAME} and ~ in paths', () => {
     const vars: VariableContext = { workspaceFolder: '/ws', userHome: '/home/alice', env: { CERTS: '/vault/certs' } };
     const t = ok({ cert: '${workspaceFolder}/certs/client.crt', key: '${userHome}/.keys/client.key', ca: '${env:CERTS}/ca.pem' }, vars);
@@ -336,6 +346,9 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
       ['connectTimeoutMs', '1000', /not "1000"/],
       ['idleTimeoutMs', -1, /from 0 to 86400000/],
       ['idleTimeoutMs', 86_400_001, /from 0 to 86400000/],
+      ['closeTimeoutMs', -1, /from 0 to 86400000/],
+      ['closeTimeoutMs', 1.5, /whole number/],
+      ['maxConnectionLifetimeMs', 604_800_001, /from 0 to 604800000/],
       ['maxConnections', -5, /from 0 to 1000000/],
       ['maxConnections', null, /not null/],
     ];

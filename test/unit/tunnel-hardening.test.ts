@@ -101,7 +101,7 @@ describe('tunnel lifecycle hardening', () => {
     }).enable();
     t.after(() => hook.disable());
     const nobody = await unusedPort();
-    const tunnel = await startTunnel(t, tunnelConfig(pki, nobody, { name: 'explains', protocol: 'postgres' }));
+    const tunnel = await startTunnel(t, tunnelConfig(pki, nobody, { name: 'explains', protocol: 'postgres', connectTimeoutMs: 500 }));
     for (let i = 0; i < 10; i++) {
       const c = await connectLocal(t, tunnelPort(tunnel));
       c.write(STARTUP);

@@ -38,6 +38,8 @@ export interface TunnelConfig {
   /** Passphrase for `key` or `pfx`, only ever from the environment or SecretStorage, never settings. */
   passphrase?: string;
   ca?: string;
+  /** PEM CRL(s) the server's chain is checked against on every handshake (absolute path). */
+  crl?: string;
   /** SNI and the name the server certificate must carry. */
   serverName: string;
   verify: { subjectAltNames: string[]; spkiSha256: string[] };
@@ -45,6 +47,10 @@ export interface TunnelConfig {
   minTlsVersion: TlsVersion;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** After one side half-closes, how long the other may stay open before both are closed (0: no bound). */
+  closeTimeoutMs: number;
+  /** Close a connection this long after it was accepted (0: no limit). */
+  maxConnectionLifetimeMs: number;
   maxConnections: number;
   autoStart: boolean;
   /** The HTTP CONNECT proxy to the target; absent: a direct connection. */
@@ -120,6 +126,9 @@ export const DEFAULTS = {
   minTlsVersion: 'TLSv1.2' as TlsVersion,
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 0,
+  /** As ghostunnel's --close-timeout. */
+  closeTimeoutMs: 60_000,
+  maxConnectionLifetimeMs: 0,
   maxConnections: 0,
 };
 

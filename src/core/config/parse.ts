@@ -18,9 +18,9 @@ export interface ParseResult {
 }
 
 const FIELDS = [
-  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
+  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'maxConnections', 'autoStart', 'proxy', 'user', 'database',
+  'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -208,12 +208,16 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     target: target ?? { host: '', port: 0 },
     protocol,
     cert, key, pfx, passphrase, ca,
+    ...optional('crl', file('crl')),
     serverName: serverNameRaw ?? target?.host ?? '',
     verify,
     alpn,
     minTlsVersion,
     connectTimeoutMs: int('connectTimeoutMs', 100, 600_000, DEFAULTS.connectTimeoutMs),
     idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
+    closeTimeoutMs: int('closeTimeoutMs', 0, 86_400_000, DEFAULTS.closeTimeoutMs),
+    // A week at most: beyond 2^31 ms a Node timer fires at once.
+    maxConnectionLifetimeMs: int('maxConnectionLifetimeMs', 0, 604_800_000, DEFAULTS.maxConnectionLifetimeMs),
     maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
     autoStart: bool('autoStart'),
     ...optional('user', str('user', o.user)),

@@ -14,12 +14,13 @@ import { FoundCertificate, certificatesIn, explainServerChain, missingClientInte
 import { Diagnosis, DiagnosisCode, PreambleAnswer, Severity } from './diagnosis';
 import { isBareHangUp, isPlaintextAnswer, isServerRefusal } from './errorShapes';
 import { diagnoseProxy } from './proxy';
+import { diagnoseRevocation } from './revocation';
 
 /** Where in a connection's life the error happened. */
 export type Phase = 'connect' | 'proxy' | 'preamble' | 'handshake' | 'first-read' | 'established';
 
 export interface DiagnosisContext {
-  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion' | 'proxy'>;
+  config: Pick<TunnelConfig, 'name' | 'target' | 'serverName' | 'ca' | 'cert' | 'pfx' | 'protocol' | 'alpn' | 'connectTimeoutMs' | 'verify' | 'minTlsVersion' | 'proxy' | 'crl'>;
   phase: Phase;
   /** The server's certificate as the handshake saw it, when it got that far. */
   peerCertificate?: tls.DetailedPeerCertificate;
@@ -114,6 +115,9 @@ export function diagnose(error: unknown, ctx: DiagnosisContext): Diagnosis {
     }
     return make('TARGET_SPEAKS_PLAINTEXT', `${target} answered in plaintext, not TLS${ctx.plaintextReply ? `: it said "${ctx.plaintextReply}"` : ''}.`, c.protocol === 'tls' ? 'Point "target" at the server\'s TLS port (Test Connection asks the port what it is, and names the "protocol" it needs).' : `Check that "protocol" (${c.protocol}) matches the server and the port in "target".`);
   }
+
+  const revocation = diagnoseRevocation(code, c.crl, ctx.peerCertificate);
+  if (revocation) return make(revocation.code, revocation.summary, revocation.fix);
 
   switch (code) {
     case 'INVALID_PURPOSE': {

@@ -32,6 +32,8 @@ export type DiagnosisCode =
   | 'SERVER_CHAIN_INCOMPLETE'
   | 'SERVER_CERT_WRONG_PURPOSE'
   | 'CA_FILE_NOT_CA'
+  | 'SERVER_CERT_REVOKED'
+  | 'CRL_UNUSABLE'
   // our identity, as the server sees it
   | 'CLIENT_CERT_REQUIRED'
   | 'CLIENT_CERT_UNKNOWN_CA'

@@ -31,7 +31,7 @@ export class CredentialsError extends Error {
   }
 }
 
-type CredentialFields = Pick<TunnelConfig, 'name' | 'cert' | 'key' | 'pfx' | 'ca' | 'minTlsVersion'>;
+type CredentialFields = Pick<TunnelConfig, 'name' | 'cert' | 'key' | 'pfx' | 'ca' | 'crl' | 'minTlsVersion'>;
 
 async function readCredentialFile(tunnel: string, field: string, file: string): Promise<Buffer> {
   try {
@@ -58,6 +58,27 @@ function parseCertificates(tunnel: string, field: string, file: string, pem: Buf
     } catch {
       return fail('holds a certificate block that cannot be parsed');
     }
+  });
+}
+
+/**
+ * The CRLs in a PEM file, one block each: Node reads only the first CRL of a string, and with a
+ * CRL set OpenSSL checks every certificate of the server's chain, so a file usually holds one CRL
+ * per CA (the intermediate's and the root's). Each is parsed here so a bad one names "crl".
+ */
+function parseCrls(tunnel: string, file: string, pem: Buffer): string[] {
+  const fail = (why: string): never => {
+    throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the crl file ${file} ${why}.`, fix: 'Point "crl" at a PEM file of CRLs (-----BEGIN X509 CRL-----), e.g. `openssl crl -inform DER -in ca.crl -out ca.crl.pem` for a DER one.' }, 'crl');
+  };
+  const blocks = splitPem(pem.toString('latin1')).filter((b) => b.label === 'X509 CRL');
+  if (blocks.length === 0) fail('holds no PEM CRL');
+  return blocks.map((b, i) => {
+    try {
+      tls.createSecureContext({ crl: b.pem });
+    } catch {
+      fail(`holds a CRL that cannot be parsed (block ${i + 1})`);
+    }
+    return b.pem;
   });
 }
 
@@ -106,6 +127,10 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     const ca = await readCredentialFile(t, 'ca', config.ca);
     parseCertificates(t, 'ca', config.ca, ca);
     options.ca = ca;
+  }
+  if (config.crl) {
+    files.push(config.crl);
+    options.crl = parseCrls(t, config.crl, await readCredentialFile(t, 'crl', config.crl));
   }
 
   let context: tls.SecureContext;

@@ -95,6 +95,12 @@ export class BridgedConnection {
   private establishedAt = 0;
   private down?: Flow;
   private releaseTimer?: NodeJS.Timeout;
+  /** Sides that have ended while relaying (the local client, the server). */
+  private ends = 0;
+  /** Runs from the first half-close until the other side ends too (closeTimeoutMs). */
+  private closeTimer?: NodeJS.Timeout;
+  /** Ends the connection at maxConnectionLifetimeMs. */
+  private lifetimeTimer?: NodeJS.Timeout;
 
   constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
     this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
@@ -119,6 +125,14 @@ export class BridgedConnection {
         host.logger.debug(`#${id} idle for ${config.idleTimeoutMs} ms: closing`);
         this.destroy();
       });
+    }
+    if (config.maxConnectionLifetimeMs > 0) {
+      // Lets credentials rotate and load move between servers for long-lived clients (pools).
+      this.lifetimeTimer = setTimeout(() => {
+        host.logger.info(`#${id} open for ${config.maxConnectionLifetimeMs} ms (maxConnectionLifetimeMs): closing`);
+        this.destroy();
+      }, config.maxConnectionLifetimeMs);
+      this.lifetimeTimer.unref();
     }
     this.establish().then(
       (upstream) => upstream && this.relay(upstream),
@@ -170,6 +184,8 @@ export class BridgedConnection {
       // error listener, attached by the dial itself, so an error there (a reset, TLS 1.3 refusing
       // our certificate after the handshake) never goes unhandled.
       onError: (e) => this.onUpstreamError(e),
+      retryRefused: true,
+      onRetry: (n, ms) => this.host.logger.debug(`#${this.id} target refused the connection (${n}): connecting again in ${ms} ms`),
     });
     // An upstream whose client already left does not stay open.
     dial.then((u) => {
@@ -240,12 +256,38 @@ export class BridgedConnection {
     }
     this.host.onEstablished(this);
     up.once('close', () => this.onSocketClosed());
+    up.once('end', () => this.onSideEnded('the server'));
     if (this.early && this.early.length > 0) up.write(this.early);
     // A client that ended within its preamble (a few bytes, then EOF) has had its 'end' already;
     // forwarding would wait for it in vain and the server would never hear the client is done.
-    if (this.client.readableEnded) up.end();
+    if (this.client.readableEnded) {
+      up.end();
+      this.onSideEnded('the local client');
+    } else this.client.once('end', () => this.onSideEnded('the local client'));
     forward(this.client, up, { burstChunk: PLAINTEXT_BURST_CHUNK });
     this.down = forward(up, this.client, { burstChunk: RECORD_BURST_CHUNK, beforeEnd: () => this.onUpstreamEnd() });
+  }
+
+  /**
+   * Half-close is kept on purpose (a late reply must arrive), but a peer that never ends its side
+   * would hold the connection, its sockets and its TLS state forever: once one side has ended,
+   * the other gets closeTimeoutMs to end too, as ghostunnel's close timeout. When both have
+   * ended, what is still queued is written out and the sockets close by themselves.
+   */
+  private onSideEnded(side: string): void {
+    this.ends += 1;
+    if (this.ends > 1) {
+      clearTimeout(this.closeTimer);
+    clearTimeout(this.lifetimeTimer);
+      return;
+    }
+    const ms = this.live.config.closeTimeoutMs;
+    if (ms <= 0) return;
+    this.closeTimer = setTimeout(() => {
+      this.host.logger.info(`#${this.id} ${side} ended its side ${ms} ms ago and the other has not (closeTimeoutMs): closing`);
+      this.destroy();
+    }, ms);
+    this.closeTimer.unref();
   }
 
   /** The server ended its side: if that was a silent refusal, the client hears why before the end. */
@@ -338,6 +380,7 @@ export class BridgedConnection {
     const upstreamGone = !this.upstream || this.upstream.socket.destroyed;
     if (this.closed || !this.client.destroyed || !upstreamGone) return;
     this.closed = true;
+    clearTimeout(this.closeTimer);
     this.state = 'closed';
     this.host.onClosed(this, this.diagnosis);
   }

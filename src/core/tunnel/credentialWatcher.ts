@@ -9,9 +9,10 @@ import * as path from 'node:path';
 import { TunnelConfig } from '../config/model';
 
 /** The files a tunnel's credentials are read from, as `loadCredentials` reads them. */
-export function credentialFiles(config: Pick<TunnelConfig, 'cert' | 'key' | 'pfx' | 'ca'>): string[] {
+export function credentialFiles(config: Pick<TunnelConfig, 'cert' | 'key' | 'pfx' | 'ca' | 'crl'>): string[] {
   const identity = config.pfx ? [config.pfx] : [config.cert, config.key];
-  return [...identity, config.ca].filter((f): f is string => typeof f === 'string' && f.length > 0);
+  // A CRL is replaced as often as its CA publishes one: new connections check against the new one.
+  return [...identity, config.ca, config.crl].filter((f): f is string => typeof f === 'string' && f.length > 0);
 }
 
 export class CredentialWatcher {

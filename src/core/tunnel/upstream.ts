@@ -2,6 +2,11 @@
  * Opening one upstream connection: TCP connect, protocol preamble, TLS handshake with the
  * tunnel's client identity, server verification. One deadline (`connectTimeoutMs`) covers all
  * three, as ghostunnel does. The tunnel and the handshake doctor both dial through here.
+ *
+ * A target that refuses the TCP connection is usually a server restarting: the tunnel's dials
+ * (`retryRefused`) connect again after 50 ms, doubling to 1 s, for as long as the deadline allows,
+ * and report the refusal once it does not. Other errors are not retried: they do not go away by
+ * waiting. The doctor does not retry, so `check` answers at once.
  */
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
@@ -68,7 +73,15 @@ export interface DialOptions {
    * resolves, so an error emitted before the caller's continuation runs is not unhandled.
    */
   onError?: (error: NodeJS.ErrnoException) => void;
+  /** Connect again with backoff while the target refuses (ECONNREFUSED), within the deadline. */
+  retryRefused?: boolean;
+  /** Told of each refusal that will be retried, and how long until the next attempt. */
+  onRetry?: (refusals: number, waitMs: number) => void;
 }
+
+/** The first wait before connecting again to a target that refused; doubled up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 1000;
 
 type DialConfig = Pick<TunnelConfig, 'target' | 'protocol' | 'serverName' | 'verify' | 'alpn' | 'minTlsVersion' | 'connectTimeoutMs' | 'proxy'>;
 
@@ -83,6 +96,11 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
     let settled = false;
     let sessionStart: SessionStart | undefined;
     let mark = started;
+    const deadline = started + config.connectTimeoutMs;
+    let refusals = 0;
+    let lastRefusal: NodeJS.ErrnoException | undefined;
+    let retryWait = RETRY_FIRST_MS;
+    let retryTimer: NodeJS.Timeout | undefined;
     const lap = () => {
       const now = performance.now();
       const d = now - mark;
@@ -94,29 +112,51 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(retryTimer);
       raw.destroy();
       tlsSocket?.destroy();
       reject(new UpstreamError(e, phase, peer));
     };
     const timer = setTimeout(() => {
+      // Still connecting after refusals: the target refused until the deadline, which is what to say.
+      if (lastRefusal && phase === 'connect') return fail(lastRefusal);
       const e: NodeJS.ErrnoException = new Error(`timed out after ${config.connectTimeoutMs} ms during ${phase}`);
       e.code = 'ERR_MTLS_CONNECT_TIMEOUT';
       fail(e);
     }, config.connectTimeoutMs);
 
-    // allowHalfOpen: the TLSSocket wrapping `raw` inherits it; without it the server's end would
-    // end our side too and cut off whatever the local client still sends (half-close).
-    const raw = net.connect({ ...firstHop(config), noDelay: true, allowHalfOpen: true });
+    const onRawError = (e: NodeJS.ErrnoException) => {
+      if (options.retryRefused && phase === 'connect' && e.code === 'ECONNREFUSED' && !settled) {
+        refusals += 1;
+        lastRefusal = e;
+        if (performance.now() + retryWait < deadline) {
+          raw.destroy();
+          options.onRetry?.(refusals, retryWait);
+          retryTimer = setTimeout(() => settled || connectRaw(), retryWait);
+          retryWait = Math.min(retryWait * 2, RETRY_MAX_MS);
+          return;
+        }
+        if (refusals > 1) e.message = `${e.message} (refused ${refusals} times within ${config.connectTimeoutMs} ms)`;
+      }
+      fail(e);
+    };
+    let raw: net.Socket;
+    const connectRaw = () => {
+      // allowHalfOpen: the TLSSocket wrapping `raw` inherits it; without it the server's end would
+      // end our side too and cut off whatever the local client still sends (half-close).
+      raw = net.connect({ ...firstHop(config), noDelay: true, allowHalfOpen: true });
+      raw.once('lookup', () => {
+        timings.dnsMs = lap();
+      });
+      raw.on('error', onRawError);
+      raw.once('connect', onConnect);
+    };
     options.signal?.addEventListener('abort', () => {
       const e: NodeJS.ErrnoException = new Error('the local client went away');
       e.code = 'ABORT_ERR';
       fail(e);
     }, { once: true });
-    raw.once('lookup', () => {
-      timings.dnsMs = lap();
-    });
-    raw.on('error', fail);
-    raw.once('connect', async () => {
+    const onConnect = async () => {
       timings.tcpMs = lap();
       try {
         if (config.proxy) {
@@ -172,7 +212,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
         timings.tlsMs = lap();
         if (options.onError) socket.on('error', options.onError);
         socket.off('error', fail);
-        raw.off('error', fail);
+        raw.off('error', onRawError);
         resolve({
           socket,
           timings,
@@ -189,6 +229,7 @@ export function dialUpstream(config: DialConfig, credentials: Credentials, optio
           },
         });
       });
-    });
+    };
+    connectRaw();
   });
 }
