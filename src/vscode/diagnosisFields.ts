@@ -29,9 +29,21 @@ export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?
     case 'POSTGRES_SSL_REFUSED':
     case 'PROTOCOL_ERROR':
       return 'protocol';
+    case 'WRONG_PROTOCOL':
+      return 'protocol';
     case 'SERVER_CERT_UNTRUSTED':
     case 'SERVER_CERT_SELF_SIGNED':
+    case 'SERVER_CHAIN_INCOMPLETE':
+    case 'CA_FILE_NOT_CA':
       return 'ca';
+    case 'SERVER_CERT_REVOKED':
+    case 'CRL_UNUSABLE':
+      return 'crl';
+    case 'LOGIN_REFUSED':
+    case 'LOGIN_PASSWORD_REQUIRED':
+      return 'user';
+    case 'LOGIN_DATABASE_MISSING':
+      return 'database';
     case 'SERVER_NAME_MISMATCH':
       return 'serverName';
     case 'SERVER_SAN_MISSING':
@@ -46,6 +58,9 @@ export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?
     case 'CLIENT_CERT_REJECTED':
     case 'CLIENT_CERT_NOT_REQUESTED':
     case 'CLIENT_CERT_EXPIRES_SOON':
+    case 'CLIENT_CHAIN_INCOMPLETE':
+    case 'CLIENT_CERT_WRONG_PURPOSE':
+    case 'CLIENT_CA_NOT_ACCEPTED':
       return identity;
     case 'ALPN_REFUSED':
       return 'alpn';
@@ -60,6 +75,8 @@ const CERTIFICATE_CODES = new Set<DiagnosisCode>([
   'SERVER_CERT_UNTRUSTED', 'SERVER_CERT_SELF_SIGNED', 'SERVER_NAME_MISMATCH', 'SERVER_CERT_EXPIRED', 'SERVER_CERT_NOT_YET_VALID',
   'SERVER_SAN_MISSING', 'SERVER_PIN_MISMATCH', 'CLIENT_CERT_REQUIRED', 'CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_EXPIRED',
   'CLIENT_CERT_NOT_YET_VALID', 'CLIENT_CERT_REVOKED', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_EXPIRES_SOON', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH',
+  'SERVER_CHAIN_INCOMPLETE', 'CA_FILE_NOT_CA', 'SERVER_CERT_WRONG_PURPOSE', 'SERVER_CERT_REVOKED', 'CLIENT_CHAIN_INCOMPLETE',
+  'CLIENT_CERT_WRONG_PURPOSE', 'CLIENT_CA_NOT_ACCEPTED',
 ]);
 
 /** Problems a look at the certificates explains: those notifications offer Inspect Certificates. */

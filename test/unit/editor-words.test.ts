@@ -25,6 +25,11 @@ describe('editor words', () => {
     assert.equal(fieldOfDiagnosis({ code: 'SERVER_NAME_MISMATCH', summary: '' }), 'serverName');
     assert.equal(fieldOfDiagnosis({ code: 'PORT_IN_USE', summary: '' }), 'listen');
     assert.equal(fieldOfDiagnosis({ code: 'CONNECTION_REFUSED', summary: '' }), 'target');
+    assert.equal(fieldOfDiagnosis({ code: 'CLIENT_CHAIN_INCOMPLETE', summary: '' }), 'cert');
+    assert.equal(fieldOfDiagnosis({ code: 'SERVER_CHAIN_INCOMPLETE', summary: '' }), 'ca');
+    assert.equal(fieldOfDiagnosis({ code: 'WRONG_PROTOCOL', summary: '' }), 'protocol');
+    assert.equal(fieldOfDiagnosis({ code: 'LOGIN_DATABASE_MISSING', summary: '' }), 'database');
+    assert.equal(fieldOfDiagnosis({ code: 'SERVER_CERT_REVOKED', summary: '' }), 'crl');
     assert.equal(fieldOfDiagnosis({ code: 'PROXY_DENIED', summary: '' }, { proxy: { host: 'p', port: 1, url: 'http://p:1', source: 'settings' } }), 'proxy');
   });
 
