@@ -7,13 +7,12 @@
  * which a TLS 1.2 handshake that fails on our certificate never hands to Node.
  */
 import { X509Certificate } from 'node:crypto';
-import * as net from 'node:net';
-import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { nameText } from '../certs/distinguishedNames';
 import { TunnelConfig } from '../config/model';
 import { Credentials } from '../tls/credentials';
 import { dialUpstream } from '../tunnel/upstream';
+import { recordingTap } from './recordingTap';
 
 export type AcceptedClientCas =
   | { names: string[]; der: Buffer[]; serverChain: X509Certificate[] }
@@ -28,7 +27,7 @@ export async function acceptedClientCas(config: TunnelConfig, credentials: Crede
     return { unavailable: (e as Error).message };
   }
   try {
-    const upstream = await dialUpstream({ ...config, minTlsVersion: 'TLSv1.2' }, credentials, { secureContext: context, wrap: (raw) => tap(raw, (c) => records.push(c)) });
+    const upstream = await dialUpstream({ ...config, minTlsVersion: 'TLSv1.2' }, credentials, { secureContext: context, wrap: (raw) => recordingTap(raw, (c) => records.push(c)) });
     upstream.socket.destroy();
   } catch {
     // Expected when the server requires a certificate: the CertificateRequest came before that.
@@ -41,27 +40,6 @@ export async function acceptedClientCas(config: TunnelConfig, credentials: Crede
   if (!request) return { unavailable: 'it did not ask for a client certificate in a TLS 1.2 handshake' };
   const der = distinguishedNames(request.body);
   return { names: der.map(nameText), der, serverChain };
-}
-
-function tap(raw: net.Socket, record: (chunk: Buffer) => void): Duplex {
-  const duplex = new Duplex({
-    read() {},
-    write(chunk, _encoding, callback) {
-      raw.write(chunk, callback);
-    },
-    destroy(error, callback) {
-      raw.destroy();
-      callback(error);
-    },
-  });
-  raw.on('data', (chunk: Buffer) => {
-    record(chunk);
-    duplex.push(chunk);
-  });
-  raw.on('end', () => duplex.push(null));
-  raw.on('error', (e) => duplex.destroy(e));
-  raw.resume();
-  return duplex;
 }
 
 /** Handshake messages from the server's records, up to the first non-handshake record. */

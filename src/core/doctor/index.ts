@@ -10,6 +10,7 @@
  *   protocolProbe.ts what listens at the target, when the failure suggests the wrong protocol
  *   clientCas.ts    the client CAs a server names in its TLS 1.2 CertificateRequest
  *   plaintext.ts    quoting a target that answers TLS in plaintext
+ *   recordingTap.ts what the target sent in the clear, recorded under TLS (plaintext, clientCas)
  *   certificates.ts the certificates seen, as the report shows them
  *   report.ts       the report as data; format.ts as text
  */

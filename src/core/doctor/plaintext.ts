@@ -3,12 +3,11 @@
  * what comes back to our ClientHello ("HTTP/1.1 400 Bad Request", "-ERR …"). Only for targets that
  * expect TLS from the first byte; PostgreSQL's answer to the SSLRequest is already in its diagnosis.
  */
-import * as net from 'node:net';
-import { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { TunnelConfig } from '../config/model';
 import { Credentials } from '../tls/credentials';
 import { dialUpstream } from '../tunnel/upstream';
+import { recordingTap } from './recordingTap';
 
 /** The quote is a hint, not a wait: a silent target gets this long at most. */
 const PLAINTEXT_WAIT_MS = 2000;
@@ -27,32 +26,6 @@ export async function recordPlaintextAnswer(config: TunnelConfig, credentials: C
     // Expected: the target does not speak TLS; what it said is in `received`.
   }
   return firstLine(Buffer.concat(received));
-}
-
-/**
- * A stream between TLS and the socket that passes everything through and hands each chunk from
- * the target to `record`. It is wrapped after the proxy's CONNECT, so the proxy's own answer is
- * not taken for the target's.
- */
-function recordingTap(raw: net.Socket, record: (chunk: Buffer) => void): Duplex {
-  const tap = new Duplex({
-    read() {},
-    write(chunk, _encoding, callback) {
-      raw.write(chunk, callback);
-    },
-    destroy(error, callback) {
-      raw.destroy();
-      callback(error);
-    },
-  });
-  raw.on('data', (chunk: Buffer) => {
-    record(chunk);
-    tap.push(chunk);
-  });
-  raw.on('end', () => tap.push(null));
-  // proxyConnect paused the socket, and a new 'data' listener does not undo an explicit pause.
-  raw.resume();
-  return tap;
 }
 
 /** The first line, printable ASCII only, at most 60 characters; undefined when nothing printable came. */
