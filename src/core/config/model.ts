@@ -29,6 +29,8 @@ export interface TunnelConfig {
   name: string;
   listen: Endpoint;
   unsafeListen: boolean;
+  /** Linux: let other local users' processes use a loopback listener (refused by default). */
+  allowOtherUsers: boolean;
   target: Endpoint;
   protocol: Protocol;
   /** Absolute paths after variable substitution. */

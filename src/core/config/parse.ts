@@ -20,7 +20,7 @@ export interface ParseResult {
 const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'maxConnections', 'autoStart', 'proxy', 'user', 'database',
+  'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -205,6 +205,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     name: nameOk ? (o.name as string) : label,
     listen: listen ?? { host: DEFAULTS.listenHost, port: 0 },
     unsafeListen,
+    allowOtherUsers: bool('allowOtherUsers'),
     target: target ?? { host: '', port: 0 },
     protocol,
     cert, key, pfx, passphrase, ca,

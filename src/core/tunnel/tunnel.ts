@@ -29,10 +29,12 @@ import { Credentials, CredentialsError, loadCredentials } from '../tls/credentia
 import { CredentialWatcher, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, ListenError, sameEndpoint } from './listener';
+import { expectedProtection, Protection, SameUserGate } from './protection';
 import { SessionPool } from './sessionPool';
 import { TunnelCounts, TunnelSnapshot, TunnelState, TunnelTally } from './stats';
 
 export { TunnelCounts, TunnelSnapshot, TunnelState } from './stats';
+export { Protection } from './protection';
 
 /** Starting or running: what Stop and Restart act on, and what Start leaves alone. */
 export function isActive(state: TunnelState | undefined): boolean {
@@ -85,6 +87,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly logger: Logger;
   private readonly connectionHost: ConnectionHost;
   private readonly tally = new TunnelTally();
+  private readonly gate: SameUserGate;
+  /** What the listener was found to be protected by, for the settings it was worked out for. */
+  private protection?: { protection: Protection; config: TunnelConfig };
   private lastDiagnosis?: Diagnosis;
   /** The diagnosis of a reload, settings change or rebind that failed: cleared when one succeeds. */
   private standing?: Diagnosis;
@@ -100,6 +105,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.passphrase = options.passphrase;
     this.logger = prefixedLogger(options.logger ?? silentLogger, config.name);
     this.connectionHost = this.makeConnectionHost();
+    this.gate = new SameUserGate(this.logger, () => this.tally.refusedOtherUser());
   }
 
   get name(): string {
@@ -150,6 +156,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.live = { config: c, credentials, protocol: protocolHandler(c.protocol) };
     const addr = this.address();
     this.logger.info(`listening on ${addr ? formatEndpoint(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    await this.protect(c);
     this.warnAboutClientCertificate(credentials);
     this.watch(c);
     this.setState('running');
@@ -213,6 +220,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.warnAboutClientCertificate(credentials);
     const listening = sameEndpoint(config.listen, this.bound) || (await this.rebind(config));
     if (this._state !== 'running') return false;
+    await this.protect(config);
+    if (this._state !== 'running') return false;
     if (why === 'files') this.emit('credentialsReloaded', credentials.description);
     else {
       this.logger.info(`settings applied to new connections (${this.connections.size} open continue); ${credentials.description}`);
@@ -261,6 +270,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       listening: this.address(),
       openConnections: this.connections.size,
       ...this.tally.counts(),
+      protection: this.protection?.protection,
       lastDiagnosis: this.lastDiagnosis,
       credentials: this.live?.credentials.description,
     };
@@ -346,11 +356,46 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     });
   }
 
+  /**
+   * Works out what protects the listener for these settings (the same-user check only where the
+   * kernel lists our own listener) and says it in the log when it changes: a tunnel nobody is
+   * kept off of says so instead of pretending.
+   */
+  private async protect(config: TunnelConfig): Promise<void> {
+    const protection = this.server ? await SameUserGate.protectionFor(config, this.server) : expectedProtection(config);
+    const before = this.protection?.protection;
+    this.protection = { protection, config };
+    if (before?.kind === protection.kind && before.reason === protection.reason) return;
+    if (protection.kind === 'none') this.logger.warn(`not protected from other local users: ${protection.reason}`);
+    else this.logger.info(`protection: ${protection.reason}`);
+  }
+
   private accept(socket: net.Socket): void {
     if (this._state !== 'running' || !this.live) {
       socket.destroy();
       return;
     }
+    // Until the listener has been looked at for the current settings, what they ask for applies
+    // (a brand-new address may refuse a few too many for a moment, never let one too many in).
+    const config = this.live.config;
+    const protection = this.protection?.config === config ? this.protection.protection : expectedProtection(config);
+    if (protection.kind !== 'same-user') return this.bridge(socket);
+    // Paused and not yet bridged: a reset while its owner is looked up must not go unhandled.
+    const ignore = () => undefined;
+    socket.on('error', ignore);
+    this.gate.admit(socket).then(
+      (verdict) => {
+        socket.off('error', ignore);
+        // Refused before any upstream dial: nothing of the tunnel's reaches that process.
+        if (verdict !== 'allowed' || socket.destroyed || this._state !== 'running' || !this.live) socket.destroy();
+        else this.bridge(socket);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private bridge(socket: net.Socket): void {
+    if (!this.live) return;
     const max = this.live.config.maxConnections;
     if (max > 0 && this.connections.size >= max) {
       this.logger.warn(`refused ${socket.remoteAddress}:${socket.remotePort}: ${max} connections open (maxConnections)`);
