@@ -82,7 +82,7 @@ export async function addTunnel(manager: TunnelManager, draft: TunnelDraft = {})
     }
   }
 
-  const inUse = new Set(manager.entries().map((e) => e.config.listen.port));
+  const inUse = new Set(manager.entries().map((e) => e.config.listen.port ?? 0));
   const suggested = await freePort(PREFERRED_PORT[protocol], inUse);
   let listen = draft.listen === 'free' ? suggested : draft.listen;
   if (listen === undefined) {

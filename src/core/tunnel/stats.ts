@@ -3,7 +3,7 @@
  * nothing per connection (`TunnelCounts`); the bytes of open connections are only known by
  * visiting each, which `TunnelSnapshot` does.
  */
-import { Endpoint } from '../config/model';
+import { ListenAddress } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
 import { ConnectionSnapshot } from './connection';
 import { Protection } from './protection';
@@ -14,8 +14,8 @@ export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'err
 /** What a tunnel can tell without looking at each connection: cheap enough for every event. */
 export interface TunnelCounts {
   state: TunnelState;
-  /** The address actually listened on (the real port when the config says 0). */
-  listening?: Endpoint;
+  /** The address actually listened on (the real port when the config says 0), or the socket path. */
+  listening?: ListenAddress;
   openConnections: number;
   totalConnections: number;
   /** Connections refused because another local user's process made them (never bridged, not in the total). */

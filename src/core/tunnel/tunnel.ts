@@ -19,7 +19,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
+import { Endpoint, TunnelConfig, formatEndpoint, formatListen, isSocketPath, ListenAddress } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
@@ -28,7 +28,7 @@ import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
 import { CredentialWatcher, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
-import { bindListener, boundAddress, ListenError, sameEndpoint } from './listener';
+import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
 import { expectedProtection, Protection, SameUserGate } from './protection';
 import { SessionPool } from './sessionPool';
 import { TunnelCounts, TunnelSnapshot, TunnelState, TunnelTally } from './stats';
@@ -72,9 +72,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private _state: TunnelState = 'stopped';
   private server?: net.Server;
   /** The configured endpoint `server` was bound from (not its real port). */
-  private bound?: Endpoint;
+  private bound?: ListenAddress;
   /** Where `server` listens (the real port), read once per bind: entries read it on every event. */
-  private listening?: Endpoint;
+  private listening?: ListenAddress;
   /** What new connections are made with, while running. */
   private live?: LiveSettings;
   /** The latest settings asked for; ahead of `live` while their credentials or address fail. */
@@ -154,16 +154,22 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.bound = c.listen;
     this.live = { config: c, credentials, protocol: protocolHandler(c.protocol) };
-    const addr = this.address();
-    this.logger.info(`listening on ${addr ? formatEndpoint(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    const addr = this.listening;
+    this.logger.info(`listening on ${addr ? formatListen(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
     await this.protect(c);
     this.warnAboutClientCertificate(credentials);
     this.watch(c);
     this.setState('running');
   }
 
-  /** The address the listener is bound to, once running. */
+  /** The TCP address the listener is bound to, once running (undefined for a unix socket: see listeningOn). */
   address(): Endpoint | undefined {
+    const l = this.listening;
+    return l && !isSocketPath(l) ? l : undefined;
+  }
+
+  /** Where the listener is, once running: the TCP address (its real port) or the unix socket's path. */
+  listeningOn(): ListenAddress | undefined {
     return this.listening;
   }
 
@@ -232,27 +238,27 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   /** Listens on the new address, then closes the old listener; open connections are not touched. */
   private async rebind(config: TunnelConfig): Promise<boolean> {
-    const before = this.address();
+    const before = this.listening;
     let server: net.Server;
     try {
       server = await bindListener(config, this.logger, (s) => this.accept(s));
     } catch (e) {
       if (!(e instanceof ListenError)) throw e;
       if (this._state === 'running') {
-        this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps listening on ${before ? formatEndpoint(before) : 'its previous address'}.` });
+        this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps listening on ${before ? formatListen(before) : 'its previous address'}.` });
       }
       return false;
     }
     if (this._state !== 'running') {
-      server.close();
+      closeListener(server);
       return false;
     }
     const old = this.server;
     this.server = server;
     this.listening = boundAddress(server);
     this.bound = config.listen;
-    old?.close();
-    this.logger.info(`listening on ${formatEndpoint(this.address()!)} instead of ${before ? formatEndpoint(before) : '?'}`);
+    if (old) closeListener(old);
+    this.logger.info(`listening on ${formatListen(this.listening!)} instead of ${before ? formatListen(before) : '?'}`);
     return true;
   }
 
@@ -267,7 +273,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   counts(): TunnelCounts {
     return {
       state: this._state,
-      listening: this.address(),
+      listening: this.listening,
       openConnections: this.connections.size,
       ...this.tally.counts(),
       protection: this.protection?.protection,
@@ -302,7 +308,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.watcher?.dispose();
     const server = this.server;
     this.listening = undefined;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (server ? closeListener(server, resolve) : resolve()));
     if (this.connections.size > 0) {
       const drainMs = this.options.drainTimeoutMs ?? 5000;
       this.logger.info(`stopping: waiting up to ${drainMs} ms for ${this.connections.size} connection(s) to finish`);
@@ -398,12 +404,12 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (!this.live) return;
     const max = this.live.config.maxConnections;
     if (max > 0 && this.connections.size >= max) {
-      this.logger.warn(`refused ${socket.remoteAddress}:${socket.remotePort}: ${max} connections open (maxConnections)`);
+      this.logger.warn(`refused ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a unix-socket client'}: ${max} connections open (maxConnections)`);
       socket.destroy();
       return;
     }
     const id = this.tally.accepted();
-    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress}:${socket.remotePort}`);
+    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'the unix socket'}`);
     const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
     this.connections.add(connection);
     connection.start();
