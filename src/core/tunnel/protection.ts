@@ -38,6 +38,28 @@ export function expectedProtection(config: ListenPart, platform: NodeJS.Platform
   return { kind: 'same-user', reason: `only processes of ${ownName()} (uid ${ownUid()}) can connect; other local users are refused` };
 }
 
+/**
+ * What would protect this tunnel's listener here, found without its own listener (`check` runs
+ * while the tunnel may be stopped): on Linux a throwaway loopback listener shows whether the
+ * kernel's socket table can be read.
+ */
+export async function probeProtection(config: ListenPart): Promise<Protection> {
+  const expected = expectedProtection(config);
+  if (expected.kind !== 'same-user') return expected;
+  const server = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    return await SameUserGate.protectionFor(config, server);
+  } catch (e) {
+    return { kind: 'none', reason: `the same-user check could not be tried (${(e as Error).message})` };
+  } finally {
+    server.close();
+  }
+}
+
 function ownUid(): number {
   return process.getuid?.() ?? -1;
 }
