@@ -6,7 +6,8 @@
  * 32-bit words in host byte order (127.0.0.1 is `0100007F` on x86), ports as 4 hex digits.
  *
  * Cheap on purpose, since it runs per connection: the file is read in chunks and reading stops at
- * the matching line; the other file is read only when the first has no match.
+ * the matching line; the other file is read only when the first has no match; the lookups of
+ * connections accepted together (a pool opening ten) share one read.
  */
 import { open } from 'node:fs/promises';
 import * as net from 'node:net';
@@ -66,30 +67,65 @@ function patterns(local: Buffer, localPort: number, remote: Buffer, remotePort: 
   return out;
 }
 
-/** Reads `file` chunk by chunk until a line holds `pattern`; the state and uid that follow it. */
-async function scan(file: string, pattern: string): Promise<SocketEntry | undefined> {
-  const handle = await open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(CHUNK);
-    let carry = '';
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
-      if (bytesRead === 0) return undefined;
-      const text = carry + buffer.toString('latin1', 0, bytesRead);
-      const lastNewline = text.lastIndexOf('\n');
-      const complete = lastNewline < 0 ? '' : text.slice(0, lastNewline);
-      carry = lastNewline < 0 ? text : text.slice(lastNewline + 1);
-      const at = complete.indexOf(pattern);
-      if (at < 0) continue;
-      const end = complete.indexOf('\n', at);
-      // After `local remote`: st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, …
-      const fields = complete.slice(at + pattern.length, end < 0 ? undefined : end).trim().split(/\s+/);
-      const uid = Number(fields[4]);
-      return Number.isInteger(uid) ? { state: fields[0], uid } : undefined;
+interface Waiting {
+  pattern: string;
+  resolve(entry: SocketEntry | undefined): void;
+  reject(error: unknown): void;
+}
+
+/** Lookups waiting for the next read of each file: a burst of connections shares one read. */
+const queued = new Map<string, Waiting[]>();
+
+/** The state and uid on the line of `file` that holds `pattern`, read with the other lookups of this turn. */
+function scan(file: string, pattern: string): Promise<SocketEntry | undefined> {
+  return new Promise((resolve, reject) => {
+    let waiting = queued.get(file);
+    if (!waiting) {
+      const batch: Waiting[] = (waiting = []);
+      queued.set(file, batch);
+      setImmediate(() => {
+        queued.delete(file);
+        void scanFor(file, batch);
+      });
     }
-  } finally {
-    await handle.close();
+    waiting.push({ pattern, resolve, reject });
+  });
+}
+
+/** Reads `file` chunk by chunk until every pattern has its line (or the file ends). */
+async function scanFor(file: string, waiting: Waiting[]): Promise<void> {
+  let pending = waiting;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const buffer = Buffer.alloc(CHUNK);
+      let carry = '';
+      while (pending.length > 0) {
+        const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        const text = carry + buffer.toString('latin1', 0, bytesRead);
+        const lastNewline = text.lastIndexOf('\n');
+        const complete = lastNewline < 0 ? '' : text.slice(0, lastNewline);
+        carry = lastNewline < 0 ? text : text.slice(lastNewline + 1);
+        pending = pending.filter((w) => {
+          const at = complete.indexOf(w.pattern);
+          if (at < 0) return true;
+          const end = complete.indexOf('\n', at);
+          // After `local remote`: st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, …
+          const fields = complete.slice(at + w.pattern.length, end < 0 ? undefined : end).trim().split(/\s+/);
+          const uid = Number(fields[4]);
+          w.resolve(Number.isInteger(uid) ? { state: fields[0], uid } : undefined);
+          return false;
+        });
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (e) {
+    for (const w of pending) w.reject(e);
+    return;
   }
+  for (const w of pending) w.resolve(undefined);
 }
 
 /**
