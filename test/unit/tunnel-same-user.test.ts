@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
-import { findSocket } from '../../src/core/tunnel/socketOwner';
+import { findSocket, peerOwner } from '../../src/core/tunnel/socketOwner';
 import { expectedProtection } from '../../src/core/tunnel/protection';
 import { tunnelConfig } from '../support/tunnels';
 import { connectLocal, echoOnce, recordingLogger, startTunnel, tunnelPort, until } from '../support/tunnelKit';
@@ -112,7 +112,15 @@ describe('the kernel\'s socket table', { skip: process.platform === 'linux' ? un
       t.after(() => client.destroy());
       const s = await accepted;
       const entry = await findSocket({ address: s.remoteAddress!, port: s.remotePort! }, { address: s.localAddress!, port: s.localPort! });
-      assert.deepEqual(entry, { state: '01', uid: process.getuid!() }, `client end over ${host}`);
+      assert.deepEqual(entry, { state: '01', uid: process.getuid!(), held: true }, `client end over ${host}`);
+      assert.equal(await peerOwner(s), process.getuid!());
+      // Closed by its process: the kernel keeps the socket (FIN_WAIT) but lists it with uid 0 and
+      // no inode, whoever made it: its owner is unknown, never taken for root.
+      client.destroy();
+      const seen: unknown[] = [];
+      const deadline = Date.now() + 3000;
+      while (seen.at(-1) !== 'gone' && Date.now() < deadline) seen.push(await peerOwner(s));
+      assert.equal(seen.at(-1), 'gone', `the closed client read as ${JSON.stringify(seen.slice(-3))}`);
       s.destroy();
     }
   });

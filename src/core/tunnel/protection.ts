@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { isLoopbackHost, TunnelConfig } from '../config/model';
 import { Logger } from '../log';
-import { listsListener, peerOwner } from './socketOwner';
+import { listsListener, ownEndListed, peerOwner } from './socketOwner';
 
 export interface Protection {
   /** `same-user`: other users' connections are refused; `unix-socket`: an owner-only socket file; `none`: any local process can connect. */
@@ -84,7 +84,10 @@ export async function userName(uid: number): Promise<string | undefined> {
   return (await passwd).get(uid);
 }
 
-/** The verdict on one accepted connection. */
+/**
+ * The verdict on one accepted connection: `gone` when its client closed it before it could be
+ * checked (it is closed too, never bridged: a closed socket's owner cannot be told).
+ */
 export type Admission = 'allowed' | 'refused' | 'gone';
 
 /**
@@ -128,11 +131,17 @@ export class SameUserGate {
     }
     if (owner === 'gone') return 'gone';
     if (owner === this.uid) return 'allowed';
-    this.onRefused();
     if (owner === undefined) {
+      // A client that reset the connection is gone from the table, and so is our end of it; if
+      // our end is still there, the client is somewhere the table does not show: refused.
+      if (socket.destroyed || !(await ownEndListed(socket).catch(() => true))) return 'gone';
+      this.onRefused();
       if (!this.loggedUnknown) this.logger.warn(`refused ${socket.remoteAddress}:${socket.remotePort}: its owner is not listed in /proc/net/tcp, so it cannot be shown to be you`);
       this.loggedUnknown = true;
-    } else if (!this.loggedUids.has(owner)) {
+      return 'refused';
+    }
+    this.onRefused();
+    if (!this.loggedUids.has(owner)) {
       this.loggedUids.add(owner);
       const name = await userName(owner);
       this.logger.warn(`refused a connection from another local user: uid ${owner}${name ? ` (${name})` : ''}; only ${ownName()} (uid ${this.uid}) may use this tunnel. Set "allowOtherUsers": true to let other users in (further refusals of this user are counted, not logged)`);

@@ -15,13 +15,15 @@ import * as os from 'node:os';
 
 const CHUNK = 64 * 1024;
 const LITTLE_ENDIAN = os.endianness() === 'LE';
-/** TIME_WAIT: the client has already closed; the kernel no longer knows its owner (it prints 0). */
-const TIME_WAIT = '06';
-
 /** What the kernel says about one socket: its state (hex, `01` ESTABLISHED, `0A` LISTEN) and owner. */
 export interface SocketEntry {
   state: string;
   uid: number;
+  /**
+   * Whether a process still holds the socket (its inode is not 0). A socket its process has
+   * closed (orphaned, or in TIME_WAIT) is listed with uid 0, whoever made it: its owner is unknown.
+   */
+  held: boolean;
 }
 
 /** The 16 bytes of an IPv6 address, or the 4 of an IPv4 one (`::ffff:a.b.c.d` gives its 4). */
@@ -113,8 +115,9 @@ async function scanFor(file: string, waiting: Waiting[]): Promise<void> {
           const end = complete.indexOf('\n', at);
           // After `local remote`: st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, …
           const fields = complete.slice(at + w.pattern.length, end < 0 ? undefined : end).trim().split(/\s+/);
+          // After `local remote`: st, tx:rx, tr:when, retrnsmt, uid, timeout, inode.
           const uid = Number(fields[4]);
-          w.resolve(Number.isInteger(uid) ? { state: fields[0], uid } : undefined);
+          w.resolve(Number.isInteger(uid) ? { state: fields[0], uid, held: fields[6] !== undefined && fields[6] !== '0' } : undefined);
           return false;
         });
       }
@@ -143,13 +146,23 @@ export async function findSocket(local: { address: string; port: number }, remot
   return undefined;
 }
 
-/** The owner of the client end of an accepted socket: a uid, `gone` (closed already), or undefined (not listed). */
+/**
+ * The owner of the client end of an accepted socket: a uid, `gone` (its process has closed it, so
+ * its owner can no longer be told), or undefined (not listed: reset and gone, or never listed).
+ */
 export async function peerOwner(socket: net.Socket): Promise<number | 'gone' | undefined> {
   const { remoteAddress, remotePort, localAddress, localPort } = socket;
   if (!remoteAddress || !remotePort || !localAddress || !localPort) return 'gone';
   const entry = await findSocket({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort });
   if (!entry) return undefined;
-  return entry.state === TIME_WAIT ? 'gone' : entry.uid;
+  return entry.held ? entry.uid : 'gone';
+}
+
+/** Whether our end of an accepted connection is still listed: not after the client reset it. */
+export async function ownEndListed(socket: net.Socket): Promise<boolean> {
+  const { remoteAddress, remotePort, localAddress, localPort } = socket;
+  if (!remoteAddress || !remotePort || !localAddress || !localPort) return false;
+  return (await findSocket({ address: localAddress, port: localPort }, { address: remoteAddress, port: remotePort })) !== undefined;
 }
 
 /** Whether the kernel lists our own listening socket: the check works in this namespace and /proc. */

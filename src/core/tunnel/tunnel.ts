@@ -393,8 +393,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       (verdict) => {
         socket.off('error', ignore);
         // Refused before any upstream dial: nothing of the tunnel's reaches that process.
-        if (verdict !== 'allowed' || socket.destroyed || this._state !== 'running' || !this.live) socket.destroy();
-        else this.bridge(socket);
+        if (verdict === 'allowed' && !socket.destroyed && this._state === 'running' && this.live) return this.bridge(socket);
+        if (verdict === 'gone') {
+          // Accepted and counted, but closed unbridged: whoever made it closed it before it was checked.
+          const id = this.tally.accepted();
+          if (logsAt(this.logger, LogLevel.Debug)) this.logger.debug(`#${id} closed by its client before its owner could be checked`);
+        }
+        socket.destroy();
       },
       () => socket.destroy(),
     );
