@@ -5,6 +5,7 @@
  */
 import { TunnelConfig } from '../core/config/model';
 import { CheckReport, checkTunnel, formatCheckReport } from '../core/doctor';
+import { Protection, probeProtection } from '../core/tunnel/protection';
 
 export interface CheckIo {
   stdout(s: string): void;
@@ -25,13 +26,22 @@ export async function runCheck(tunnels: TunnelConfig[], io: CheckIo, options: Ru
   }
   // In parallel: one slow or unreachable target must not hold up the others' answers.
   const reports = await Promise.all(tunnels.map((t) => checkTunnel(t, { passphrase: options.passphrase?.(t) })));
+  // Who besides you could use the tunnel's listener: a row under each report's first line.
+  const protections = await Promise.all(tunnels.map((t) => probeProtection(t)));
   if (options.json) {
-    io.stdout(JSON.stringify(reports, null, 2) + '\n');
+    io.stdout(JSON.stringify(reports.map((r, i) => ({ ...r, protection: protections[i] })), null, 2) + '\n');
   } else {
-    io.stdout(reports.map(formatCheckReport).join('\n'));
+    io.stdout(reports.map((r, i) => withProtection(formatCheckReport(r), protections[i])).join('\n'));
     if (reports.length > 1) io.stdout(`\n${summaryLine(reports)}\n`);
   }
   return reports.every((r) => r.verdict !== 'failed') ? 0 : 1;
+}
+
+function withProtection(text: string, p: Protection): string {
+  const at = text.indexOf('\n');
+  const what = p.kind === 'same-user' ? 'same-user check' : p.kind === 'unix-socket' ? 'unix socket' : 'none';
+  const row = `  ${'Protection'.padEnd(12)}${what}: ${p.reason}`;
+  return at < 0 ? `${text}\n${row}` : `${text.slice(0, at)}\n${row}${text.slice(at)}`;
 }
 
 function summaryLine(reports: CheckReport[]): string {

@@ -13,7 +13,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { clientEnv, readCertificateCommonName } from '../core/clientEnv';
-import { TunnelConfig, formatEndpoint } from '../core/config/model';
+import { TunnelConfig, formatEndpoint, isSocketPath } from '../core/config/model';
 import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { Logger } from '../core/log';
 import { Tunnel, TunnelStartError } from '../core/tunnel/tunnel';
@@ -113,9 +113,10 @@ async function startTunnel(config: TunnelConfig, io: ExecIo): Promise<Tunnel | s
   };
   const first = await attempt(config);
   if (!(first instanceof TunnelStartError)) return first;
-  if (first.diagnosis.code !== 'PORT_IN_USE') return formatDiagnosis(first.diagnosis);
+  // A unix socket in use is someone else's: only a taken TCP port moves to a free one.
+  if (first.diagnosis.code !== 'PORT_IN_USE' || isSocketPath(config.listen)) return formatDiagnosis(first.diagnosis);
   io.logger.info(`[${config.name}] ${formatEndpoint(config.listen)} is taken; using a free port instead`);
-  const second = await attempt({ ...config, listen: { ...config.listen, port: 0 } });
+  const second = await attempt({ ...config, listen: { host: config.listen.host, port: 0 } });
   return second instanceof TunnelStartError ? formatDiagnosis(second.diagnosis) : second;
 }
 

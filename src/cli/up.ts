@@ -58,7 +58,7 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
       return 1;
     }
     const tunnel = manager.tunnel(t.name)!;
-    const addr = tunnel.address()!;
+    const addr = tunnel.listeningOn()!;
     io.stdout(`${t.name} listening on ${formatEndpoint(addr)} -> ${formatEndpoint(t.target)} (${t.protocol})\n`);
     if (t.proxy) io.logger.info(`[${t.name}] through the HTTP proxy ${t.proxy.url}${t.proxy.source === 'settings' ? '' : ` (from ${t.proxy.source})`}`);
     else if (t.proxyBypass) io.logger.info(`[${t.name}] "proxy": "env" goes direct: ${t.proxyBypass}`);

@@ -71,11 +71,21 @@ export function clientEnv(input: ClientEnvInput): Record<string, string> {
       env.DATABASE_URL = `postgres://${userPart}${urlHost}${port !== undefined ? `:${port}` : ''}${dbPart}?sslmode=disable`;
       break;
     case 'mysql':
+      if ('path' in input.listen) {
+        // The mysql client reads its socket from MYSQL_UNIX_PORT; URLs name it as a parameter.
+        env.MYSQL_UNIX_PORT = input.listen.path;
+        env.DATABASE_URL = `mysql://${userPart}localhost${dbPart}?socket=${encodeURIComponent(input.listen.path)}`;
+        break;
+      }
       env.MYSQL_HOST = host;
       if (port !== undefined) env.MYSQL_TCP_PORT = String(port);
       env.DATABASE_URL = `mysql://${userPart}${urlHost}${port !== undefined ? `:${port}` : ''}${dbPart}`;
       break;
     case 'redis':
+      if ('path' in input.listen) {
+        env.REDIS_URL = `unix://${input.listen.path}${database ? `?db=${encodeURIComponent(database)}` : ''}`;
+        break;
+      }
       env.REDIS_URL = `redis://${userPart}${urlHost}${port !== undefined ? `:${port}` : ''}${database ? `/${encodeURIComponent(database)}` : ''}`;
       break;
     case 'http':
@@ -83,6 +93,49 @@ export function clientEnv(input: ClientEnvInput): Record<string, string> {
       break;
   }
   return env;
+}
+
+/** A command line that reaches the tunnel (what Copy Client Command offers). */
+export interface SocketClientCommand {
+  tool: string;
+  detail: string;
+  command: string;
+}
+
+/** Single-quoted for a POSIX shell, unless it needs no quoting. */
+function sh(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The client commands for a unix-socket listener, from the tunnel's client variables (`env` from
+ * clientEnv): `psql -h DIR -p PORT` for a PostgreSQL socket, `mysql --socket`, `redis-cli -s`,
+ * `curl --unix-socket`, `nc -U`; the likeliest first.
+ */
+export function socketClientCommands(config: Pick<TunnelConfig, 'protocol' | 'target' | 'name' | 'database'>, socketPath: string, env: Record<string, string>, user?: string): SocketClientCommand[] {
+  const kind = clientKind(config);
+  const p = sh(socketPath);
+  const url = env.DATABASE_URL ? [{ tool: 'DATABASE_URL', detail: 'connection URL for apps and ORMs', command: `DATABASE_URL=${sh(env.DATABASE_URL)}` }] : [];
+  switch (kind) {
+    case 'postgres': {
+      if (!env.PGPORT) {
+        return [{ tool: 'psql', detail: 'PostgreSQL finds a socket only as DIR/.s.PGSQL.PORT: rename the socket in "listen"', command: `psql "host=${env.PGHOST}"` }];
+      }
+      const params = [`host=${env.PGHOST}`, `port=${env.PGPORT}`, env.PGUSER && `user=${env.PGUSER}`, env.PGDATABASE && `dbname=${env.PGDATABASE}`, 'sslmode=disable'].filter(Boolean).join(' ');
+      return [{ tool: 'psql', detail: 'PostgreSQL shell over the unix socket', command: `psql ${sh(params)}` }, ...url];
+    }
+    case 'mysql':
+      return [{ tool: 'mysql', detail: 'MySQL shell over the unix socket', command: ['mysql', `--socket=${p}`, ...(user ? ['-u', sh(user)] : []), '--ssl-mode=DISABLED', ...(config.database ? [sh(config.database)] : [])].join(' ') }, ...url];
+    default: {
+      const tools: Record<'curl' | 'redis-cli' | 'nc', SocketClientCommand> = {
+        curl: { tool: 'curl', detail: 'HTTP service over the unix socket', command: `curl --unix-socket ${p} http://localhost/` },
+        'redis-cli': { tool: 'redis-cli', detail: 'Redis over the unix socket', command: `redis-cli -s ${p}` },
+        nc: { tool: 'nc', detail: 'any service: type a line, see the answer', command: `nc -U ${p}` },
+      };
+      const order: (keyof typeof tools)[] = kind === 'redis' ? ['redis-cli', 'nc', 'curl'] : kind === 'http' ? ['curl', 'nc', 'redis-cli'] : ['nc', 'curl', 'redis-cli'];
+      return order.map((t) => tools[t]);
+    }
+  }
 }
 
 function addressText(a: LocalAddress): string {

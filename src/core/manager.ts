@@ -9,7 +9,7 @@
  * credential files changes on disk; a success then clears the failure.
  */
 import { EventEmitter } from 'node:events';
-import { Endpoint, TunnelConfig } from './config/model';
+import { ListenAddress, TunnelConfig } from './config/model';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Logger, silentLogger } from './log';
 import { CredentialWatcher, credentialFiles } from './tunnel/credentialWatcher';
@@ -19,7 +19,7 @@ export interface TunnelEntry {
   config: TunnelConfig;
   state: TunnelState;
   /** Where clients connect: the bound address while running (the real port when "listen" is 0), else the configured one. */
-  address: Endpoint;
+  address: ListenAddress;
   /** Counters without visiting each connection: cheap enough to read on every 'changed' event. */
   counts?: TunnelCounts;
   /**
@@ -117,7 +117,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     if (!slot) return undefined;
     const tunnel = slot.tunnel;
     const state = tunnel?.state ?? 'stopped';
-    const address = (state === 'running' && tunnel?.address()) || slot.config.listen;
+    const address = (state === 'running' && tunnel?.listeningOn()) || slot.config.listen;
     let snapshot: TunnelSnapshot | undefined;
     const entry = {
       config: slot.config,

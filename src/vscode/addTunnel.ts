@@ -79,7 +79,7 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
     kind: draft.pfx ? 'pfx' : draft.cert && draft.key ? 'pem' : undefined,
   };
   const taken = new Set(manager.names());
-  const inUse = new Set(manager.entries().map((e) => e.config.listen.port));
+  const inUse = new Set(manager.entries().map((e) => e.config.listen.port ?? 0));
   const folderPath = destination.folder?.uri.fsPath;
   const title = (step: number) => `Add Tunnel (${step}/${TOTAL_STEPS})`;
   const outcome = <T>(answer: Answer<T>, keep: (v: T) => void): Outcome => {

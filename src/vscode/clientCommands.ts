@@ -6,8 +6,8 @@
  * the database user); the commands most likely to fit the tunnel come first, so the picker
  * preselects them.
  */
-import { clientEnv, clientKind, clientUser, readCertificateCommonName } from '../core/clientEnv';
-import { Endpoint } from '../core/config/model';
+import { clientEnv, clientKind, clientUser, readCertificateCommonName, socketClientCommands } from '../core/clientEnv';
+import { isSocketPath, ListenAddress } from '../core/config/model';
 import { TunnelEntry } from '../core/manager';
 
 export interface ClientCommand {
@@ -18,7 +18,7 @@ export interface ClientCommand {
 }
 
 /** The address actually bound while running (the real port when "listen" is 0), else the configured one. */
-export function listenAddress(entry: Pick<TunnelEntry, 'address'>): Endpoint {
+export function listenAddress(entry: Pick<TunnelEntry, 'address'>): ListenAddress {
   return entry.address;
 }
 
@@ -29,7 +29,9 @@ export function tunnelClientEnv(entry: Pick<TunnelEntry, 'config' | 'address'>, 
 }
 
 export function clientCommands(entry: Pick<TunnelEntry, 'config' | 'address'>, commonName = readCertificateCommonName(entry.config.cert)): ClientCommand[] {
-  const { host, port } = listenAddress(entry);
+  const address = listenAddress(entry);
+  if (isSocketPath(address)) return socketClientCommands(entry.config, address.path, tunnelClientEnv(entry, commonName), clientUser({ user: entry.config.user, certificateCommonName: commonName }));
+  const { host, port } = address;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const { config } = entry;
   const user = clientUser({ user: config.user, certificateCommonName: commonName });

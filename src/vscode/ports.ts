@@ -78,7 +78,8 @@ export class TunnelPorts implements vscode.Disposable {
     if (this.state.get<boolean>(EXPLAINED_KEY)) return;
     const entry = this.manager.entry(name);
     const address = entry?.state === 'running' ? entry.address : undefined;
-    if (!address) return;
+    // A unix socket is not a port: nothing for VS Code to forward, nothing to explain.
+    if (!address || address.port === undefined) return;
     void this.state.update(EXPLAINED_KEY, true);
     // remoteName is a kind ("ssh-remote", "wsl", "dev-container") in most hosts, an address in some: name only a kind.
     const kind = /^[a-z][a-z-]*$/.test(vscode.env.remoteName ?? '') ? ` (${vscode.env.remoteName})` : '';

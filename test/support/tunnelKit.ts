@@ -97,7 +97,8 @@ export function tunnelPort(tunnel: Tunnel): number {
 }
 
 /** A local plain-TCP client of the tunnel (half-open allowed, like psql or curl). */
-export async function connectLocal(t: TestContext | undefined, port: number): Promise<net.Socket> {
+export async function connectLocal(t: TestContext | undefined, port: number | undefined): Promise<net.Socket> {
+  if (port === undefined) throw new Error('not a TCP listener: no port to connect to');
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
   // Errors surface through closed() and readToEnd(); an unexpected one must not crash the run.
   socket.on('error', () => undefined);

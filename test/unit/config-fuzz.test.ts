@@ -122,8 +122,9 @@ function checkError(e: ConfigError): void {
 
 function checkTunnel(t: TunnelConfig): void {
   assert.ok(t.name.length > 0 && t.name === t.name.trim());
-  assert.ok(Number.isInteger(t.listen.port) && t.listen.port >= 0 && t.listen.port <= 65535);
-  assert.ok(isLoopbackHost(t.listen.host) || t.unsafeListen, `listen ${t.listen.host} needs unsafeListen`);
+  const port = t.listen.port ?? -1;
+  assert.ok(Number.isInteger(port) && port >= 0 && port <= 65535);
+  assert.ok(isLoopbackHost(t.listen.host ?? '') || t.unsafeListen, `listen ${t.listen.host} needs unsafeListen`);
   assert.ok(Number.isInteger(t.target.port) && t.target.port >= 1 && t.target.port <= 65535);
   assert.ok(t.target.host.length > 0);
   assert.ok((PROTOCOLS as readonly string[]).includes(t.protocol));

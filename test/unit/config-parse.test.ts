@@ -59,6 +59,7 @@ describe('config parser: defaults and a full entry', () => {
       name: 'db',
       listen: { host: '127.0.0.1', port: 15432 },
       unsafeListen: false,
+      allowOtherUsers: false,
       target: { host: 'db.internal', port: 5432 },
       protocol: 'tls',
       cert: `${ABS}/client.crt`, key: `${ABS}/client.key`, pfx: undefined, passphrase: undefined, ca: undefined,

@@ -83,7 +83,7 @@ describe('up --metrics: /metrics', () => {
       assert.equal(before.get('mtls_tunnel_connect_duration_seconds_count{tunnel="echo"}'), 0);
 
       const tunnel = manager.tunnel('echo')!;
-      const socket = await connect(manager.entry('echo')!.address.port);
+      const socket = await connect(manager.entry('echo')!.address.port!);
       const opened = once(tunnel, 'connectionOpened');
       const marker = 'PAYLOAD-MARKER-' + Math.random().toString(36).slice(2);
       const chunk = Buffer.alloc(100_000, marker);
@@ -124,7 +124,7 @@ describe('up --metrics: /metrics', () => {
     const { manager, metrics, dispose } = await running([rogue, tunnelConfig(pki(), server.port, { name: 'good' })]);
     try {
       const closed = once(manager.tunnel('rogue')!, 'connectionClosed');
-      const socket = await connect(manager.entry('rogue')!.address.port);
+      const socket = await connect(manager.entry('rogue')!.address.port!);
       socket.on('error', () => undefined);
       socket.write('hello');
       const [, diagnosis] = (await closed) as [unknown, { code: string } | undefined];
@@ -142,7 +142,7 @@ describe('up --metrics: /metrics', () => {
     try {
       for (let round = 0; round < 2; round++) {
         const closed = once(manager.tunnel('echo')!, 'connectionClosed');
-        const socket = await connect(manager.entry('echo')!.address.port);
+        const socket = await connect(manager.entry('echo')!.address.port!);
         socket.end('x');
         socket.resume();
         await closed;

@@ -11,6 +11,26 @@ export interface Endpoint {
   port: number;
 }
 
+/** A unix-socket listener (`"listen": "unix:/path"`): an absolute path after variable substitution. */
+export interface SocketPath {
+  path: string;
+  /** Absent, so code that reads a TCP listener's host or port sees undefined rather than a wrong value. */
+  host?: undefined;
+  port?: undefined;
+}
+
+/** Where a tunnel listens: a TCP address, or a unix socket. */
+export type ListenAddress = Endpoint | SocketPath;
+
+export function isSocketPath(a: ListenAddress | undefined): a is SocketPath {
+  return a !== undefined && 'path' in a;
+}
+
+/** `host:port`, or `unix:/path` for a socket: how a listen address is shown everywhere. */
+export function formatListen(a: ListenAddress): string {
+  return formatEndpoint(a);
+}
+
 /** An HTTP proxy the target is reached through, with CONNECT over plain TCP to the proxy. */
 export interface ProxyConfig {
   host: string;
@@ -27,8 +47,10 @@ export interface ProxyConfig {
 
 export interface TunnelConfig {
   name: string;
-  listen: Endpoint;
+  listen: ListenAddress;
   unsafeListen: boolean;
+  /** Linux: let other local users' processes use a loopback listener (refused by default). */
+  allowOtherUsers: boolean;
   target: Endpoint;
   protocol: Protocol;
   /** Absolute paths after variable substitution. */
@@ -132,8 +154,9 @@ export const DEFAULTS = {
   maxConnections: 0,
 };
 
-/** `host:port` with IPv6 hosts in brackets. */
-export function formatEndpoint(e: Endpoint): string {
+/** `host:port` with IPv6 hosts in brackets; a unix-socket listener as `unix:/path`. */
+export function formatEndpoint(e: Endpoint | SocketPath): string {
+  if (isSocketPath(e)) return `unix:${e.path}`;
   return e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
 }
 

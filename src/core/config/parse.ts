@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
+  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
 import { parseProxySetting } from './proxy';
@@ -20,7 +20,7 @@ export interface ParseResult {
 const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
-  'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database',
+  'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -128,7 +128,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   };
 
   const unsafeListen = bool('unsafeListen');
-  const listen = parseListen(o.listen, unsafeListen, err);
+  const listen = typeof o.listen === 'string' && o.listen.startsWith('unix:') ? parseSocketListen(o.listen, vars, err) : parseListen(o.listen, unsafeListen, err);
   const targetText = str('target', o.target);
   let target: Endpoint | undefined;
   if (o.target === undefined) missing('target', 'is required ("host:port" of the mTLS server)');
@@ -205,6 +205,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     name: nameOk ? (o.name as string) : label,
     listen: listen ?? { host: DEFAULTS.listenHost, port: 0 },
     unsafeListen,
+    allowOtherUsers: bool('allowOtherUsers'),
     target: target ?? { host: '', port: 0 },
     protocol,
     cert, key, pfx, passphrase, ca,
@@ -232,6 +233,37 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+/**
+ * `unix:/path/to/socket`, with `~` and variables as other paths. Windows has no owner-only unix
+ * sockets this tunnel can vouch for, so there it is refused.
+ */
+function parseSocketListen(value: string, vars: VariableContext, err: (f: string, m: string, l?: Partial<ConfigErrorLocation>) => void): ListenAddress | undefined {
+  if (process.platform === 'win32') {
+    err('listen', 'unix-socket listeners ("unix:…") are not supported on Windows; listen on a loopback port like 15432');
+    return undefined;
+  }
+  const s = substituteVariables(value.slice('unix:'.length), vars);
+  if (!s.ok) {
+    err('listen', s.message);
+    return undefined;
+  }
+  if (s.value === '') {
+    err('listen', '"unix:" needs a socket path, e.g. "unix:${userHome}/.mtls/db.sock" (for PostgreSQL "unix:DIR/.s.PGSQL.5432")');
+    return undefined;
+  }
+  const p = path.isAbsolute(s.value) ? path.normalize(s.value) : vars.workspaceFolder ? path.resolve(vars.workspaceFolder, s.value) : undefined;
+  if (p === undefined) {
+    err('listen', `relative socket path "${s.value}" needs a workspace folder; use an absolute path or \${workspaceFolder}/…`);
+    return undefined;
+  }
+  // sun_path holds 108 bytes on Linux, 104 on macOS, the terminating NUL included.
+  if (Buffer.byteLength(p) > 103) {
+    err('listen', `socket path "${p}" is ${Buffer.byteLength(p)} bytes long; unix sockets allow at most 103, so pick a shorter folder`);
+    return undefined;
+  }
+  return { path: p };
 }
 
 function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: string, l?: Partial<ConfigErrorLocation>) => void): Endpoint | undefined {

@@ -4,7 +4,7 @@
  * only through `match_typed_subject_alt_names`, and verifies nothing without `trusted_ca`, so both
  * are always written.
  */
-import { TunnelConfig } from '../config/model';
+import { TunnelConfig, isSocketPath } from '../config/model';
 import { sniFor } from '../tls/identity';
 import { ExportResult, SYSTEM_CA_BUNDLE, commonNotes, header, isIp, slug } from './shared';
 import { YamlMap, toYaml } from './yaml';
@@ -77,7 +77,8 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
     static_resources: {
       listeners: [{
         name: id,
-        address: { socket_address: { address: listenAddress(config, notes), port_value: config.listen.port } },
+        // A unix socket is Envoy's `pipe`, owner-only like the tunnel's (mode 0600 = 384).
+        address: isSocketPath(config.listen) ? { pipe: { path: config.listen.path, mode: 0o600 } } : { socket_address: { address: listenAddress(config, notes), port_value: config.listen.port } },
         filter_chains: [{ filters }],
       }],
       clusters: [{
@@ -135,6 +136,7 @@ export function envoyYaml(config: TunnelConfig): ExportResult {
 
 /** Envoy binds listeners to IP addresses only; `localhost` becomes 127.0.0.1. */
 function listenAddress(config: TunnelConfig, notes: string[]): string {
+  if (isSocketPath(config.listen)) return '';
   if (isIp(config.listen.host)) return config.listen.host;
   notes.push(`listen host ${config.listen.host}: Envoy listeners take an IP address, so this listens on 127.0.0.1`);
   return '127.0.0.1';

@@ -3,16 +3,17 @@
  * main.go defines them; ghostunnel always verifies the server chain and host name (Go's
  * crypto/tls), and its `--verify-*` flags add a check on top of that.
  */
-import { TunnelConfig, formatEndpoint } from '../config/model';
+import { TunnelConfig, formatEndpoint, formatListen } from '../config/model';
 import { ExportError, ExportResult, commentSafe, commonNotes, header, parseSan, proxyCredentialVariables, slug } from './shared';
 
 /** ghostunnel's own test for a listen address that needs no `--unsafe-listen` (consideredSafe). */
-const SAFE_LISTEN_PREFIXES = ['127.0.0.1:', '[::1]:', 'localhost:'];
+const SAFE_LISTEN_PREFIXES = ['127.0.0.1:', '[::1]:', 'localhost:', 'unix:'];
 
 export function ghostunnelScript(config: TunnelConfig): ExportResult {
   const notes = commonNotes(config);
   const flags: (string | Expanded)[][] = [];
-  const listen = formatEndpoint(config.listen);
+  // ghostunnel takes `unix:PATH` for a socket, as the settings do.
+  const listen = formatListen(config.listen);
   flags.push(['--listen', listen], ['--target', formatEndpoint(config.target)]);
   if (!SAFE_LISTEN_PREFIXES.some((p) => listen.startsWith(p))) {
     flags.push(['--unsafe-listen']);

@@ -3,7 +3,7 @@
  * stunnel 5's manual and source give them: `cert` takes PEM or, by a .p12/.pfx extension,
  * PKCS#12; a passphrase is asked on the terminal, never read from the environment.
  */
-import { TunnelConfig, formatEndpoint } from '../config/model';
+import { TunnelConfig, formatEndpoint, isSocketPath } from '../config/model';
 import { ExportResult, SYSTEM_CA_BUNDLE, ceilSeconds, commonNotes, header, isIp, parseSan, proxyCredentialVariables, slug } from './shared';
 
 /** stunnel's own idle timeout when TIMEOUTidle is not set: 12 hours. */
@@ -11,7 +11,9 @@ const STUNNEL_DEFAULT_IDLE_S = 43_200;
 
 export function stunnelConf(config: TunnelConfig): ExportResult {
   const notes = commonNotes(config);
-  const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${address(config.listen)}`];
+  // stunnel takes a socket path for `accept` (Unix only); it creates it with its own umask.
+  const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${isSocketPath(config.listen) ? config.listen.path : address(config.listen)}`];
+  if (isSocketPath(config.listen)) notes.push('stunnel creates the unix socket with its umask, not mode 0600: run it with umask 077 so only its user can connect');
   if (config.proxy) {
     // stunnel's `connect` protocol: TCP to the proxy, CONNECT to protocolHost, then TLS inside.
     service.push(`; through the HTTP proxy ${config.proxy.url}: stunnel sends CONNECT ${formatEndpoint(config.target)} before the handshake`, `connect = ${address(config.proxy)}`);

@@ -38,7 +38,7 @@ export type ConnectionState = 'connecting' | 'open' | 'closed';
 
 export interface ConnectionSnapshot {
   id: number;
-  /** `address:port` of the local client. */
+  /** `address:port` of the local client (`the unix socket` for a unix-socket listener). */
   client: string;
   openedAt: number;
   state: ConnectionState;
@@ -103,7 +103,8 @@ export class BridgedConnection {
   private lifetimeTimer?: NodeJS.Timeout;
 
   constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
-    this.clientAddress = `${client.remoteAddress}:${client.remotePort}`;
+    // A unix-socket client has no address: the socket is all there is to name.
+    this.clientAddress = client.remoteAddress ? `${client.remoteAddress}:${client.remotePort}` : 'the unix socket';
   }
 
   /** Starts bridging: listeners on the client, then establishing the upstream and relaying. */

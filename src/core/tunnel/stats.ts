@@ -3,9 +3,10 @@
  * nothing per connection (`TunnelCounts`); the bytes of open connections are only known by
  * visiting each, which `TunnelSnapshot` does.
  */
-import { Endpoint } from '../config/model';
+import { ListenAddress } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
 import { ConnectionSnapshot } from './connection';
+import { Protection } from './protection';
 import { HandshakeInfo } from './upstream';
 
 export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
@@ -13,10 +14,14 @@ export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'err
 /** What a tunnel can tell without looking at each connection: cheap enough for every event. */
 export interface TunnelCounts {
   state: TunnelState;
-  /** The address actually listened on (the real port when the config says 0). */
-  listening?: Endpoint;
+  /** The address actually listened on (the real port when the config says 0), or the socket path. */
+  listening?: ListenAddress;
   openConnections: number;
   totalConnections: number;
+  /** Connections refused because another local user's process made them (never bridged, not in the total). */
+  refusedOtherUsers: number;
+  /** What keeps other local users off the listener, found when it was bound; absent until then. */
+  protection?: Protection;
   handshakesOk: number;
   handshakesFailed: Partial<Record<DiagnosisCode, number>>;
   lastHandshake?: HandshakeInfo;
@@ -35,6 +40,7 @@ export interface TunnelSnapshot extends TunnelCounts {
 export class TunnelTally {
   private nextId = 1;
   private handshakesOk = 0;
+  private refusedOtherUsers = 0;
   private readonly failures: Partial<Record<DiagnosisCode, number>> = {};
   private lastHandshake?: HandshakeInfo;
   /** Bytes of connections already closed; open ones are counted live. */
@@ -43,6 +49,10 @@ export class TunnelTally {
   /** The id of a connection just accepted (ids are its count, so the total is `nextId - 1`). */
   accepted(): number {
     return this.nextId++;
+  }
+
+  refusedOtherUser(): void {
+    this.refusedOtherUsers++;
   }
 
   established(handshake: HandshakeInfo | undefined): void {
@@ -59,8 +69,8 @@ export class TunnelTally {
     this.closedBytes.down += c.bytesDown;
   }
 
-  counts(): Pick<TunnelCounts, 'totalConnections' | 'handshakesOk' | 'handshakesFailed' | 'lastHandshake'> {
-    return { totalConnections: this.nextId - 1, handshakesOk: this.handshakesOk, handshakesFailed: { ...this.failures }, lastHandshake: this.lastHandshake };
+  counts(): Pick<TunnelCounts, 'totalConnections' | 'refusedOtherUsers' | 'handshakesOk' | 'handshakesFailed' | 'lastHandshake'> {
+    return { totalConnections: this.nextId - 1, refusedOtherUsers: this.refusedOtherUsers, handshakesOk: this.handshakesOk, handshakesFailed: { ...this.failures }, lastHandshake: this.lastHandshake };
   }
 
   /** Bytes so far, closed connections' plus the open ones'. */

@@ -20,7 +20,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { TunnelConfig, formatEndpoint, Endpoint } from '../config/model';
+import { Endpoint, TunnelConfig, formatEndpoint, formatListen, isSocketPath, ListenAddress } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
@@ -29,11 +29,13 @@ import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
 import { CredentialWatcher, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
-import { bindListener, boundAddress, ListenError, sameEndpoint } from './listener';
+import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
+import { expectedProtection, Protection, SameUserGate } from './protection';
 import { SessionPool } from './sessionPool';
 import { TunnelCounts, TunnelSnapshot, TunnelState, TunnelTally } from './stats';
 
 export { TunnelCounts, TunnelSnapshot, TunnelState } from './stats';
+export { Protection } from './protection';
 
 /** Starting or running: what Stop and Restart act on, and what Start leaves alone. */
 export function isActive(state: TunnelState | undefined): boolean {
@@ -71,9 +73,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private _state: TunnelState = 'stopped';
   private server?: net.Server;
   /** The configured endpoint `server` was bound from (not its real port). */
-  private bound?: Endpoint;
+  private bound?: ListenAddress;
   /** Where `server` listens (the real port), read once per bind: entries read it on every event. */
-  private listening?: Endpoint;
+  private listening?: ListenAddress;
   /** What new connections are made with, while running. */
   private live?: LiveSettings;
   /** The latest settings asked for; ahead of `live` while their credentials or address fail. */
@@ -86,6 +88,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly logger: Logger;
   private readonly connectionHost: ConnectionHost;
   private readonly tally = new TunnelTally();
+  private readonly gate: SameUserGate;
+  /** What the listener was found to be protected by, for the settings it was worked out for. */
+  private protection?: { protection: Protection; config: TunnelConfig };
   private lastDiagnosis?: Diagnosis;
   /** The diagnosis of a reload, settings change or rebind that failed: cleared when one succeeds. */
   private standing?: Diagnosis;
@@ -101,6 +106,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.passphrase = options.passphrase;
     this.logger = prefixedLogger(options.logger ?? silentLogger, config.name);
     this.connectionHost = this.makeConnectionHost();
+    this.gate = new SameUserGate(this.logger, () => this.tally.refusedOtherUser());
   }
 
   get name(): string {
@@ -149,15 +155,22 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.bound = c.listen;
     this.live = { config: c, credentials, protocol: protocolHandler(c.protocol) };
-    const addr = this.address();
-    this.logger.info(`listening on ${addr ? formatEndpoint(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    const addr = this.listening;
+    this.logger.info(`listening on ${addr ? formatListen(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    await this.protect(c);
     this.warnAboutClientCertificate(credentials);
     this.watch(c);
     this.setState('running');
   }
 
-  /** The address the listener is bound to, once running. */
+  /** The TCP address the listener is bound to, once running (undefined for a unix socket: see listeningOn). */
   address(): Endpoint | undefined {
+    const l = this.listening;
+    return l && !isSocketPath(l) ? l : undefined;
+  }
+
+  /** Where the listener is, once running: the TCP address (its real port) or the unix socket's path. */
+  listeningOn(): ListenAddress | undefined {
     return this.listening;
   }
 
@@ -214,6 +227,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.warnAboutClientCertificate(credentials);
     const listening = sameEndpoint(config.listen, this.bound) || (await this.rebind(config));
     if (this._state !== 'running') return false;
+    await this.protect(config);
+    if (this._state !== 'running') return false;
     if (why === 'files') this.emit('credentialsReloaded', credentials.description);
     else {
       this.logger.info(`settings applied to new connections (${this.connections.size} open continue); ${credentials.description}`);
@@ -224,27 +239,27 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   /** Listens on the new address, then closes the old listener; open connections are not touched. */
   private async rebind(config: TunnelConfig): Promise<boolean> {
-    const before = this.address();
+    const before = this.listening;
     let server: net.Server;
     try {
       server = await bindListener(config, this.logger, (s) => this.accept(s));
     } catch (e) {
       if (!(e instanceof ListenError)) throw e;
       if (this._state === 'running') {
-        this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps listening on ${before ? formatEndpoint(before) : 'its previous address'}.` });
+        this.fallBack({ ...e.diagnosis, severity: 'warning', fix: `${e.diagnosis.fix} Until then the tunnel keeps listening on ${before ? formatListen(before) : 'its previous address'}.` });
       }
       return false;
     }
     if (this._state !== 'running') {
-      server.close();
+      closeListener(server);
       return false;
     }
     const old = this.server;
     this.server = server;
     this.listening = boundAddress(server);
     this.bound = config.listen;
-    old?.close();
-    this.logger.info(`listening on ${formatEndpoint(this.address()!)} instead of ${before ? formatEndpoint(before) : '?'}`);
+    if (old) closeListener(old);
+    this.logger.info(`listening on ${formatListen(this.listening!)} instead of ${before ? formatListen(before) : '?'}`);
     return true;
   }
 
@@ -259,9 +274,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   counts(): TunnelCounts {
     return {
       state: this._state,
-      listening: this.address(),
+      listening: this.listening,
       openConnections: this.connections.size,
       ...this.tally.counts(),
+      protection: this.protection?.protection,
       lastDiagnosis: this.lastDiagnosis,
       credentials: this.live?.credentials.description,
     };
@@ -298,7 +314,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.watcher?.dispose();
     const server = this.server;
     this.listening = undefined;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (server ? closeListener(server, resolve) : resolve()));
     if (this.connections.size > 0) {
       const drainMs = this.options.drainTimeoutMs ?? 5000;
       this.logger.info(`stopping: waiting up to ${drainMs} ms for ${this.connections.size} connection(s) to finish`);
@@ -352,19 +368,59 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     });
   }
 
+  /**
+   * Works out what protects the listener for these settings (the same-user check only where the
+   * kernel lists our own listener) and says it in the log when it changes: a tunnel nobody is
+   * kept off of says so instead of pretending.
+   */
+  private async protect(config: TunnelConfig): Promise<void> {
+    const protection = this.server ? await SameUserGate.protectionFor(config, this.server) : expectedProtection(config);
+    const before = this.protection?.protection;
+    this.protection = { protection, config };
+    if (before?.kind === protection.kind && before.reason === protection.reason) return;
+    if (protection.kind === 'none') this.logger.warn(`not protected from other local users: ${protection.reason}`);
+    else this.logger.info(`protection: ${protection.reason}`);
+  }
+
   private accept(socket: net.Socket): void {
     if (this._state !== 'running' || !this.live) {
       socket.destroy();
       return;
     }
+    // Until the listener has been looked at for the current settings, what they ask for applies
+    // (a brand-new address may refuse a few too many for a moment, never let one too many in).
+    const config = this.live.config;
+    const protection = this.protection?.config === config ? this.protection.protection : expectedProtection(config);
+    if (protection.kind !== 'same-user') return this.bridge(socket);
+    // Paused and not yet bridged: a reset while its owner is looked up must not go unhandled.
+    const ignore = () => undefined;
+    socket.on('error', ignore);
+    this.gate.admit(socket).then(
+      (verdict) => {
+        socket.off('error', ignore);
+        // Refused before any upstream dial: nothing of the tunnel's reaches that process.
+        if (verdict === 'allowed' && !socket.destroyed && this._state === 'running' && this.live) return this.bridge(socket);
+        if (verdict === 'gone') {
+          // Accepted and counted, but closed unbridged: whoever made it closed it before it was checked.
+          const id = this.tally.accepted();
+          if (logsAt(this.logger, LogLevel.Debug)) this.logger.debug(`#${id} closed by its client before its owner could be checked`);
+        }
+        socket.destroy();
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private bridge(socket: net.Socket): void {
+    if (!this.live) return;
     const max = this.live.config.maxConnections;
     if (max > 0 && this.connections.size >= max) {
-      this.logger.warn(`refused ${socket.remoteAddress}:${socket.remotePort}: ${max} connections open (maxConnections)`);
+      this.logger.warn(`refused ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a unix-socket client'}: ${max} connections open (maxConnections)`);
       socket.destroy();
       return;
     }
     const id = this.tally.accepted();
-    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress}:${socket.remotePort}`);
+    if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'the unix socket'}`);
     const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
     this.connections.add(connection);
     connection.start();
