@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatEndpoint } from '../core/config/model';
 import { TunnelEntry, TunnelManager } from '../core/manager';
-import { TunnelState } from '../core/tunnel/tunnel';
+import { isActive } from '../core/tunnel/tunnel';
 import { TunnelDraft, addTunnel } from './addTunnel';
 import { ClientCertificates } from './clientCertificates';
 import { clientCommands, listenAddress } from './clientCommands';
@@ -40,7 +40,6 @@ export interface CommandServices {
 /** What a command receives as its first argument. */
 type TunnelArg = string | { tunnelName: string } | undefined;
 
-const ACTIVE: TunnelState[] = ['starting', 'running'];
 
 export function registerCommands(s: CommandServices): vscode.Disposable[] {
   const { manager, notifier } = s;
@@ -61,7 +60,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
   return [
     command('start', async (arg: TunnelArg) => {
       requireTrust();
-      const entry = await pick(arg, 'Start which tunnel?', (e) => !ACTIVE.includes(e.state));
+      const entry = await pick(arg, 'Start which tunnel?', (e) => !isActive(e.state));
       if (!entry) return undefined;
       await manager.start(entry.config.name);
       const address = formatEndpoint(listenAddress(manager.entry(entry.config.name)!));
@@ -72,7 +71,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
     // Stop, Restart and Stop All cut live sessions: each asks first when connections are open,
     // and resolves false when the user cancels (true once done).
     command('stop', async (arg: TunnelArg) => {
-      const entry = await pick(arg, 'Stop which tunnel?', (e) => ACTIVE.includes(e.state));
+      const entry = await pick(arg, 'Stop which tunnel?', (e) => isActive(e.state));
       if (!entry || !(await confirmCut([entry], 'Stop'))) return false;
       await manager.stop(entry.config.name);
       return true;
@@ -80,7 +79,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
 
     command('restart', async (arg: TunnelArg) => {
       requireTrust();
-      const entry = await pick(arg, 'Restart which tunnel?', (e) => ACTIVE.includes(e.state));
+      const entry = await pick(arg, 'Restart which tunnel?', (e) => isActive(e.state));
       if (!entry || !(await confirmCut([entry], 'Restart'))) return undefined;
       await manager.restart(entry.config.name);
       return formatEndpoint(listenAddress(manager.entry(entry.config.name)!));
@@ -257,7 +256,7 @@ async function editSettings(s: CommandServices, name: string | undefined): Promi
 async function showStatusMenu(s: CommandServices): Promise<void> {
   type Item = vscode.QuickPickItem & { run?: () => Thenable<unknown> };
   const tunnelItems: Item[] = s.manager.entries().map((e) => {
-    const up = ACTIVE.includes(e.state);
+    const up = isActive(e.state);
     return {
       label: `${up ? '$(debug-stop)' : '$(play)'} ${e.config.name}`,
       description: `${e.state} · ${formatEndpoint(listenAddress(e))} → ${formatEndpoint(e.config.target)}`,

@@ -27,6 +27,9 @@ export class CommandError extends Error {
   }
 }
 
+/** How many messages the test record keeps (far more than a test pass shows). */
+const MAX_RECORDED = 1000;
+
 export class Notifier {
   /** Every message shown, oldest first. Read by the integration tests. */
   readonly shown: string[] = [];
@@ -125,8 +128,13 @@ export class Notifier {
 
   /** Shows without waiting: a notification's promise settles only when it is dismissed. */
   private show(severity: Severity, message: string, actions: MessageAction[], key?: string | false): void {
-    this.shown.push(message);
     const titles = actions.map((a) => a.title);
+    // A record for the integration tests, bounded: a window open for weeks keeps the latest only.
+    if (this.shown.length >= MAX_RECORDED) {
+      this.shown.splice(0, this.shown.length - MAX_RECORDED + 1);
+      this.buttons.splice(0, this.buttons.length - MAX_RECORDED + 1);
+    }
+    this.shown.push(message);
     this.buttons.push(titles);
     if (key) this.up.add(key);
     const shown = severity === 'error' ? vscode.window.showErrorMessage(message, ...titles)

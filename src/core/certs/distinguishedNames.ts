@@ -1,31 +1,72 @@
 /**
  * Distinguished Names as DER, for comparing names exactly (a server's list of acceptable client
  * CAs with our chain's issuers), and as one line of text. Node's X509Certificate offers only the
- * printed form, so node-forge reads the ASN.1.
+ * printed form. The DER slices come from a short walk over the certificate's outer fields (sync,
+ * on the tunnel's failure path, so node-forge stays out of the activation bundle); the text, which
+ * only the doctor shows, comes from node-forge, loaded on first use.
  */
 import { X509Certificate } from 'node:crypto';
-import forge from 'node-forge';
+import type * as Forge from 'node-forge';
+
+/** One DER element: where it begins, where its content begins, where it ends. */
+interface Element {
+  tag: number;
+  begin: number;
+  content: number;
+  end: number;
+}
+
+function element(der: Buffer, at: number): Element {
+  const tag = der[at];
+  const first = der[at + 1];
+  if (tag === undefined || first === undefined) throw new RangeError('truncated DER');
+  let length = first;
+  let content = at + 2;
+  if (first & 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4) throw new RangeError('unsupported DER length');
+    length = 0;
+    for (let i = 0; i < n; i++) length = length * 256 + der[at + 2 + i];
+    content += n;
+  }
+  const end = content + length;
+  if (end > der.length) throw new RangeError('truncated DER');
+  return { tag, begin: at, content, end };
+}
 
 /** The DER of a certificate's issuer and subject Names, for comparing with the names a server lists. */
 export function issuerAndSubject(cert: X509Certificate): { issuer: Buffer; subject: Buffer } | undefined {
   try {
-    const tbs = forge.asn1.fromDer(forge.util.createBuffer(cert.raw.toString('binary'))).value[0] as forge.asn1.Asn1;
-    const fields = tbs.value as forge.asn1.Asn1[];
-    const at = fields[0].tagClass === forge.asn1.Class.CONTEXT_SPECIFIC ? 1 : 0;
-    const der = (n: forge.asn1.Asn1) => Buffer.from(forge.asn1.toDer(n).getBytes(), 'binary');
-    return { issuer: der(fields[at + 2]), subject: der(fields[at + 4]) };
+    const der = cert.raw;
+    // Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL, serialNumber,
+    //   signature, issuer, validity, subject, ... }, ... }
+    const tbs = element(der, element(der, 0).content);
+    let field = element(der, tbs.content);
+    if (field.tag === 0xa0) field = element(der, field.end);
+    const signature = element(der, field.end);
+    const issuer = element(der, signature.end);
+    const validity = element(der, issuer.end);
+    const subject = element(der, validity.end);
+    if (issuer.tag !== 0x30 || subject.tag !== 0x30) return undefined;
+    return { issuer: der.subarray(issuer.begin, issuer.end), subject: der.subarray(subject.begin, subject.end) };
   } catch {
     return undefined;
   }
 }
 
+async function loadForge(): Promise<typeof Forge> {
+  const loaded = (await import('node-forge')) as typeof Forge & { default?: typeof Forge };
+  return loaded.default ?? loaded;
+}
+
 /** `CN=Example Root, O=Example`, in the order the Name holds its attributes. */
-export function nameText(der: Buffer): string {
+export async function nameText(der: Buffer): Promise<string> {
   try {
+    const forge = await loadForge();
     const asn1 = forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
     // RDNAttributesAsArray is public in node-forge but missing from its type definitions.
-    const attributes = (forge.pki as unknown as { RDNAttributesAsArray(rdn: forge.asn1.Asn1): Array<{ shortName?: string; name?: string; type: string; value: string; valueTagClass?: number }> }).RDNAttributesAsArray(asn1);
-    return attributes.map((a: { shortName?: string; name?: string; type: string; value: string; valueTagClass?: number }) => {
+    const attributes = (forge.pki as unknown as { RDNAttributesAsArray(rdn: Forge.asn1.Asn1): Array<{ shortName?: string; name?: string; type: string; value: string; valueTagClass?: number }> }).RDNAttributesAsArray(asn1);
+    return attributes.map((a) => {
       let value = a.value;
       try {
         if (a.valueTagClass === forge.asn1.Type.UTF8) value = forge.util.decodeUtf8(value);

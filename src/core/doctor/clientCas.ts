@@ -39,7 +39,7 @@ export async function acceptedClientCas(config: TunnelConfig, credentials: Crede
   const serverChain = certificate ? certificateList(certificate.body) : [];
   if (!request) return { unavailable: 'it did not ask for a client certificate in a TLS 1.2 handshake' };
   const der = distinguishedNames(request.body);
-  return { names: der.map(nameText), der, serverChain };
+  return { names: await Promise.all(der.map(nameText)), der, serverChain };
 }
 
 /** Handshake messages from the server's records, up to the first non-handshake record. */

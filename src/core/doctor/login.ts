@@ -11,7 +11,11 @@ import * as tls from 'node:tls';
 import { clientKind, ClientKind } from '../clientEnv';
 import { TunnelConfig } from '../config/model';
 import { Credentials } from '../tls/credentials';
+import { readUntil } from '../net/socketReader';
 import { dialUpstream, UpstreamError } from '../tunnel/upstream';
+
+/** More than any login answer holds: past it, the server is saying something else. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** What the doctor asked the application and what it answered. */
 export interface LoginCheck {
@@ -69,26 +73,23 @@ async function converse(config: TunnelConfig, credentials: Credentials, secureCo
   } catch (e) {
     return { ...what, answer: `no answer: ${(e instanceof UpstreamError ? e.error : (e as Error)).message}`, outcome: 'no-answer' };
   }
-  const answer = await new Promise<Answer>((resolve) => {
-    let received = Buffer.alloc(0);
-    const finish = (a: Answer) => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      resolve(a);
-    };
-    const onData = (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]).subarray(0, 64 * 1024);
-      const a = parse(received);
-      if (a) finish(a);
-    };
-    const onClose = () => finish(parse(received) ?? { answer: received.length ? 'an answer it could not read' : 'the server closed the connection without answering', outcome: 'no-answer' });
-    const timer = setTimeout(() => finish({ answer: `no answer within ${config.connectTimeoutMs} ms`, outcome: 'no-answer' }), Math.max(1, deadline - Date.now()));
-    socket.on('error', () => undefined);
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.write(request);
-  });
+  // The deadline destroys the socket, which ends the read with what came so far.
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    socket.destroy();
+  }, Math.max(1, deadline - Date.now()));
+  socket.on('error', () => undefined);
+  socket.write(request);
+  const answer = await readUntil<Answer>(socket, (received) => {
+    const a = parse(received) ?? (received.length > MAX_ANSWER_BYTES ? { answer: 'an answer it could not read', outcome: 'no-answer' } : undefined);
+    return a && { value: a, consumed: received.length };
+  }, {
+    onEnd: (received) => (late
+      ? { answer: `no answer within ${config.connectTimeoutMs} ms`, outcome: 'no-answer' }
+      : parse(received) ?? { answer: received.length ? 'an answer it could not read' : 'the server closed the connection without answering', outcome: 'no-answer' }),
+  }).catch((): Answer => ({ answer: 'the server closed the connection without answering', outcome: 'no-answer' }))
+    .finally(() => clearTimeout(timer));
   if (goodbye && !socket.destroyed) socket.write(goodbye);
   socket.end();
   socket.destroy();
