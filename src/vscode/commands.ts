@@ -131,7 +131,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
         notifier.info(`Tunnel "${name}" would work: ${formatEndpoint(entry.config.target)} accepted the client certificate${h ? ` (${h.version}, ${h.cipher})` : ''}.`, [showReport]);
       } else if (problem) {
         // Through the one error path, with the report one click away.
-        notifier.error(new CommandError(`${problem.summary} ${problem.fix}`, report.verdict === 'failed' ? 'error' : 'warning', [showReport]), name);
+        notifier.error(new CommandError(`${problem.summary} ${problem.fix}`, report.verdict === 'failed' ? 'error' : 'warning', [showReport], problem.code), name);
       }
       return text;
     }),

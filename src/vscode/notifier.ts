@@ -7,7 +7,7 @@
  */
 import * as vscode from 'vscode';
 import { ConfigError } from '../core/config/model';
-import { Diagnosis, Severity } from '../core/diagnostics/diagnosis';
+import { Diagnosis, DiagnosisCode, Severity } from '../core/diagnostics/diagnosis';
 import { editorText, fieldMessage, fieldOfDiagnosis, isCertificateProblem, who } from './diagnosisFields';
 
 /** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
@@ -22,7 +22,8 @@ export interface MessageAction {
 
 /** A failure a command reports as is: the message is already the sentence the user reads. */
 export class CommandError extends Error {
-  constructor(message: string, readonly severity: Severity = 'error', readonly actions: MessageAction[] = []) {
+  /** `code`: the diagnosis the sentence quotes, when it quotes one (a connection test's). */
+  constructor(message: string, readonly severity: Severity = 'error', readonly actions: MessageAction[] = [], readonly code?: DiagnosisCode) {
     super(message);
   }
 }
@@ -51,7 +52,8 @@ export class Notifier {
     } else if (err instanceof CommandError) {
       this.log[err.severity === 'info' ? 'info' : 'warn'](err.message);
       // A command's own sentence may quote the core's (a connection test's diagnosis): the editor's words.
-      const inspect = tunnel && !tunnel.startsWith('#') && ADVISES_INSPECT.test(err.message) ? [this.inspect(tunnel)] : [];
+      const explainedByCertificates = ADVISES_INSPECT.test(err.message) || (err.code !== undefined && isCertificateProblem(err.code));
+      const inspect = tunnel && !tunnel.startsWith('#') && explainedByCertificates ? [this.inspect(tunnel)] : [];
       this.show(err.severity, editorText(err.message), [...err.actions, ...inspect, this.showLog()]);
     } else {
       const message = err instanceof Error ? err.message : String(err);

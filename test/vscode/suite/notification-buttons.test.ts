@@ -32,7 +32,7 @@ describe('notification buttons', () => {
         return i >= 0 ? i + 1 : undefined;
       }, 'the connection test notification') - 1;
       assert.doesNotMatch(api.notifications[index], /`|mtls-tunnels/);
-      assert.deepEqual(api.notifier.buttons[index], ['Show Report', 'Inspect Certificates', 'Show Log']);
+      assert.deepEqual(api.notifier.buttons[index], ['Show Report', 'Inspect Certificates', 'Show Log'], api.notifications[index]);
 
       // Connections through the running tunnel fail: nobody ran a command, so it is a background failure.
       await vscode.commands.executeCommand('mtlsTunnels.start', 'rogue');
