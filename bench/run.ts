@@ -130,6 +130,7 @@ function projectContender(env: Env, extraNodeArgs: string[] = []): Contender {
       tunnels: [{
         name: 'bench', listen: port, target: `127.0.0.1:${env.backendTls}`, serverName: 'localhost',
         cert: env.pki.client.cert, key: env.pki.client.key, ca: env.pki.ca,
+        ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}),
       }],
     }, null, 2));
     return start(process.execPath, [...extraNodeArgs, env.cli.file, 'up', '--config', config], log);
