@@ -203,7 +203,17 @@ async function main(): Promise<number> {
   const wanted = (name: string) => !only || only.includes(name);
   let failed = 0;
   for (const [name, pass] of Object.entries(PASSES)) {
-    if (wanted(name)) failed = (await runPass(name, pass)) || failed;
+    if (!wanted(name)) continue;
+    let passFailed = await runPass(name, pass);
+    // The reload pass depends on the web workbench flushing workspace storage to the browser's
+    // IndexedDB before the page closes, which races now and then on a busy machine (a desktop
+    // VS Code writes it synchronously). One fresh try tells that race from a real regression:
+    // a restore that is broken fails both.
+    if (passFailed && name === 'reload') {
+      console.log('reload pass: failed once; running it again from scratch (web storage flush can race the page close)');
+      passFailed = await runPass(name, pass);
+    }
+    failed = passFailed || failed;
   }
   // Then the same VS Code with the packaged .vsix installed and nothing under development.
   if (wanted('packaged')) failed = (await runPackagedPass(repo, executable, WORKSPACE_SETTINGS)) || failed;
