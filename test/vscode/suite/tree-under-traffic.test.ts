@@ -56,6 +56,9 @@ describe('the tree under traffic', () => {
         await waitFor(() => row.description?.toString().startsWith('5 open · ') || undefined, 'the row to count 5');
         // Every handshake done (each announced its connection), and the redraw for them sent.
         await waitFor(() => api.manager.entry('busy')?.snapshot?.connections.every((c) => c.state === 'open') || undefined, 'the 5 handshakes');
+        // The rows exist once the view asks for them, as an expanded tunnel row does on screen;
+        // whether this window has asked by now is up to VS Code, so ask as it would.
+        assert.equal(api.tree.getChildren(row).filter((c) => c.contextValue?.startsWith('connection:')).length, 5);
         await api.tree.whenIdle();
         events.length = 0;
         const ticks = () => events.filter((e) => Array.isArray(e) && e.length > 0 && e.every((n) => n.contextValue?.startsWith('connection:'))).length;
