@@ -85,6 +85,14 @@ export function isCertificateProblem(code: DiagnosisCode): boolean {
 }
 
 /** Failures of the local files, which the tunnel re-reads by itself: worth a word when they happen in the background. */
+/**
+ * A warning that means a change did not take: settings whose credentials do not load, or whose
+ * new "listen" cannot be bound, leave the tunnel running as it was. It holds until fixed.
+ */
+export function isChangeNotTaken(d: Diagnosis): boolean {
+  return d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE');
+}
+
 export function isCredentialProblem(code: DiagnosisCode): boolean {
   return ['FILE_MISSING', 'FILE_UNREADABLE', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH', 'WRONG_PASSPHRASE', 'PASSPHRASE_REQUIRED'].includes(code);
 }

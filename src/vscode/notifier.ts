@@ -73,6 +73,16 @@ export class Notifier {
     return true;
   }
 
+  /**
+   * The failure this tunnel's notification reported no longer holds (the tunnel runs with its
+   * settings): said in one line, if that notification is still up, so it is not the latest word.
+   */
+  fixed(tunnel: string, diagnosis: Diagnosis): void {
+    if (!this.up.delete(`${tunnel}|${diagnosis.code}`)) return;
+    this.log.info(`[${tunnel}] the problem reported earlier is fixed: ${diagnosis.summary}`);
+    this.show('info', `${who(tunnel)} is running with its current settings again; the problem reported earlier is fixed.`, []);
+  }
+
   /** A diagnosis in the editor's words, with Edit "<field>", Inspect Certificates (when they explain it) and Show Log. */
   private diagnosis(d: Diagnosis, tunnel: string | undefined, field: string | undefined, extra: MessageAction[] = []): void {
     const actions: MessageAction[] = [...extra];

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { Diagnosis } from '../core/diagnostics/diagnosis';
 import { TunnelEntry, TunnelManager } from '../core/manager';
 import { ageOf, stamp } from './diagnosisAge';
-import { fieldOfDiagnosis, isCredentialProblem } from './diagnosisFields';
+import { fieldOfDiagnosis, isChangeNotTaken, isCredentialProblem } from './diagnosisFields';
 import { Notifier } from './notifier';
 
 export interface RuntimeProblem {
@@ -85,8 +85,14 @@ export class RuntimeProblems implements vscode.Disposable {
   }
 
   private refresh(): void {
+    const before = new Map(this.published);
     this.published.clear();
     for (const n of this.manager.names()) this.published.set(n, this.problemOf(n)?.diagnosis);
+    // A notification about a failure that no longer holds must not stay the latest word (VS Code
+    // cannot take a message back): one line says it is fixed, only while that message is up.
+    for (const [n, d] of before) {
+      if (d && !this.published.get(n) && this.manager.entry(n)?.state === 'running') this.notifier.fixed(n, d);
+    }
     this.changed();
     // Ages in the Problems panel move on while problems are shown.
     const any = [...this.published.values()].some(Boolean);
@@ -104,10 +110,8 @@ export class RuntimeProblems implements vscode.Disposable {
    */
   private maybeNotify(name: string, d: Diagnosis): void {
     const entry = this.manager.entry(name);
-    // Errors, and the warnings that mean a change did not take: settings whose credentials do not
-    // load or whose new "listen" cannot be bound leave the tunnel running as it was.
-    const notTaken = d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE');
-    if (!entry || (d.severity !== 'error' && !notTaken)) return;
+    // Errors, and the warnings that mean a change did not take.
+    if (!entry || (d.severity !== 'error' && !isChangeNotTaken(d))) return;
     const background = entry.state === 'running' || this.restarting.has(name);
     this.restarting.delete(name);
     if (background) this.notifier.background(name, d, fieldOfDiagnosis(d, entry.config));

@@ -13,7 +13,7 @@ import { ConnectionSnapshot } from '../core/tunnel/connection';
 import { TunnelState } from '../core/tunnel/tunnel';
 import { listenAddress } from './clientCommands';
 import { ageOf } from './diagnosisAge';
-import { editorText } from './diagnosisFields';
+import { editorText, isChangeNotTaken } from './diagnosisFields';
 
 const STATE_ICONS: Record<TunnelState, vscode.ThemeIcon> = {
   stopped: new vscode.ThemeIcon('circle-large-outline', new vscode.ThemeColor('disabledForeground')),
@@ -62,10 +62,14 @@ export class TunnelItem extends vscode.TreeItem {
     const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)} · ${config.protocol}`;
     // The count first: it is what changes under traffic, and a narrow view cuts the end.
     this.description = open ? `${open} open · ${route}` : route;
-    // Running, but connections fail: worth a different icon than a quiet, healthy tunnel.
-    this.iconPath = state === 'running' && entry.lastDiagnosis?.severity === 'error' ? TROUBLED : STATE_ICONS[state];
+    // Running, but connections fail or a settings change did not take: worth a different icon
+    // than a quiet, healthy tunnel.
+    const last = entry.lastDiagnosis;
+    const troubled = state === 'running' && last && (last.severity === 'error' || isChangeNotTaken(last));
+    this.iconPath = troubled ? TROUBLED : STATE_ICONS[state];
     this.tooltip = undefined;
-    this.accessibilityInformation = { label: `Tunnel ${config.name}, ${state}${open ? `, ${open} open connection${open === 1 ? '' : 's'}` : ''}, ${route}` };
+    const trouble = troubled ? (isChangeNotTaken(last) ? ', a settings change did not take' : ', connections are failing') : '';
+    this.accessibilityInformation = { label: `Tunnel ${config.name}, ${state}${trouble}${open ? `, ${open} open connection${open === 1 ? '' : 's'}` : ''}, ${route}` };
     return this;
   }
 

@@ -3,14 +3,15 @@
 // (test/vscode/multiroot), an untrusted folder in Restricted Mode (test/vscode/restricted), the
 // same folder and user data opened twice, as a window reload or restart does (test/vscode/reload), and
 // the workbench driven with Playwright's keyboard and mouse where extension tests cannot reach
-// (test/vscode/ui: VS Code shows no modal dialog while extension tests run), and
+// (test/vscode/ui: VS Code shows no modal dialog while extension tests run; the walk pass plays a
+// user's morning there: hover under traffic, a broken save, the fix), and
 // the packaged .vsix installed as a user would (packagedPass.ts). By default that VS Code is the
 // server from the code-server npm package driven by headless Chromium
 // (scripts/vscode/code-server-runner.mjs), because desktop builds cannot be downloaded on our
 // machines. Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
-//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,packaged   run only these passes
+//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,walk,packaged   run only these passes
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -128,6 +129,30 @@ const PASSES: Record<string, Pass> = {
       return { target, env: { MTLS_TUNNELS_UI_PORT: String(port) }, cleanup: () => server.close() };
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
+  },
+  walk: {
+    suite: 'ui',
+    uiScript: 'walkthrough.ui.js',
+    // A user's morning: one tunnel in the workspace's settings, a session open through it, the
+    // settings file edited (fine, broken, fixed) while the session runs.
+    workspace: async (scratch) => {
+      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+      const server = await startDemoServer(pki);
+      const port = await freePort();
+      const target = folderWith(path.join(scratch, 'workspace'), {
+        ...WORKSPACE_SETTINGS,
+        'mtlsTunnels.tunnels': [{
+          name: 'db', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
+          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+        }],
+      });
+      return {
+        target,
+        env: { MTLS_TUNNELS_UI_PORT: String(port), MTLS_TUNNELS_UI_SETTINGS: path.join(target, '.vscode/settings.json'), MTLS_TUNNELS_UI_KEY: pki.client.key },
+        cleanup: () => server.close(),
+      };
+    },
+    env: { MTLS_TUNNELS_LOG_NAME: 'vscode-walk.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
   },
 };
 

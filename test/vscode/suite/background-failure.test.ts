@@ -2,7 +2,7 @@
 // certificate leaves the running tunnel on its previous credentials (open connections continue),
 // and shows in the tree, in the Problems panel on that tunnel's "key" in settings.json with its
 // age, and in one notification whose button edits "key"; the same failure again while that
-// notification is up adds no second one; once fixed, nothing stale is left.
+// notification is up adds no second one; once fixed, nothing stale is left, and a line says so.
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
@@ -65,19 +65,33 @@ describe('a background failure', () => {
       await screenshot('background-failure-notification');
       await vscode.commands.executeCommand('notifications.hideList');
 
-      // Fixed: the change takes, the Problems entry goes with the stale diagnosis, the tunnel runs on.
+      // The same failure again while its notification is still up (another save, same bad key):
+      // the Problems entry stays, no second message.
+      const shown = api.notifications.filter((m) => m === message).length;
+      await setTunnels([{ ...broken, connectTimeoutMs: 4000 }]);
+      await waitFor(() => api.manager.entry('bg')?.config.connectTimeoutMs === 4000 || undefined, 'the second save to be applied');
+      await waitFor(() => ours().find((d) => /does not belong/.test(d.message)), 'the Problems entry still');
+      assert.equal(api.notifications.filter((m) => m === message).length, shown);
+      assert.equal(api.tree.tunnelItem('bg')!.contextValue, 'tunnel:running');
+      assert.equal((api.tree.tunnelItem('bg')!.iconPath as vscode.ThemeIcon).id, 'warning', 'the row says the change did not take');
+
+      // Fixed: the change takes, the Problems entry goes with the stale diagnosis, the tunnel runs
+      // on, and since the warning is still up, one line says it is fixed (VS Code cannot take a
+      // notification back: the latest word must be true).
+      const beforeFix = api.notifications.length;
       await setTunnels([good]);
       await waitFor(() => ours().length === 0 || undefined, 'the Problems entry to go');
       assert.equal(api.manager.entry('bg')?.state, 'running');
       const fixed = api.tree.tunnelItem('bg')!;
       assert.equal(fixed.contextValue, 'tunnel:running');
+      assert.notEqual((fixed.iconPath as vscode.ThemeIcon).id, 'warning');
       assert.doesNotMatch((api.tree.tooltipOf(fixed) as vscode.MarkdownString).value, /does not belong/);
+      const after = await waitFor(() => api.notifications.slice(beforeFix).find((m) => /^Tunnel "bg" is running with its current settings again/.test(m)), 'the line that says it is fixed');
+      assert.equal(api.notifications.slice(beforeFix).filter((m) => m === after).length, 1);
 
-      // The same failure again while its notification is still up: the Problems entry, no second message.
-      const shown = api.notifications.filter((m) => m === message).length;
+      // Broken again after that: the latest word was "fixed", so this is a new notification.
       await setTunnels([broken]);
-      await waitFor(() => ours().find((d) => /does not belong/.test(d.message)), 'the Problems entry again');
-      assert.equal(api.notifications.filter((m) => m === message).length, shown);
+      await waitFor(() => api.notifications.slice(beforeFix).includes(message) || undefined, 'a new notification for the new failure');
     });
   });
 });
