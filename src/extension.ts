@@ -13,6 +13,7 @@ import { CutQuestion, answerCutQuestionsWith } from './vscode/confirmStop';
 import { ConnectionTests } from './vscode/connectionTests';
 import { DemoTarget } from './vscode/demoTarget';
 import { DesiredState } from './vscode/desiredState';
+import { FileMemento } from './vscode/fileMemento';
 import { Notifier } from './vscode/notifier';
 import { ShownStep, shownStep } from './vscode/quickSteps';
 import { ReportDocuments } from './vscode/reportDocuments';
@@ -48,6 +49,8 @@ export interface TestApi {
   quickStep(): ShownStep | undefined;
   /** Resolves once the tunnels that start by themselves at activation (autoStart, restore) were started. */
   settled: Promise<void>;
+  /** The file that keeps what a reload restores, when the workspace has a storage folder. */
+  stateFile?: string;
 }
 
 /** Set while active: deactivate() returns its promise so tunnels drain before the host exits. */
@@ -66,8 +69,10 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const tree = new TunnelTreeProvider(manager, certificates, tests);
   const tunnelView = new TunnelView(manager, tree);
   const statusBar = new TunnelStatusBar(manager, certificates);
-  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, context.workspaceState, manager, tests, log);
-  const desired = new DesiredState(manager, settings, demo, context.workspaceState, notifier, log);
+  // What a reload must bring back is on disk when it changes, not when the workbench flushes.
+  const workspaceState = FileMemento.forWorkspace(context);
+  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, workspaceState, manager, tests, log);
+  const desired = new DesiredState(manager, settings, demo, workspaceState, notifier, log);
   const ports = new TunnelPorts(manager, demo.port, notifier, context.globalState);
   context.subscriptions.push(new SettingsProblems(settings, manager, tree, notifier, context.globalStorageUri), new TunnelTerminals(manager, notifier), ports);
 
@@ -98,6 +103,7 @@ export function activate(context: vscode.ExtensionContext): TestApi {
     answerCutQuestions: context.extensionMode === vscode.ExtensionMode.Test ? answerCutQuestionsWith : undefined,
     quickStep: shownStep,
     settled: desired.settled,
+    stateFile: workspaceState instanceof FileMemento ? workspaceState.file : undefined,
   };
 }
 

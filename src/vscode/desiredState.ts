@@ -3,7 +3,7 @@
  * settings, and after a window reload or restart those the user had running
  * (`mtlsTunnels.restoreOnReload`, on by default), with the demo server when it was running.
  * The wanted set is the manager's (start sets it, stop clears it, shutdown keeps it); it is kept
- * per workspace in workspaceState on every change. Nothing starts in Restricted Mode: a name
+ * per workspace on every change (a file in the workspace's storage folder: fileMemento.ts). Nothing starts in Restricted Mode: a name
  * waits until trust is granted and its tunnel appears.
  */
 import * as vscode from 'vscode';

@@ -23,6 +23,12 @@ describe('before the reload', () => {
       client.close();
     }
     assert.deepEqual(api.manager.wantedNames(), ['kept']);
+    // On disk already, by the extension itself: nothing depends on the workbench flushing its
+    // storage before the window goes.
+    assert.ok(api.stateFile, 'the workspace has a storage folder, so the state is kept in a file');
+    const kept = JSON.parse(fs.readFileSync(api.stateFile, 'utf8'));
+    assert.deepEqual(kept['mtlsTunnels.wantedTunnels'], ['kept']);
+    assert.equal(kept['mtlsTunnels.demo.wanted'], true, 'the demo server is marked as wanted');
     fs.writeFileSync(process.env.MTLS_TUNNELS_RELOAD_NOTES!, JSON.stringify({ demo: demo!.server }));
   });
 });
