@@ -54,6 +54,24 @@ function folderWith(dir: string, settings: object): string {
   return dir;
 }
 
+/**
+ * A folder whose settings hold one autoStart tunnel, `name`, on a known free port, to a demo
+ * server with a throwaway PKI made for this pass.
+ */
+async function autoStartWorkspace(scratch: string, folder: string, name: string) {
+  const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+  const server = await startDemoServer(pki);
+  const port = await freePort();
+  const target = folderWith(path.join(scratch, folder), {
+    ...WORKSPACE_SETTINGS,
+    'mtlsTunnels.tunnels': [{
+      name, listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
+      cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+    }],
+  });
+  return { target, port, key: pki.client.key, cleanup: () => server.close() };
+}
+
 const PASSES: Record<string, Pass> = {
   main: {
     suite: 'suite',
@@ -78,17 +96,8 @@ const PASSES: Record<string, Pass> = {
     // A working autoStart tunnel in the settings of a folder VS Code has never been told to trust:
     // had the extension acted on it, something would listen on `port`.
     workspace: async (scratch) => {
-      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
-      const server = await startDemoServer(pki);
-      const port = await freePort();
-      const target = folderWith(path.join(scratch, 'untrusted'), {
-        ...WORKSPACE_SETTINGS,
-        'mtlsTunnels.tunnels': [{
-          name: 'untrusted', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
-          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
-        }],
-      });
-      return { target, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(port) }, cleanup: () => server.close() };
+      const made = await autoStartWorkspace(scratch, 'untrusted', 'untrusted');
+      return { ...made, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(made.port) } };
     },
     env: { MTLS_TUNNELS_WORKSPACE_TRUST: '1', MTLS_TUNNELS_LOG_NAME: 'vscode-restricted.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
   },
@@ -116,17 +125,8 @@ const PASSES: Record<string, Pass> = {
     uiScript: 'confirm-stop-dialog.ui.js',
     // One autoStart tunnel on a known port, so the script's plain client can hold a session open.
     workspace: async (scratch) => {
-      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
-      const server = await startDemoServer(pki);
-      const port = await freePort();
-      const target = folderWith(path.join(scratch, 'workspace'), {
-        ...WORKSPACE_SETTINGS,
-        'mtlsTunnels.tunnels': [{
-          name: 'ui', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
-          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
-        }],
-      });
-      return { target, env: { MTLS_TUNNELS_UI_PORT: String(port) }, cleanup: () => server.close() };
+      const made = await autoStartWorkspace(scratch, 'workspace', 'ui');
+      return { ...made, env: { MTLS_TUNNELS_UI_PORT: String(made.port) } };
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
   },
@@ -136,20 +136,10 @@ const PASSES: Record<string, Pass> = {
     // A user's morning: one tunnel in the workspace's settings, a session open through it, the
     // settings file edited (fine, broken, fixed) while the session runs.
     workspace: async (scratch) => {
-      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
-      const server = await startDemoServer(pki);
-      const port = await freePort();
-      const target = folderWith(path.join(scratch, 'workspace'), {
-        ...WORKSPACE_SETTINGS,
-        'mtlsTunnels.tunnels': [{
-          name: 'db', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
-          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
-        }],
-      });
+      const made = await autoStartWorkspace(scratch, 'workspace', 'db');
       return {
-        target,
-        env: { MTLS_TUNNELS_UI_PORT: String(port), MTLS_TUNNELS_UI_SETTINGS: path.join(target, '.vscode/settings.json'), MTLS_TUNNELS_UI_KEY: pki.client.key },
-        cleanup: () => server.close(),
+        ...made,
+        env: { MTLS_TUNNELS_UI_PORT: String(made.port), MTLS_TUNNELS_UI_SETTINGS: path.join(made.target, '.vscode/settings.json'), MTLS_TUNNELS_UI_KEY: made.key },
       };
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-walk.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
