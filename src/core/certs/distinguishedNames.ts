@@ -7,32 +7,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type * as Forge from 'node-forge';
-
-/** One DER element: where it begins, where its content begins, where it ends. */
-interface Element {
-  tag: number;
-  begin: number;
-  content: number;
-  end: number;
-}
-
-function element(der: Buffer, at: number): Element {
-  const tag = der[at];
-  const first = der[at + 1];
-  if (tag === undefined || first === undefined) throw new RangeError('truncated DER');
-  let length = first;
-  let content = at + 2;
-  if (first & 0x80) {
-    const n = first & 0x7f;
-    if (n === 0 || n > 4) throw new RangeError('unsupported DER length');
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + der[at + 2 + i];
-    content += n;
-  }
-  const end = content + length;
-  if (end > der.length) throw new RangeError('truncated DER');
-  return { tag, begin: at, content, end };
-}
+import { derElement as element, SEQUENCE } from './der';
 
 /** The DER of a certificate's issuer and subject Names, for comparing with the names a server lists. */
 export function issuerAndSubject(cert: X509Certificate): { issuer: Buffer; subject: Buffer } | undefined {
@@ -47,7 +22,7 @@ export function issuerAndSubject(cert: X509Certificate): { issuer: Buffer; subje
     const issuer = element(der, signature.end);
     const validity = element(der, issuer.end);
     const subject = element(der, validity.end);
-    if (issuer.tag !== 0x30 || subject.tag !== 0x30) return undefined;
+    if (issuer.tag !== SEQUENCE || subject.tag !== SEQUENCE) return undefined;
     return { issuer: der.subarray(issuer.begin, issuer.end), subject: der.subarray(subject.begin, subject.end) };
   } catch {
     return undefined;

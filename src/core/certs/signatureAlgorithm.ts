@@ -3,6 +3,7 @@
  * reads the one field it needs straight from the DER: Certificate ::= SEQUENCE { tbsCertificate,
  * signatureAlgorithm AlgorithmIdentifier, signature } — a few bytes, no parser dependency.
  */
+import { derElement, OID, SEQUENCE } from './der';
 
 /** OpenSSL's names, so the output matches `openssl x509 -text`. */
 const NAMES: Record<string, string> = {
@@ -20,30 +21,6 @@ const NAMES: Record<string, string> = {
   '1.3.101.113': 'ED448',
 };
 
-interface Tlv {
-  tag: number;
-  /** Offset of the first content byte. */
-  start: number;
-  /** Offset just past the last content byte. */
-  end: number;
-}
-
-function readTlv(der: Uint8Array, offset: number): Tlv {
-  const tag = der[offset];
-  let length = der[offset + 1];
-  let start = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count === 0 || count > 4) throw new Error('unsupported DER length');
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + der[start + i];
-    start += count;
-  }
-  const end = start + length;
-  if (tag === undefined || end > der.length) throw new Error('truncated DER');
-  return { tag, start, end };
-}
-
 function decodeOid(bytes: Uint8Array): string {
   const parts: number[] = [];
   let value = 0;
@@ -59,20 +36,17 @@ function decodeOid(bytes: Uint8Array): string {
   return [...head, ...parts].join('.');
 }
 
-const SEQUENCE = 0x30;
-const OID = 0x06;
-
 /** The algorithm name (or its OID when unknown), or null when the DER is not a certificate. */
 export function signatureAlgorithmOf(certificateDer: Uint8Array): string | null {
   try {
-    const certificate = readTlv(certificateDer, 0);
+    const certificate = derElement(certificateDer, 0);
     if (certificate.tag !== SEQUENCE) return null;
-    const tbs = readTlv(certificateDer, certificate.start);
-    const algorithm = readTlv(certificateDer, tbs.end);
+    const tbs = derElement(certificateDer, certificate.content);
+    const algorithm = derElement(certificateDer, tbs.end);
     if (algorithm.tag !== SEQUENCE) return null;
-    const oid = readTlv(certificateDer, algorithm.start);
+    const oid = derElement(certificateDer, algorithm.content);
     if (oid.tag !== OID) return null;
-    const dotted = decodeOid(certificateDer.subarray(oid.start, oid.end));
+    const dotted = decodeOid(certificateDer.subarray(oid.content, oid.end));
     return NAMES[dotted] ?? dotted;
   } catch {
     return null;
