@@ -27,7 +27,7 @@ import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler } from '../protocols';
 import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
-import { CredentialWatcher, credentialFiles } from './credentialWatcher';
+import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
 import { expectedProtection, Protection, SameUserGate } from './protection';
@@ -46,8 +46,8 @@ export interface TunnelOptions {
   logger?: Logger;
   /** Passphrase for `key` or `pfx` (from SecretStorage or the environment); never logged. */
   passphrase?: string;
-  /** Reload credentials when their files change (default true). */
-  watchCredentials?: boolean;
+  /** Reload credentials when their files change (default true); options tune how (tests turn events off). */
+  watchCredentials?: boolean | CredentialWatchOptions;
   /** How long open connections may finish on stop() before they are cut (default 5000 ms). */
   drainTimeoutMs?: number;
 }
@@ -365,7 +365,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
           // The log itself is gone (a closed output channel): nothing left to tell.
         }
       });
-    });
+    }, typeof this.options.watchCredentials === 'object' ? this.options.watchCredentials : {});
   }
 
   /**
