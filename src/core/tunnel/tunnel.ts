@@ -26,7 +26,7 @@ import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler } from '../protocols';
 import { formatBytes, formatDuration } from '../units';
-import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
+import { Credentials, CredentialsError, loadCredentials, loadSettledCredentials } from '../tls/credentials';
 import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
@@ -208,7 +208,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const config = this.wanted;
     let credentials: Credentials;
     try {
-      credentials = await loadCredentials(config, this.passphrase);
+      // Files that just changed may be a renewal half written (the cert before the key): tried
+      // again briefly before a failure is the user's.
+      credentials = why === 'files'
+        ? await loadSettledCredentials(config, this.passphrase, {
+          wanted: () => this._state === 'running',
+          onWait: (d, ms) => this.logger.debug(`the credential files do not load yet (${d.code}), perhaps a renewal half written: trying again in ${ms} ms`),
+        })
+        : await loadCredentials(config, this.passphrase);
     } catch (e) {
       if (!(e instanceof CredentialsError)) throw e;
       // Stopped while reading: nothing to keep, nothing to say.
