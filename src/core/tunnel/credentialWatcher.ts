@@ -80,7 +80,7 @@ export function watchPlan(places: Place[], foldCase: boolean): Map<string, Set<s
 }
 
 /** The file system calls a look makes, one at a time, so the same steps run synchronously or not. */
-type Step = ['readlink' | 'realpath' | 'stat', string];
+type Step = ['lstat' | 'readlink' | 'realpath' | 'stat', string];
 type Steps = Generator<Step, FileLook, string | fs.Stats>;
 
 /** The most links followed from one configured path (the kernel's own limit is 40). */
@@ -90,11 +90,13 @@ const MAX_HOPS = 16;
 function* lookAt(file: string): Steps {
   const hops = [file];
   for (let at = file; hops.length <= MAX_HOPS; ) {
+    // lstat first: a regular file (the usual case) then costs no thrown error.
     let target: string;
     try {
+      if (!((yield ['lstat', at]) as fs.Stats).isSymbolicLink()) break;
       target = (yield ['readlink', at]) as string;
     } catch {
-      break; // not a link (EINVAL), or not there: the last hop
+      break; // not there: the last hop
     }
     at = linkTarget(path, at, target);
     hops.push(at);
@@ -112,7 +114,7 @@ function* lookAt(file: string): Steps {
   try {
     const real = (yield ['realpath', file]) as string;
     const s = (yield ['stat', real]) as fs.Stats;
-    yield* placeOf(real);
+    places.push({ dir: path.dirname(real), name: path.basename(real) }); // real already: no realpath
     fingerprint = `${real}\0${s.ino}\0${s.size}\0${s.mtimeMs}`;
   } catch (e) {
     fingerprint = `missing\0${(e as NodeJS.ErrnoException).code ?? 'error'}`;
@@ -120,13 +122,20 @@ function* lookAt(file: string): Steps {
   return { fingerprint, places };
 }
 
+const SYNC: Record<Step[0], (p: string) => string | fs.Stats> = {
+  lstat: (p) => fs.lstatSync(p), readlink: (p) => fs.readlinkSync(p), realpath: (p) => fs.realpathSync.native(p), stat: (p) => fs.statSync(p),
+};
+const ASYNC: Record<Step[0], (p: string) => Promise<string | fs.Stats>> = {
+  lstat: (p) => fs.promises.lstat(p), readlink: (p) => fs.promises.readlink(p), realpath: (p) => fs.promises.realpath(p), stat: (p) => fs.promises.stat(p),
+};
+
 function runSync(steps: Steps): FileLook {
   let next = steps.next();
   while (!next.done) {
     const [call, p] = next.value;
     let result: string | fs.Stats;
     try {
-      result = call === 'stat' ? fs.statSync(p) : call === 'readlink' ? fs.readlinkSync(p) : fs.realpathSync(p);
+      result = SYNC[call](p);
     } catch (e) {
       next = steps.throw(e);
       continue;
@@ -142,7 +151,7 @@ async function runAsync(steps: Steps): Promise<FileLook> {
     const [call, p] = next.value;
     let result: string | fs.Stats;
     try {
-      result = call === 'stat' ? await fs.promises.stat(p) : call === 'readlink' ? await fs.promises.readlink(p) : await fs.promises.realpath(p);
+      result = await ASYNC[call](p);
     } catch (e) {
       next = steps.throw(e);
       continue;
@@ -215,10 +224,18 @@ export class CredentialWatcher {
         const changed = named || now.some((l, i) => l.fingerprint !== this.fingerprints[i]);
         this.fingerprints = now.map((l) => l.fingerprint);
         this.rewatch(now);
-        if (changed) this.onChange();
+        if (changed) this.tell();
       } while (this.again && !this.disposed);
     } finally {
       this.looking = false;
+    }
+  }
+
+  private tell(): void {
+    try {
+      this.onChange();
+    } catch {
+      // The listener's own failure is its to report; a look must never become an unhandled rejection.
     }
   }
 
