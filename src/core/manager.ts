@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { ListenAddress, TunnelConfig } from './config/model';
 import { Diagnosis } from './diagnostics/diagnosis';
 import { Logger, silentLogger } from './log';
-import { CredentialWatcher, credentialFiles } from './tunnel/credentialWatcher';
+import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './tunnel/credentialWatcher';
 import { isActive, Tunnel, TunnelCounts, TunnelSnapshot, TunnelStartError, TunnelState } from './tunnel/tunnel';
 
 export interface TunnelEntry {
@@ -44,7 +44,7 @@ export interface ManagerOptions {
   /** Supplies a passphrase for tunnels whose key or pfx needs one (SecretStorage, a prompt). */
   passphraseFor?: (config: TunnelConfig) => Promise<string | undefined>;
   drainTimeoutMs?: number;
-  watchCredentials?: boolean;
+  watchCredentials?: boolean | CredentialWatchOptions;
 }
 
 export interface ManagerEvents {
@@ -271,7 +271,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
     slot.retry = new CredentialWatcher(credentialFiles(slot.config), () => {
       if (!slot.wanted || slot.tunnel !== failed || failed.state !== 'error' || this.slots.get(slot.config.name) !== slot) return;
       this.start(slot.config.name).catch(() => undefined); // a second failure is its diagnosis
-    });
+    }, typeof this.options.watchCredentials === 'object' ? this.options.watchCredentials : {});
   }
 
   private require(name: string): Slot {

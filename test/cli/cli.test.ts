@@ -168,6 +168,12 @@ describe('mtls-tunnels up', () => {
     const missing = await run(['up', '--config', await configFile('missingcert.json', { tunnels: [tunnel({ cert: path.join(dir, 'absent.crt') })] })]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Tunnel "echo": the cert file .*absent\.crt does not exist/);
+
+    // cert alone is a combined PEM: a cert file without the key is said at load, naming "cert".
+    const keyless = await run(['up', '--config', await configFile('keyless.json', { tunnels: [tunnel({ name: 'keyless', key: undefined })] })]);
+    assert.equal(keyless.code, 1, keyless.stdout + keyless.stderr);
+    assert.match(keyless.stderr, /Tunnel "keyless": the cert file .*client\.crt holds no private key, and "key" is not set\./);
+    assert.match(keyless.stderr, /Set "key" to the certificate's private key file/);
   });
 
   it('exits 1 when the listen port is in use, naming tunnel and port, and leaves no tunnel running', async () => {

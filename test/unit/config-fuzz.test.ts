@@ -129,7 +129,8 @@ function checkTunnel(t: TunnelConfig): void {
   assert.ok(t.target.host.length > 0);
   assert.ok((PROTOCOLS as readonly string[]).includes(t.protocol));
   assert.ok((TLS_VERSIONS as readonly string[]).includes(t.minTlsVersion));
-  assert.ok((t.cert !== undefined && t.key !== undefined && t.pfx === undefined) || (t.pfx !== undefined && t.cert === undefined && t.key === undefined));
+  // cert with key, cert alone (a combined PEM), or pfx alone; never key without cert.
+  assert.ok((t.cert !== undefined && t.pfx === undefined) || (t.pfx !== undefined && t.cert === undefined && t.key === undefined));
   for (const p of [t.cert, t.key, t.pfx, t.ca]) if (p !== undefined) assert.ok(path.isAbsolute(p), `${p} is absolute`);
   assert.ok(t.serverName.length > 0);
   assert.ok(t.verify.subjectAltNames.every((s) => /^(DNS|IP|URI|email):./.test(s)));

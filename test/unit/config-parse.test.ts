@@ -238,7 +238,7 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
     errorOn(bad({ protocol: 5 }), 'protocol', /unknown protocol number 5/);
   });
 
-  test('client identity: cert + key, or pfx, never both; never neither', () => {
+  test('client identity: cert + key, cert alone (combined PEM), or pfx, never both; never neither', () => {
     const p12 = ok({ cert: undefined, key: undefined, pfx: `${ABS}/client.p12` });
     assert.equal(p12.pfx, `${ABS}/client.p12`);
     assert.equal(p12.cert, undefined);
@@ -246,7 +246,9 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
     errorOn(bad({ key: undefined, pfx: `${ABS}/client.p12` }), 'pfx', /not both/);
     errorOn(bad({ cert: undefined, key: undefined }), 'cert', /a client identity is required/);
     errorOn(bad({ cert: undefined }), 'cert', /key is set but cert is missing/);
-    errorOn(bad({ key: undefined }), 'key', /cert is set but key is missing/);
+    const combined = ok({ key: undefined });
+    assert.equal(combined.key, undefined, 'cert alone: a combined PEM, its key read at start');
+    assert.ok(combined.cert);
     errorOn(bad({ cert: 7 }), 'cert', /must be a non-empty string, not number 7/);
     errorOn(bad({ ca: '' }), 'ca', /must be a non-empty string/);
   });

@@ -5,13 +5,14 @@
  * credential files are fixed on disk, and the success clears its failure.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, test, TestContext } from 'node:test';
 import { TunnelConfig } from '../../src/core/config/model';
 import { TunnelManager } from '../../src/core/manager';
+import { CredentialWatchOptions } from '../../src/core/tunnel/credentialWatcher';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { tunnelConfig } from '../support/tunnels';
 import { connectLocal, echoOnce, within } from '../support/tunnelKit';
@@ -21,7 +22,7 @@ import { startMtlsServer } from '../support/mtlsServer';
 // The server's default handler echoes.
 const echo = {};
 
-function managerFor(t: TestContext, configs: TunnelConfig[], watchCredentials = false): TunnelManager {
+function managerFor(t: TestContext, configs: TunnelConfig[], watchCredentials: boolean | CredentialWatchOptions = false): TunnelManager {
   const manager = new TunnelManager({ watchCredentials, drainTimeoutMs: 100 });
   manager.apply(configs);
   t.after(() => manager.dispose());
@@ -124,5 +125,27 @@ describe('the manager applies settings to running tunnels', () => {
     assert.equal(manager.entry('fixme')!.lastDiagnosis, undefined);
     const c = await connectLocal(t, manager.entry('fixme')!.address.port);
     assert.equal(await echoOnce(c, 'works'), 'works');
+  });
+
+  test('a wanted tunnel whose credential folder does not exist yet starts once it appears', { timeout: 20_000 }, async (t) => {
+    // No folder, nothing to watch: the poll is what sees it arrive (a volume mounted late).
+    const backend = await startMtlsServer(pki, echo, t);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-late-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const later = path.join(dir, 'secret');
+    const config = tunnelConfig(pki, backend.port, { name: 'late', cert: path.join(later, 'tls.crt'), key: path.join(later, 'tls.key') });
+    const manager = managerFor(t, [config], { pollMs: 50 });
+    await assert.rejects(manager.start('late'));
+    assert.equal(manager.entry('late')!.lastDiagnosis?.code, 'FILE_MISSING');
+
+    const started = whenChanged(manager, () => manager.entry('late')!.state === 'running', 'the tunnel to start once its folder appears', 10_000);
+    const staging = path.join(dir, 'staging');
+    await mkdir(staging);
+    await copyFile(pki.client.cert, path.join(staging, 'tls.crt'));
+    await copyFile(pki.client.key, path.join(staging, 'tls.key'));
+    await rename(staging, later);
+    await started;
+    const c = await connectLocal(t, manager.entry('late')!.address.port);
+    assert.equal(await echoOnce(c, 'arrived'), 'arrived');
   });
 });

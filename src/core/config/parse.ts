@@ -160,9 +160,10 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   if (o.pfx !== undefined && (o.cert !== undefined || o.key !== undefined)) {
     err('pfx', 'use either pfx or cert + key, not both');
   } else if (o.pfx === undefined) {
-    if (o.cert === undefined && o.key === undefined) missing('cert', 'a client identity is required: set cert and key (PEM) or pfx (PKCS#12)');
+    // cert alone is a combined PEM (certificates and key in one file); whether the key is really
+    // there is read when the tunnel starts, and said naming "cert".
+    if (o.cert === undefined && o.key === undefined) missing('cert', 'a client identity is required: set cert and key (PEM), cert alone (one PEM file with the key), or pfx (PKCS#12)');
     else if (o.cert === undefined) missing('cert', 'key is set but cert is missing');
-    else if (o.key === undefined) missing('key', 'cert is set but key is missing');
   }
   let passphrase: string | undefined;
   if (o.passphrase !== undefined) {

@@ -95,31 +95,36 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     options.pfx = await readCredentialFile(t, 'pfx', config.pfx);
     options.passphrase = passphrase ?? '';
     description = `pfx ${config.pfx}`;
-  } else if (config.cert && config.key) {
-    files.push(config.cert, config.key);
-    const [cert, key] = await Promise.all([readCredentialFile(t, 'cert', config.cert), readCredentialFile(t, 'key', config.key)]);
+  } else if (config.cert) {
+    // Without "key", the key is in the cert file (a combined PEM, as ghostunnel's --keystore).
+    const keyField = config.key ? 'key' : 'cert';
+    files.push(config.cert, ...(config.key ? [config.key] : []));
+    const [cert, keyFile] = await Promise.all([readCredentialFile(t, 'cert', config.cert), config.key ? readCredentialFile(t, 'key', config.key) : undefined]);
     clientChain = parseCertificates(t, 'cert', config.cert, cert);
+    const key = keyFile ?? keyInCertFile(t, config.cert, cert);
+    const keyName = config.key ? `the private key ${config.key}` : `the private key in ${config.cert}`;
     let privateKey;
     try {
       privateKey = createPrivateKey({ key, passphrase });
     } catch (e) {
-      throw new CredentialsError(keyProblem(t, config.key, e as NodeJS.ErrnoException, passphrase !== undefined), 'key');
+      throw new CredentialsError(keyProblem(t, keyField, config.key ?? config.cert, e as NodeJS.ErrnoException, passphrase !== undefined), keyField);
     }
     if (!clientChain[0].checkPrivateKey(privateKey)) {
       throw new CredentialsError({
         code: 'KEY_CERT_MISMATCH', severity: 'error',
-        summary: `Tunnel "${t}": the private key ${config.key} does not belong to the certificate ${config.cert} (${oneLineName(clientChain[0].subject)}).`,
+        summary: `Tunnel "${t}": ${keyName} does not belong to the certificate ${config.cert} (${oneLineName(clientChain[0].subject)}).`,
         fix: 'Use the key that was generated with this certificate, or the certificate issued for this key.',
-      }, 'key');
+      }, keyField);
     }
-    options.cert = cert;
+    // A combined file gives OpenSSL its certificates and its key apart, each as clean PEM.
+    options.cert = config.key ? cert : pemCertificates(cert.toString('latin1')).map((b) => b.pem).join('');
     options.key = key;
     options.passphrase = passphrase;
     const leaf = clientChain[0];
     const cn = commonNameOf(leaf.subject);
     description = `cert ${config.cert} (${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left)`;
   } else {
-    throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert and key, or pfx.' }, 'cert');
+    throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert (and key, unless the cert file holds it), or pfx.' }, 'cert');
   }
 
   if (config.ca) {
@@ -154,6 +159,41 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
   return { context, clientChain, files, description };
 }
 
+/**
+ * What a renewal shows while it is half written: the new certificate beside the old key, a file
+ * not yet complete, a file between its removal and its replacement.
+ */
+const HALF_WRITTEN: ReadonlySet<string> = new Set(['KEY_CERT_MISMATCH', 'PEM_MALFORMED', 'FILE_MISSING']);
+
+/** Waits before each further try of a reload after a change on disk: under two seconds in all. */
+export const SETTLE_WAITS_MS = [250, 500, 1000];
+
+export interface SettleOptions {
+  /** Told before each wait (a debug line); the diagnosis is not the user's yet. */
+  onWait?: (diagnosis: Diagnosis, ms: number) => void;
+  /** False ends the tries early (the tunnel stopped). */
+  wanted?: () => boolean;
+  waitsMs?: readonly number[];
+}
+
+/**
+ * loadCredentials for files that just changed on disk: a renewal that writes cert and key one after
+ * the other is seen between the two, so a half-written look is tried again a few times before its
+ * diagnosis is the user's. Files that stay wrong fail with the last diagnosis.
+ */
+export async function loadSettledCredentials(config: CredentialFields, passphrase: string | undefined, options: SettleOptions = {}): Promise<Credentials> {
+  const waits = options.waitsMs ?? SETTLE_WAITS_MS;
+  for (let i = 0; ; i++) {
+    try {
+      return await loadCredentials(config, passphrase);
+    } catch (e) {
+      if (!(e instanceof CredentialsError) || !HALF_WRITTEN.has(e.diagnosis.code) || i >= waits.length || options.wanted?.() === false) throw e;
+      options.onWait?.(e.diagnosis, waits[i]);
+      await new Promise((resolve) => setTimeout(resolve, waits[i]));
+    }
+  }
+}
+
 function pfxProblem(tunnel: string, file: string, passphrase: string | undefined, passphraseFailed: boolean, detail: string): Diagnosis {
   if (passphraseFailed) {
     return { code: passphrase ? 'WRONG_PASSPHRASE' : 'PASSPHRASE_REQUIRED', severity: 'error', summary: passphrase ? `Tunnel "${tunnel}": the passphrase for ${file} is wrong.` : `Tunnel "${tunnel}": ${file} is protected by a passphrase and none was given.`, fix: 'Enter the PKCS#12 passphrase again (or set the environment variable the "passphrase" field names).' };
@@ -161,7 +201,18 @@ function pfxProblem(tunnel: string, file: string, passphrase: string | undefined
   return { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": ${file} is not a readable PKCS#12 bundle.`, fix: 'Point "pfx" at a .p12/.pfx file, or use cert and key for PEM files.', detail };
 }
 
-function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
+/** The private key block of a combined PEM (certificates and key in one file); its absence names "cert". */
+function keyInCertFile(tunnel: string, file: string, pem: Buffer): Buffer {
+  const block = splitPem(pem.toString('latin1')).find((b) => isPrivateKeyLabel(b.label));
+  if (block) return Buffer.from(block.pem, 'latin1');
+  throw new CredentialsError({
+    code: 'PEM_MALFORMED', severity: 'error',
+    summary: `Tunnel "${tunnel}": the cert file ${file} holds no private key, and "key" is not set.`,
+    fix: `Set "key" to the certificate's private key file, or append the key to ${file} (certificates and key in one PEM file).`,
+  }, 'cert');
+}
+
+function keyProblem(tunnel: string, field: 'key' | 'cert', file: string, err: NodeJS.ErrnoException, hadPassphrase: boolean): Diagnosis {
   const msg = err.message ?? '';
   // OpenSSL 3 (Node 18+) does not say "passphrase" for an encrypted key read without one: its
   // password callback is cancelled and it reports "interrupted or cancelled".
@@ -172,5 +223,5 @@ function keyProblem(tunnel: string, file: string, err: NodeJS.ErrnoException, ha
   if (/bad decrypt/i.test(msg) || (hadPassphrase && /decrypt|passphrase/i.test(msg))) {
     return { code: 'WRONG_PASSPHRASE', severity: 'error', summary: `Tunnel "${tunnel}": the passphrase for the private key ${file} is wrong.`, fix: 'Enter the passphrase again.' };
   }
-  return { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the key file ${file} holds no readable private key.`, fix: 'Point "key" at a PEM private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY).', detail: err.code };
+  return { code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} holds no readable private key.`, fix: `Point "${field}" at a PEM file with a private key (-----BEGIN PRIVATE KEY----- or RSA/EC PRIVATE KEY).`, detail: err.code };
 }

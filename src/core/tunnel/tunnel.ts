@@ -26,8 +26,8 @@ import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler } from '../protocols';
 import { formatBytes, formatDuration } from '../units';
-import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
-import { CredentialWatcher, credentialFiles } from './credentialWatcher';
+import { Credentials, CredentialsError, loadCredentials, loadSettledCredentials } from '../tls/credentials';
+import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
 import { expectedProtection, Protection, SameUserGate } from './protection';
@@ -46,8 +46,8 @@ export interface TunnelOptions {
   logger?: Logger;
   /** Passphrase for `key` or `pfx` (from SecretStorage or the environment); never logged. */
   passphrase?: string;
-  /** Reload credentials when their files change (default true). */
-  watchCredentials?: boolean;
+  /** Reload credentials when their files change (default true); options tune how (tests turn events off). */
+  watchCredentials?: boolean | CredentialWatchOptions;
   /** How long open connections may finish on stop() before they are cut (default 5000 ms). */
   drainTimeoutMs?: number;
 }
@@ -208,7 +208,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const config = this.wanted;
     let credentials: Credentials;
     try {
-      credentials = await loadCredentials(config, this.passphrase);
+      // Files that just changed may be a renewal half written (the cert before the key): tried
+      // again briefly before a failure is the user's.
+      credentials = why === 'files'
+        ? await loadSettledCredentials(config, this.passphrase, {
+          wanted: () => this._state === 'running',
+          onWait: (d, ms) => this.logger.debug(`the credential files do not load yet (${d.code}), perhaps a renewal half written: trying again in ${ms} ms`),
+        })
+        : await loadCredentials(config, this.passphrase);
     } catch (e) {
       if (!(e instanceof CredentialsError)) throw e;
       // Stopped while reading: nothing to keep, nothing to say.
@@ -365,7 +372,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
           // The log itself is gone (a closed output channel): nothing left to tell.
         }
       });
-    });
+    }, typeof this.options.watchCredentials === 'object' ? this.options.watchCredentials : {});
   }
 
   /**
