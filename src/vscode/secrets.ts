@@ -67,7 +67,7 @@ export class Passphrases {
     // Asked and answered while this call waited its turn?
     const stored = await this.secrets.get(key);
     if (stored !== undefined) return stored;
-    const file = config.pfx ?? config.key;
+    const file = config.pfx ?? config.key ?? config.cert;
     const value = await vscode.window.showInputBox({
       title: `Passphrase for tunnel "${config.name}"`,
       prompt: `${file} is protected by a passphrase. It is kept in VS Code's secret storage, never in settings.`,
@@ -84,7 +84,7 @@ export class Passphrases {
 }
 
 function secretKey(config: TunnelConfig): string | undefined {
-  const file = config.pfx ?? config.key;
+  const file = config.pfx ?? config.key ?? config.cert;
   return file ? `passphrase:${config.name}:${file}` : undefined;
 }
 

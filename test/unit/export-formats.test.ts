@@ -64,6 +64,14 @@ describe('ghostunnel', () => {
     assert.ok(spawnSync('sh', ['-n'], { input: r.text }).status === 0, 'not valid sh');
   });
 
+  test('a combined PEM (cert alone) becomes --keystore; Envoy reads the key from the same file', () => {
+    const combined = tunnel({ cert: '/pki/client.pem', key: undefined });
+    const g = exportTunnel(combined, 'ghostunnel').text;
+    hasLine(g, '  --keystore /pki/client.pem \\');
+    assert.ok(!g.includes('--key '), 'no empty --key');
+    assert.match(exportTunnel(combined, 'envoy').text, /private_key:\s*\n\s*filename: "\/pki\/client\.pem"/);
+  });
+
   test('postgres and mysql: refused at run time, the closest command commented out, and why', () => {
     for (const [protocol, why] of [['postgres', /SSLRequest/], ['mysql', /issue #402/], ['postgres-direct', /ALPN/]] as const) {
       const r = exportTunnel(tunnel({ protocol }), 'ghostunnel');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { describe, test, TestContext } from 'node:test';
@@ -62,6 +62,19 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
     const got = await reply;
     assert.equal(got.bytes, payload.length);
     assert.ok(got.data!.equals(payload), 'the echo differs from what was sent');
+    assert.deepEqual(server.clients, ['alice']);
+  });
+
+  test('a combined PEM (cert alone) exports without a key line, and stunnel reads the key from it', { timeout: 30_000 }, async (t) => {
+    const server = await startMtlsServer(pki());
+    t.after(() => server.close());
+    const combined = path.join(pki().dir, 'client-combined.pem');
+    await writeFile(combined, `${await readFile(pki().client.cert, 'utf8')}${await readFile(pki().client.key, 'utf8')}`);
+    const config = await exported(server.port, { cert: combined, key: undefined });
+    assert.doesNotMatch(exportTunnel(config, 'stunnel').text, /^key =/m);
+    await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    assert.equal(await echoOnce(client, 'combined\n'), 'combined\n');
     assert.deepEqual(server.clients, ['alice']);
   });
 

@@ -104,7 +104,7 @@ function upstreamTlsContext(config: TunnelConfig, notes: string[]): YamlMap {
   if (password) notes.push(`the passphrase is not written here: Envoy reads it from the ${ENVOY_PASSPHRASE_ENV} environment variable`);
   const certificate: YamlMap = config.pfx
     ? { pkcs12: { filename: config.pfx }, password }
-    : { certificate_chain: { filename: config.cert ?? '' }, private_key: { filename: config.key ?? '' }, password };
+    : { certificate_chain: { filename: config.cert ?? '' }, private_key: { filename: config.key ?? config.cert ?? '' }, password };
   if (!config.ca) notes.push(`no ca: Envoy verifies nothing without trusted_ca, so this uses the system bundle ${SYSTEM_CA_BUNDLE} where mtls-tunnels trusts Node's bundled roots`);
   for (const san of config.verify.subjectAltNames) {
     notes.push(`verify.subjectAltNames ${san}: Envoy accepts a certificate matching any one entry of match_typed_subject_alt_names, so adding it would let it stand in for the server name; mtls-tunnels requires both (not carried)`);

@@ -28,7 +28,9 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
       notes.push('the PKCS#12 passphrase is not written here: ghostunnel reads it from the KEYSTORE_PASS environment variable');
     }
   } else {
-    flags.push(['--cert', config.cert ?? ''], ['--key', config.key ?? '']);
+    // cert alone is a combined PEM (certificate and key in one file): ghostunnel's --keystore takes that.
+    if (config.key === undefined) flags.push(['--keystore', config.cert ?? '']);
+    else flags.push(['--cert', config.cert ?? ''], ['--key', config.key]);
     if (config.passphrase !== undefined) {
       notes.push('the private key is encrypted, and ghostunnel reads only unencrypted PEM keys (--storepass is for PKCS#12 keystores): decrypt the key, or bundle cert and key as PKCS#12 and use --keystore');
     }

@@ -26,7 +26,9 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
     if (!/\.(p12|pfx)$/i.test(config.pfx)) notes.push('stunnel reads a PKCS#12 bundle only when its name ends in .p12 or .pfx; rename or link the file');
     notes.push("stunnel uses the certificate and key from the PKCS#12 bundle but not the CA certificates in it; if the server needs your intermediate, export cert and key as PEM instead");
   } else {
-    service.push(`cert = ${config.cert ?? ''}`, `key = ${config.key ?? ''}`);
+    // Without key, stunnel reads the key from the cert file: a combined PEM as it is.
+    service.push(`cert = ${config.cert ?? ''}`);
+    if (config.key !== undefined) service.push(`key = ${config.key}`);
   }
   if (config.passphrase !== undefined) {
     notes.push('stunnel cannot read a passphrase from the environment: it tries an empty one, then asks on the terminal (foreground only); for a sidecar, use an unencrypted key readable only by stunnel\'s user');
