@@ -9,7 +9,8 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
+  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TARGET_POLICIES, TLS_VERSIONS, TargetPolicy, TlsVersion, TunnelConfig,
+  formatEndpoint,
   defaultAlpn, isLoopbackHost,
 } from './model';
 import { parseProxySetting } from './proxy';
@@ -21,7 +22,7 @@ export interface ParseResult {
 }
 
 const FIELDS = [
-  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
+  'name', 'listen', 'unsafeListen', 'target', 'targetPolicy', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
 ] as const;
@@ -132,18 +133,22 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
 
   const unsafeListen = bool('unsafeListen');
   const listen = typeof o.listen === 'string' && o.listen.startsWith('unix:') ? parseSocketListen(o.listen, vars, err) : parseListen(o.listen, unsafeListen, err);
-  const targetText = str('target', o.target);
-  let target: Endpoint | undefined;
-  if (o.target === undefined) missing('target', 'is required ("host:port" of the mTLS server)');
-  else if (targetText !== undefined) {
-    const parsed = parseEndpoint(targetText);
-    if (typeof parsed === 'string') err('target', parsed);
-    else if (parsed.port === 0) err('target', 'port must be from 1 to 65535');
-    else target = parsed;
+  const targetList = parseTargets(o.target, str, err, missing);
+  const target: Endpoint | undefined = targetList[0];
+  let targetPolicy: TargetPolicy = DEFAULTS.targetPolicy;
+  if (o.targetPolicy !== undefined) {
+    if ((TARGET_POLICIES as readonly unknown[]).includes(o.targetPolicy)) targetPolicy = o.targetPolicy as TargetPolicy;
+    else {
+      const near = typeof o.targetPolicy === 'string' ? closest(o.targetPolicy, TARGET_POLICIES) : undefined;
+      err('targetPolicy', `must be ${TARGET_POLICIES.map((p) => `"${p}"`).join(' or ')}, not ${describe(o.targetPolicy)}${near ? `; did you mean "${near}"?` : ''}`, near ? { fix: { kind: 'replaceValue', value: near } } : {});
+    }
   }
 
-  const proxy = parseProxySetting(o.proxy, target, vars);
-  if (!proxy.ok) err('proxy', proxy.message);
+  // Per target: with "env", NO_PROXY may exempt one target's host and not another's.
+  const proxies = (targetList.length > 0 ? targetList : [undefined]).map((t) => parseProxySetting(o.proxy, t, vars));
+  const proxy = proxies[0];
+  const proxyProblem = proxies.find((p): p is Extract<typeof p, { ok: false }> => !p.ok);
+  if (proxyProblem) err('proxy', proxyProblem.message);
 
   let protocol: Protocol = DEFAULTS.protocol;
   if (o.protocol !== undefined) {
@@ -210,6 +215,11 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     unsafeListen,
     allowOtherUsers: bool('allowOtherUsers'),
     target: target ?? { host: '', port: 0 },
+    targets: targetList.map((t, i) => {
+      const p = proxies[i];
+      return { ...t, serverName: serverNameRaw ?? t.host, ...(p.ok && p.proxy ? { proxy: p.proxy } : {}), ...(p.ok && p.bypass ? { proxyBypass: p.bypass } : {}) };
+    }),
+    targetPolicy,
     protocol,
     cert, key, pfx, passphrase, ca,
     ...optional('crl', file('crl')),
@@ -232,6 +242,51 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   };
   // A named entry with errors still comes back so duplicate names are caught; the caller drops it.
   return nameOk ? tunnel : undefined;
+}
+
+/**
+ * `"host:port"`, or a list of them (at least one, no repeats): each checked as `target[i]`, so an
+ * editor marks the element that is wrong. The good ones come back in order.
+ */
+function parseTargets(
+  value: unknown,
+  str: (field: string, value: unknown) => string | undefined,
+  err: (field: string, message: string, location?: Partial<ConfigErrorLocation>) => void,
+  missing: (field: string, message: string) => void,
+): Endpoint[] {
+  if (value === undefined) {
+    missing('target', 'is required ("host:port" of the mTLS server, or a list of them)');
+    return [];
+  }
+  const one = (field: string, raw: unknown): Endpoint | undefined => {
+    const text = str(field, raw);
+    if (text === undefined) return undefined;
+    const parsed = parseEndpoint(text);
+    if (typeof parsed === 'string') err(field, parsed);
+    else if (parsed.port === 0) err(field, 'port must be from 1 to 65535');
+    else return parsed;
+    return undefined;
+  };
+  if (!Array.isArray(value)) {
+    const t = one('target', value);
+    return t ? [t] : [];
+  }
+  if (value.length === 0) {
+    err('target', 'an empty list has no server to reach; give at least one "host:port"');
+    return [];
+  }
+  const out: Endpoint[] = [];
+  const seen = new Map<string, number>();
+  value.forEach((raw, i) => {
+    const t = one(`target[${i}]`, raw);
+    if (!t) return;
+    const key = formatEndpoint(t).toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) return err(`target[${i}]`, `${formatEndpoint(t)} is already target[${first}]; list each server once`);
+    seen.set(key, i);
+    out.push(t);
+  });
+  return out;
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
