@@ -1,7 +1,8 @@
 /**
  * The exported stunnel.conf, run by Debian's real stunnel against a real mTLS echo server: bytes
- * the SSLRequest first; past a first target that is down), and the rogue client certificate or a wrong server name gets nothing.
- * the SSLRequest first), and the rogue client certificate or a wrong server name gets nothing.
+ * come back byte-exact (by host name, by IP, through `protocol = pgsql` to a server that wants
+ * the SSLRequest first, and past a first target that is down), and the rogue client certificate
+ * or a wrong server name gets nothing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
