@@ -33,7 +33,7 @@ export function tunnelHealth(manager: TunnelManager, names: readonly string[], n
       continue;
     }
     const leaf = manager.tunnel(name)?.clientCertificate;
-    if (!leaf) continue; // a PKCS#12 identity: its dates are read at the handshake, not here
+    if (!leaf) continue; // a certificate OpenSSL would not show back: its dates are read at the handshake
     const status = validityOf(leaf, now).status;
     if (status === 'expired' || status === 'not yet valid') {
       reasons.push(reasonLine(name, clientValidity(entry.config, leaf, 'loaded', now)?.summary ?? `the client certificate is ${status}`));

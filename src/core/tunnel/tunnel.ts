@@ -319,9 +319,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.lastDiagnosis;
   }
 
-  /** The client certificate new connections present, when it came from PEM files (metrics, health). */
+  /** The client certificate new connections present, from PEM files or a PKCS#12 bundle (metrics, health). */
   get clientCertificate(): X509Certificate | undefined {
-    return this.live?.credentials.clientChain[0];
+    return this.live?.credentials.leaf;
   }
 
   private async doStop(): Promise<void> {
