@@ -1,7 +1,8 @@
 /**
  * Several targets, through real tunnels and real mTLS servers: failover to the second when the
  * first is down, back to the first once its backoff window is over, round-robin spreading new
- * connections, one diagnosis naming every target's reason when none works. The order and the
+ * connections, one diagnosis naming every target's reason when none works, no failover once a
+ * MySQL client has seen the first server's greeting. The order and the
  * backoff themselves (TargetSet) are plain rules, checked with a clock the test moves.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,15 @@ import { unusedPort } from '../support/ports';
 import { tunnelConfig } from '../support/tunnels';
 import { closed, connectLocal, readBytes, recordingLogger, startTunnel, tunnelPort, until } from '../support/tunnelKit';
 import { withPki } from '../support/pkiFixture';
+
+/** A MySQL 8 greeting that offers CLIENT_SSL and CLIENT_PROTOCOL_41 (as tunnel-mysql-deadline.test.ts). */
+function greeting(): Buffer {
+  const p = Buffer.concat([Buffer.from([0x0a]), Buffer.from('8.0.0\0'), Buffer.alloc(4), Buffer.alloc(8, 1), Buffer.from([0]), Buffer.from([0x00, 0x0a]), Buffer.alloc(20)]);
+  p.writeUInt16LE(0x0200 | 0x8000 | 0x0800, 6 + 4 + 8 + 1 + 1);
+  const h = Buffer.alloc(4);
+  h.writeUIntLE(p.length, 0, 3);
+  return Buffer.concat([h, p]);
+}
 
 const endpoint = (port: number): TargetEndpoint => ({ host: '127.0.0.1', port, serverName: '127.0.0.1' });
 
@@ -130,5 +140,33 @@ describe('a tunnel with several targets', () => {
     assert.ok(d.summary.includes(`127.0.0.1:${down}: nothing is listening`), d.summary);
     assert.ok(d.summary.includes(`localhost:${rogue.port}: `) && /not trust|untrusted|issued by/i.test(d.summary), d.summary);
     assert.ok(d.fix.includes(`For 127.0.0.1:${down}: `) && d.fix.includes(`For localhost:${rogue.port}: `), d.fix);
+  });
+
+  test('mysql: once the first server\'s greeting reached the client, the second is not tried, and the diagnosis says so', { timeout: 30_000 }, async (t) => {
+    const mysqlPreamble = async (raw: import('node:net').Socket) => {
+      raw.write(greeting());
+      raw.pause();
+      await readBytes(raw, 36, 5000);
+      return true;
+    };
+    // The first presents a certificate we must not trust: its TLS handshake fails after the greeting.
+    const first = await startMtlsServer(pki(), { identity: pki().rogueServer, preamble: mysqlPreamble, handshakeTimeoutMs: 1000 }, t);
+    const second = await startMtlsServer(pki(), { preamble: mysqlPreamble }, t);
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), first.port, { name: 'my', protocol: 'mysql', target: [`127.0.0.1:${first.port}`, `127.0.0.1:${second.port}`] }), { targetBackoff: backoff });
+    const diagnoses: Diagnosis[] = [];
+    tunnel.on('diagnosis', (d) => diagnoses.push(d));
+    const client = await connectLocal(t, tunnelPort(tunnel));
+    await readBytes(client, 4, 5000); // the relayed greeting's header
+    const response = Buffer.alloc(40);
+    response.writeUInt32LE(0x0200 | 0x8000, 0);
+    const header = Buffer.alloc(4);
+    header.writeUIntLE(response.length, 0, 3);
+    header[3] = 1;
+    client.write(Buffer.concat([header, response]));
+    await closed(client, 10_000);
+    await until(() => diagnoses.length === 1, 5000, 'the diagnosis');
+    assert.equal(diagnoses[0].code, 'SERVER_CERT_UNTRUSTED');
+    assert.ok(diagnoses[0].summary.includes(`127.0.0.1:${second.port} not tried: the local client had already heard from 127.0.0.1:${first.port}`), diagnoses[0].summary);
+    assert.equal(second.accepted, 0, 'a second server cannot take over a MySQL session the client has seen begin');
   });
 });
