@@ -4,17 +4,19 @@
  * come from files the CLI reads and from users who ignore squiggles.
  *
  * A little over 300 lines: every field's rule, in the order of the settings table, read best in
- * one place (the proxy setting has a file of its own).
+ * one place (the proxy setting and the target list have files of their own).
  */
-import * as net from 'node:net';
 import * as path from 'node:path';
 import {
-  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TARGET_POLICIES, TLS_VERSIONS, TargetPolicy, TlsVersion, TunnelConfig,
-  formatEndpoint,
+  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
+import { parseEndpoint } from './endpoint';
 import { parseProxySetting } from './proxy';
+import { parseTargetPolicy, parseTargets } from './targets';
 import { VariableContext, substituteVariables } from './variables';
+
+export { parseEndpoint } from './endpoint';
 
 export interface ParseResult {
   tunnels: TunnelConfig[];
@@ -135,14 +137,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   const listen = typeof o.listen === 'string' && o.listen.startsWith('unix:') ? parseSocketListen(o.listen, vars, err) : parseListen(o.listen, unsafeListen, err);
   const targetList = parseTargets(o.target, str, err, missing);
   const target: Endpoint | undefined = targetList[0];
-  let targetPolicy: TargetPolicy = DEFAULTS.targetPolicy;
-  if (o.targetPolicy !== undefined) {
-    if ((TARGET_POLICIES as readonly unknown[]).includes(o.targetPolicy)) targetPolicy = o.targetPolicy as TargetPolicy;
-    else {
-      const near = typeof o.targetPolicy === 'string' ? closest(o.targetPolicy, TARGET_POLICIES) : undefined;
-      err('targetPolicy', `must be ${TARGET_POLICIES.map((p) => `"${p}"`).join(' or ')}, not ${describe(o.targetPolicy)}${near ? `; did you mean "${near}"?` : ''}`, near ? { fix: { kind: 'replaceValue', value: near } } : {});
-    }
-  }
+  const targetPolicy = parseTargetPolicy(o.targetPolicy, err, describe, closest);
 
   // Per target: with "env", NO_PROXY may exempt one target's host and not another's.
   const proxies = (targetList.length > 0 ? targetList : [undefined]).map((t) => parseProxySetting(o.proxy, t, vars));
@@ -244,51 +239,6 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
   return nameOk ? tunnel : undefined;
 }
 
-/**
- * `"host:port"`, or a list of them (at least one, no repeats): each checked as `target[i]`, so an
- * editor marks the element that is wrong. The good ones come back in order.
- */
-function parseTargets(
-  value: unknown,
-  str: (field: string, value: unknown) => string | undefined,
-  err: (field: string, message: string, location?: Partial<ConfigErrorLocation>) => void,
-  missing: (field: string, message: string) => void,
-): Endpoint[] {
-  if (value === undefined) {
-    missing('target', 'is required ("host:port" of the mTLS server, or a list of them)');
-    return [];
-  }
-  const one = (field: string, raw: unknown): Endpoint | undefined => {
-    const text = str(field, raw);
-    if (text === undefined) return undefined;
-    const parsed = parseEndpoint(text);
-    if (typeof parsed === 'string') err(field, parsed);
-    else if (parsed.port === 0) err(field, 'port must be from 1 to 65535');
-    else return parsed;
-    return undefined;
-  };
-  if (!Array.isArray(value)) {
-    const t = one('target', value);
-    return t ? [t] : [];
-  }
-  if (value.length === 0) {
-    err('target', 'an empty list has no server to reach; give at least one "host:port"');
-    return [];
-  }
-  const out: Endpoint[] = [];
-  const seen = new Map<string, number>();
-  value.forEach((raw, i) => {
-    const t = one(`target[${i}]`, raw);
-    if (!t) return;
-    const key = formatEndpoint(t).toLowerCase();
-    const first = seen.get(key);
-    if (first !== undefined) return err(`target[${i}]`, `${formatEndpoint(t)} is already target[${first}]; list each server once`);
-    seen.set(key, i);
-    out.push(t);
-  });
-  return out;
-}
-
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
@@ -357,21 +307,6 @@ function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: 
     return undefined;
   }
   return endpoint;
-}
-
-/** `host:port` or `[v6]:port`; returns a message when it is neither. */
-export function parseEndpoint(text: string): Endpoint | string {
-  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) {
-    if (/^[0-9A-Fa-f:]+$/.test(text) && text.includes('::')) return `"${text}" is an IPv6 address without a port; write "[${text}]:PORT"`;
-    return `"${text}" is not "host:port" (IPv6 as "[::1]:5432")`;
-  }
-  const port = Number(m[2]);
-  if (port > 65535) return `port ${port} is out of range (1-65535)`;
-  const host = m[1];
-  if (text.startsWith('[') && net.isIPv6(host) === false) return `"${host}" is not an IPv6 address`;
-  if (!text.startsWith('[') && !net.isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(host)) return `"${host}" is not a valid host name`;
-  return { host, port };
 }
 
 function describe(v: unknown): string {

@@ -11,7 +11,8 @@
  *
  * The upstream socket has one error listener for its whole life, which acts by stage; what an
  * end or an error after the handshake means is decided by the pure rules in upstreamClose.ts.
- * A little over 300 lines: one connection's stages, in the order they happen, read best together.
+ * About 400 lines: one connection's stages, in the order they happen (the choice of target among
+ * them), read best together.
  */
 import * as net from 'node:net';
 import { TunnelConfig, forTarget, formatEndpoint } from '../config/model';
