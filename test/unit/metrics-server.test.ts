@@ -238,6 +238,20 @@ describe('up --metrics: /healthz and /readyz', () => {
     }
   });
 
+  it('/readyz?check=1 with two targets, one down: 503 naming that target', async () => {
+    const down = await unusedPort();
+    const config = tunnelConfig(pki(), server.port, { name: 'pair', target: [`127.0.0.1:${server.port}`, `127.0.0.1:${down}`] });
+    const { metrics, dispose } = await running([config]);
+    try {
+      const ready = await get(metrics, '/readyz?check=1');
+      assert.equal(ready.status, 503);
+      assert.match(ready.body, new RegExp(`^pair: target 127\\.0\\.0\\.1:${down}: nothing is listening`, 'm'));
+      assert.ok(!ready.body.includes(`target 127.0.0.1:${server.port}`), ready.body);
+    } finally {
+      await dispose();
+    }
+  });
+
   it('no passphrase or key material in any answer', async () => {
     const passphrase = 'pass-' + Math.random().toString(36).slice(2);
     const keyPem = await readFile(pki().client.key, 'utf8');

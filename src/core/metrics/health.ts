@@ -51,8 +51,9 @@ export function reasonLine(name: string, text: string): string {
 }
 
 function withoutName(name: string, text: string): string {
-  const prefix = `Tunnel "${name}": `;
-  return text.startsWith(prefix) ? text.slice(prefix.length) : text;
+  // `Tunnel "NAME": …`, or with several targets `Tunnel "NAME", target HOST:PORT: …`.
+  for (const prefix of [`Tunnel "${name}": `, `Tunnel "${name}", `]) if (text.startsWith(prefix)) return text.slice(prefix.length);
+  return text;
 }
 
 /** The doctor's verdict on one tunnel, as readiness needs it. */
