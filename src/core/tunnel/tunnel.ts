@@ -507,7 +507,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   private warnAboutClientCertificate(credentials: Credentials): void {
-    const leaf = credentials.clientChain[0];
+    const leaf = credentials.leaf;
     const warning = leaf && clientValidity(this.live?.config ?? this.wanted, leaf, 'loaded');
     if (warning) this.report(warning);
   }
