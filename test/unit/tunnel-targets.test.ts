@@ -62,6 +62,23 @@ describe('target order and backoff (TargetSet)', () => {
     assert.deepEqual(set.standings().map((s) => s.backoffUntil), [5000, 5000]);
   });
 
+  test('a window that ended: one connection tries the target again, the others wait for its answer', () => {
+    let now = 0;
+    const set = new TargetSet([endpoint(1), endpoint(2)], 'failover', undefined, () => now);
+    set.failed(0);
+    now += 5000;
+    assert.deepEqual(set.order(), [0, 1], 'the first connection after the window tries it');
+    const finished = set.dialStarted(0);
+    assert.deepEqual(set.order(), [1, 0], 'while that dial runs, the next connection goes to the other first');
+    finished();
+    finished();
+    set.succeeded(0);
+    assert.deepEqual(set.order(), [0, 1]);
+    // A target that never failed is dialled by any number of connections at once.
+    set.dialStarted(0);
+    assert.deepEqual(set.order(), [0, 1]);
+  });
+
   test('round-robin: each new connection starts one further along, skipping one in its window', () => {
     const now = 0;
     const set = new TargetSet([endpoint(1), endpoint(2), endpoint(3)], 'round-robin', undefined, () => now);

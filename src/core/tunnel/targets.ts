@@ -8,7 +8,10 @@
  * - A target whose dial failed (TCP, protocol preamble or TLS handshake) is put back for 5 s,
  *   doubling with each failure in a row to 60 s; one success clears it. Targets in their window
  *   come after the others, in the same order, instead of being left out: when all of them are in
- *   one, they are all still tried, because refusing the client helps nobody.
+ *   one, they are all still tried, because refusing the client helps nobody. When a window ends,
+ *   one connection at a time tries the target again; until it has an answer, the others treat the
+ *   target as still in its window (so a target that hangs costs one connection its timeout, not a
+ *   burst of them).
  * - With several targets a refused connection moves on to the next one at once; the retrying of
  *   refusals (a server restarting) is for a tunnel with one target, which has nowhere else to go.
  *   Each target's attempt has the whole `connectTimeoutMs`.
@@ -38,6 +41,8 @@ export interface TargetStanding {
 export class TargetSet {
   private readonly failures: number[];
   private readonly until: number[];
+  /** Dials under way to each target. */
+  private readonly dialling: number[];
   private next = 0;
 
   constructor(
@@ -48,6 +53,7 @@ export class TargetSet {
   ) {
     this.failures = targets.map(() => 0);
     this.until = targets.map(() => 0);
+    this.dialling = targets.map(() => 0);
   }
 
   /** What the set was built from: a tunnel keeps its set (and its backoff) while this stays the same. */
@@ -65,7 +71,19 @@ export class TargetSet {
     const start = this.policy === 'round-robin' ? this.next++ % n : 0;
     const now = this.clock();
     const rotated = Array.from({ length: n }, (_, k) => (start + k) % n);
-    return [...rotated.filter((i) => this.until[i] <= now), ...rotated.filter((i) => this.until[i] > now)];
+    // Failed last time and being tried again by another connection: as if still in its window.
+    const waiting = (i: number) => this.until[i] > now || (this.failures[i] > 0 && this.dialling[i] > 0);
+    return [...rotated.filter((i) => !waiting(i)), ...rotated.filter(waiting)];
+  }
+
+  /** A dial to `index` starts; call what it returns when it has its answer. */
+  dialStarted(index: number): () => void {
+    this.dialling[index] += 1;
+    let done = false;
+    return () => {
+      if (!done) this.dialling[index] -= 1;
+      done = true;
+    };
   }
 
   succeeded(index: number): void {
@@ -131,11 +149,14 @@ export async function dialTargets(set: TargetSet, config: TunnelConfig, credenti
   const attempts: FailedAttempt[] = [];
   for (const [k, index] of order.entries()) {
     const options = hooks.options(index);
+    const finished = set.dialStarted(index);
     try {
       const upstream = await dialUpstream(forTarget(config, index), credentials, { ...options, retryRefused: false });
+      finished();
       set.succeeded(index);
       return { upstream, index };
     } catch (e) {
+      finished();
       const error = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
       if (options.signal?.aborted) throw error;
       const failed = { index, target: formatEndpoint(set.targets[index]), error };
