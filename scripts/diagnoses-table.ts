@@ -24,6 +24,7 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   PROTOCOL_ERROR: ["The server's answer in the protocol preamble (PostgreSQL, MySQL) makes no sense for that protocol.", '`protocol` and the port in `target`.'],
   WRONG_PROTOCOL: ['Test Connection asked the port what it is (an SSLRequest, a listen for a MySQL greeting, a TLS ClientHello) and it is another service than `protocol` says: PostgreSQL for a `tls` tunnel, TLS from the first byte for a `postgres` or `mysql` one.', 'The `protocol` value the sentence names.'],
   PLAINTEXT_PORT: ["The target is a service's plaintext port (Redis answering PING, plain HTTP, PostgreSQL with `ssl = off`): the sentence quotes its answer.", "Point `target` at the server's TLS port (or turn TLS on in the server)."],
+  ALL_TARGETS_FAILED: ['A tunnel with several `target`s could use none of them, for different reasons: the sentence gives each target its own (when they all failed alike, that code is used instead).', 'What each target\'s reason says; the tunnel uses the first that works again (`targetPolicy`).'],
   // through an HTTP CONNECT proxy
   PROXY_UNREACHABLE: ['The proxy (named with its credentials redacted) cannot be reached: refused, unresolvable, unreachable, or silent.', "The proxy's host and port in `proxy` (or `HTTPS_PROXY`); is it running?"],
   PROXY_AUTH_REQUIRED: ['The proxy answered 407: it wants credentials and got none.', '`"proxy": "http://USER:${env:PROXY_PASSWORD}@host:port"`; a proxy that speaks only NTLM or Negotiate needs a local helper such as cntlm or px.'],

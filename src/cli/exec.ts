@@ -46,7 +46,7 @@ export async function runExec(config: TunnelConfig, command: string[], io: ExecI
     try {
       if (relay.received) return exitCodeOf(relay.received);
       const address = tunnel.address()!;
-      io.logger.info(`[${config.name}] listening on ${formatEndpoint(address)} -> ${formatEndpoint(config.target)} (${config.protocol}) for ${command[0]}`);
+      io.logger.info(`[${config.name}] listening on ${formatEndpoint(address)} -> ${config.targets.map(formatEndpoint).join(',')} (${config.protocol}) for ${command[0]}`);
       const env = { ...process.env, ...clientEnv({ ...config, listen: address, certificateCommonName: readCertificateCommonName(config.cert) }) };
       return await runChild(command, env, io, relay);
     } finally {

@@ -59,7 +59,7 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
     }
     const tunnel = manager.tunnel(t.name)!;
     const addr = tunnel.listeningOn()!;
-    io.stdout(`${t.name} listening on ${formatEndpoint(addr)} -> ${formatEndpoint(t.target)} (${t.protocol})\n`);
+    io.stdout(`${t.name} listening on ${formatEndpoint(addr)} -> ${t.targets.map(formatEndpoint).join(',')} (${t.protocol})\n`);
     if (t.proxy) io.logger.info(`[${t.name}] through the HTTP proxy ${t.proxy.url}${t.proxy.source === 'settings' ? '' : ` (from ${t.proxy.source})`}`);
     else if (t.proxyBypass) io.logger.info(`[${t.name}] "proxy": "env" goes direct: ${t.proxyBypass}`);
     tunnel.on('connectionOpened', (c) => {

@@ -121,14 +121,14 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       if (!entry) return undefined;
       const name = entry.config.name;
       const { report, text } = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Testing tunnel "${name}": connecting to ${formatEndpoint(entry.config.target)}…` },
+        { location: vscode.ProgressLocation.Notification, title: `Testing tunnel "${name}": connecting to ${entry.config.targets.map(formatEndpoint).join(', ')}…` },
         () => s.tests.run(entry.config),
       );
       const showReport = { title: 'Show Report', run: () => s.documents.show(`${name} connection test`, text) };
       const problem = report.diagnoses.find((d) => d.severity === 'error') ?? report.diagnoses.find((d) => d.severity === 'warning');
       if (report.verdict === 'ok') {
         const h = report.handshake;
-        notifier.info(`Tunnel "${name}" would work: ${formatEndpoint(entry.config.target)} accepted the client certificate${h ? ` (${h.version}, ${h.cipher})` : ''}.`, [showReport]);
+        notifier.info(`Tunnel "${name}" would work: ${entry.config.targets.length > 1 ? `each of its ${entry.config.targets.length} targets` : formatEndpoint(entry.config.target)} accepted the client certificate${h ? ` (${h.version}, ${h.cipher})` : ''}.`, [showReport]);
       } else if (problem) {
         // Through the one error path, with the report one click away.
         notifier.error(new CommandError(`${problem.summary} ${problem.fix}`, report.verdict === 'failed' ? 'error' : 'warning', [showReport], problem.code), name);

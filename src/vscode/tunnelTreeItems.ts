@@ -59,7 +59,7 @@ export class TunnelItem extends vscode.TreeItem {
     const { config, state } = entry;
     this.contextValue = `tunnel:${state}`;
     const open = state === 'running' || state === 'stopping' ? entry.snapshot?.openConnections ?? 0 : 0;
-    const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)} · ${config.protocol}`;
+    const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)}${config.targets.length > 1 ? ` +${config.targets.length - 1}` : ''} · ${config.protocol}`;
     // The count first: it is what changes under traffic, and a narrow view cuts the end.
     this.description = open ? `${open} open · ${route}` : route;
     // Running, but connections fail or a settings change did not take: worth a different icon
@@ -93,7 +93,9 @@ export class ConnectionItem extends vscode.TreeItem {
     this.connection = connection;
     this.contextValue = `connection:${connection.state}`;
     this.iconPath = new vscode.ThemeIcon(connection.state === 'connecting' ? 'loading~spin' : 'plug');
-    this.description = `${age(Date.now() - connection.openedAt)} · ↑ ${bytes(connection.bytesUp)} ↓ ${bytes(connection.bytesDown)}`;
+    // Which server it reached, once there is a choice of them.
+    const via = connection.target && this.parent.entry.config.targets.length > 1 ? `→ ${connection.target} · ` : '';
+    this.description = `${via}${age(Date.now() - connection.openedAt)} · ↑ ${bytes(connection.bytesUp)} ↓ ${bytes(connection.bytesDown)}`;
     this.tooltip = undefined;
     return this;
   }
@@ -101,7 +103,7 @@ export class ConnectionItem extends vscode.TreeItem {
   buildTooltip(): string {
     const c = this.connection;
     const h = c.handshake;
-    return `Connection #${c.id} from ${c.client}, opened ${new Date(c.openedAt).toLocaleTimeString()}\n`
+    return `Connection #${c.id} from ${c.client}${c.target ? ` to ${c.target}` : ''}, opened ${new Date(c.openedAt).toLocaleTimeString()}\n`
       + (h ? `${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}` : 'TLS handshake under way');
   }
 }
@@ -184,7 +186,18 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
   const { config, state, snapshot: s, lastDiagnosis } = entry;
   const md = new vscode.MarkdownString('', true);
   md.appendMarkdown(`**${escape(config.name)}** — ${state}\n\n`);
-  md.appendMarkdown(`${code(formatEndpoint(listenAddress(entry)))} → ${code(formatEndpoint(config.target))} · ${config.protocol}, server name ${code(config.serverName)}\n\n`);
+  if (config.targets.length > 1) {
+    md.appendMarkdown(`${code(formatEndpoint(listenAddress(entry)))} → ${config.targets.length} targets (${config.targetPolicy}) · ${config.protocol}\n\n`);
+    const standing = new Map((s?.targets ?? []).map((t) => [t.target, t]));
+    for (const t of config.targets) {
+      const st = standing.get(formatEndpoint(t));
+      const note = st?.backoffUntil ? ` — skipped until ${new Date(st.backoffUntil).toLocaleTimeString()} after ${st.failures} failure${st.failures === 1 ? '' : 's'}` : '';
+      md.appendMarkdown(`- ${code(formatEndpoint(t))}, server name ${code(t.serverName)}${escape(note)}\n`);
+    }
+    md.appendMarkdown('\n');
+  } else {
+    md.appendMarkdown(`${code(formatEndpoint(listenAddress(entry)))} → ${code(formatEndpoint(config.target))} · ${config.protocol}, server name ${code(config.serverName)}\n\n`);
+  }
   // The proxy only ever as its redacted URL; with "env", where it came from or why it is not used.
   if (config.proxy) md.appendMarkdown(`Through the HTTP proxy ${code(config.proxy.url)}${config.proxy.source === 'settings' ? '' : ` (from ${escape(config.proxy.source)})`}\n\n`);
   else if (config.proxyBypass) md.appendMarkdown(`Direct, not through a proxy: ${escape(config.proxyBypass)}\n\n`);

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLI, listeningPorts, RunningProcess, runScript } from '../support/cliProcess';
 import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
 import { withPki } from '../support/pkiFixture';
-import { listenLocal } from '../support/ports';
+import { listenLocal, unusedPort } from '../support/ports';
 import { until } from '../support/tunnelKit';
 
 const pki = withPki();
@@ -212,6 +212,31 @@ describe('mtls-tunnels check and inspect', () => {
     const [report] = JSON.parse(json.stdout) as { diagnoses: { code: string }[]; clientCertificateRequired?: boolean }[];
     assert.deepEqual(report.diagnoses.map((d) => d.code), ['CLIENT_CA_NOT_ACCEPTED']);
     assert.equal(report.clientCertificateRequired, true);
+  });
+
+  it('check with two targets reports each, and exits 1 naming the one that is down', async () => {
+    const down = await unusedPort();
+    const file = await configFile('check-targets.json', { tunnels: [tunnel({ name: 'pair', target: [`127.0.0.1:${server.port}`, `127.0.0.1:${down}`] })] });
+    const out = await run(['check', 'pair', '--config', file]);
+    assert.equal(out.code, 1, out.stdout + out.stderr);
+    assert.match(out.stdout, new RegExp(`^Tunnel "pair" → 2 targets \\(failover, tls\\)\n`));
+    assert.ok(out.stdout.includes(`  Target 1 of 2: 127.0.0.1:${server.port} (server name localhost)\n`), out.stdout);
+    assert.ok(out.stdout.includes(`  Target 2 of 2: 127.0.0.1:${down} (server name localhost)\n`), out.stdout);
+    // The first target's own section: its handshake and its own verdict.
+    const first = out.stdout.slice(0, out.stdout.indexOf('Target 2 of 2'));
+    assert.match(first, /TLS 1\.3, TLS_AES/);
+    assert.match(first, /Verdict: OK, this target would work\./);
+    const second = out.stdout.slice(out.stdout.indexOf('Target 2 of 2'));
+    assert.ok(second.includes(`✗ Tunnel "pair": nothing is listening at 127.0.0.1:${down} (connection refused).`), out.stdout);
+    assert.match(second, /Verdict: FAILED, this target would not work\./);
+    assert.ok(out.stdout.trimEnd().endsWith(`Verdict: FAILED for 127.0.0.1:${down}: the tunnel would use 127.0.0.1:${server.port} instead (failover), but fix or remove the broken target.`), out.stdout);
+    const json = await run(['check', 'pair', '--json', '--config', file]);
+    assert.equal(json.code, 1);
+    const [report] = JSON.parse(json.stdout) as { verdict: string; diagnoses: { summary: string }[]; targets: { target: string; verdict: string }[] }[];
+    // The tunnel's own diagnoses name the target each is about (what the editor and /readyz quote).
+    assert.deepEqual(report.diagnoses.map((d) => d.summary), [`Tunnel "pair", target 127.0.0.1:${down}: nothing is listening at 127.0.0.1:${down} (connection refused).`]);
+    assert.deepEqual(report.targets.map((t) => [t.target, t.verdict]), [[`127.0.0.1:${server.port}`, 'ok'], [`127.0.0.1:${down}`, 'failed']]);
+    assert.equal(report.verdict, 'failed');
   });
 
   it('inspect summarizes a certificate and exits 1 for a missing file', async () => {

@@ -61,6 +61,8 @@ describe('config parser: defaults and a full entry', () => {
       unsafeListen: false,
       allowOtherUsers: false,
       target: { host: 'db.internal', port: 5432 },
+      targets: [{ host: 'db.internal', port: 5432, serverName: 'db.internal' }],
+      targetPolicy: 'failover',
       protocol: 'tls',
       cert: `${ABS}/client.crt`, key: `${ABS}/client.key`, pfx: undefined, passphrase: undefined, ca: undefined,
       serverName: 'db.internal',

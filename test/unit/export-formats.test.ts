@@ -229,7 +229,7 @@ describe('runExport', () => {
 
 /** stunnel.conf syntax: comments, one `[section]`, `option = value` lines with known option names. */
 function assertIni(text: string): void {
-  const OPTIONS = new Set(['client', 'accept', 'connect', 'cert', 'key', 'CAfile', 'verifyChain', 'checkHost', 'checkIP', 'sni', 'sslVersionMin', 'TIMEOUTconnect', 'TIMEOUTidle', 'protocol']);
+  const OPTIONS = new Set(['client', 'accept', 'connect', 'cert', 'key', 'CAfile', 'verifyChain', 'checkHost', 'checkIP', 'sni', 'sslVersionMin', 'TIMEOUTconnect', 'TIMEOUTidle', 'TIMEOUTclose', 'CRLfile', 'failover', 'protocol']);
   let sections = 0;
   for (const line of lines(text)) {
     if (line === '' || line.startsWith(';')) continue;

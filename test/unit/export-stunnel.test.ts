@@ -1,7 +1,8 @@
 /**
  * The exported stunnel.conf, run by Debian's real stunnel against a real mTLS echo server: bytes
- * come back byte-exact (by host name, by IP, and through `protocol = pgsql` to a server that wants
- * the SSLRequest first), and the rogue client certificate or a wrong server name gets nothing.
+ * come back byte-exact (by host name, by IP, through `protocol = pgsql` to a server that wants
+ * the SSLRequest first, and past a first target that is down), and the rogue client certificate
+ * or a wrong server name gets nothing.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -116,6 +117,23 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
     await runStunnel(t, config);
     const client = await connectLocal(t, config.listen.port);
     assert.equal(await echoOnce(client, 'ping over checkIP'), 'ping over checkIP');
+  });
+
+  test('two targets, the first down: stunnel (failover = prio) reaches the second; CRLfile and TIMEOUTclose accepted', { timeout: 30_000 }, async (t) => {
+    const down = await unusedPort();
+    const server = await startMtlsServer(pki(), {}, t);
+    const crl = path.join(pki().dir, 'export-clean.crl.pem');
+    await writeFile(crl, (await pki().intermediate.crl(['10abcdef'])) + (await pki().root.crl()));
+    const config = await exported(down, { target: [`127.0.0.1:${down}`, `127.0.0.1:${server.port}`], crl, closeTimeoutMs: 5000 });
+    const text = exportTunnel(config, 'stunnel').text;
+    assert.ok(text.includes('failover = prio') && text.includes('CRLfile = ') && text.includes('TIMEOUTclose = 5'), text);
+    const daemon = await runStunnel(t, config);
+    const client = await connectLocal(t, config.listen.port);
+    assert.equal(await echoOnce(client, 'ping past the first target'), 'ping past the first target');
+    assert.deepEqual(server.clients, ['alice']);
+    // stunnel tried the first one and logged its refusal before moving on.
+    await until(() => new RegExp(`127\\.0\\.0\\.1:${down}`).test(daemon.log), 5000, 'stunnel to log the first target');
+    assert.match(daemon.log, /Connection refused/);
   });
 
   test('protocol postgres: stunnel sends the SSLRequest, then TLS, then the bytes', { timeout: 30_000 }, async (t) => {

@@ -119,6 +119,23 @@ describe('up --metrics: /metrics', () => {
     }
   });
 
+  it('the expiry gauge covers a PKCS#12 identity too', async () => {
+    const { writePkcs12 } = await import('../../src/core/pki/testPki');
+    const pfx = await writePkcs12(path.join(dir, 'client.p12'), pki().rsaClient, 'p12-pass');
+    process.env.MTLS_METRICS_P12 = 'p12-pass';
+    const config = tunnelConfig(pki(), server.port, { name: 'bundle', cert: undefined, key: undefined, pfx, passphrase: '${env:MTLS_METRICS_P12}' });
+    const { metrics, dispose } = await running([config]);
+    try {
+      const leaf = new X509Certificate(await readFile(pki().rsaClient.cert));
+      const got = (await scrape(metrics)).get('mtls_tunnel_client_certificate_expiry_timestamp_seconds{tunnel="bundle"}');
+      assert.equal(got, Math.floor(new Date(leaf.validTo).getTime() / 1000));
+      assert.doesNotMatch((await get(metrics, '/metrics')).body, /p12-pass/);
+    } finally {
+      delete process.env.MTLS_METRICS_P12;
+      await dispose();
+    }
+  });
+
   it('counts handshake failures by diagnosis code, per tunnel', async () => {
     const rogue = tunnelConfig(pki(), server.port, { name: 'rogue', cert: pki().rogueClient.cert, key: pki().rogueClient.key });
     const { manager, metrics, dispose } = await running([rogue, tunnelConfig(pki(), server.port, { name: 'good' })]);
@@ -218,6 +235,20 @@ describe('up --metrics: /healthz and /readyz', () => {
     } finally {
       await manager.dispose();
       await metrics.close();
+    }
+  });
+
+  it('/readyz?check=1 with two targets, one down: 503 naming that target', async () => {
+    const down = await unusedPort();
+    const config = tunnelConfig(pki(), server.port, { name: 'pair', target: [`127.0.0.1:${server.port}`, `127.0.0.1:${down}`] });
+    const { metrics, dispose } = await running([config]);
+    try {
+      const ready = await get(metrics, '/readyz?check=1');
+      assert.equal(ready.status, 503);
+      assert.match(ready.body, new RegExp(`^pair: target 127\\.0\\.0\\.1:${down}: nothing is listening`, 'm'));
+      assert.ok(!ready.body.includes(`target 127.0.0.1:${server.port}`), ready.body);
+    } finally {
+      await dispose();
     }
   });
 

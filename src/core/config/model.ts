@@ -3,6 +3,10 @@
 export const PROTOCOLS = ['tls', 'postgres', 'postgres-direct', 'mysql'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
+/** How a list of targets is used: the first that works, in order, or each new connection the next. */
+export const TARGET_POLICIES = ['failover', 'round-robin'] as const;
+export type TargetPolicy = (typeof TARGET_POLICIES)[number];
+
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
 
@@ -45,13 +49,28 @@ export interface ProxyConfig {
   credentialsFrom?: string;
 }
 
+/**
+ * One of a tunnel's targets, with what is particular to it: the name its certificate must carry
+ * (`serverName` when set, else this target's own host) and, for `"proxy": "env"`, whether the
+ * environment sends it through a proxy (NO_PROXY is per host).
+ */
+export interface TargetEndpoint extends Endpoint {
+  serverName: string;
+  proxy?: ProxyConfig;
+  proxyBypass?: string;
+}
+
 export interface TunnelConfig {
   name: string;
   listen: ListenAddress;
   unsafeListen: boolean;
   /** Linux: let other local users' processes use a loopback listener (refused by default). */
   allowOtherUsers: boolean;
+  /** The first target (with `serverName`, `proxy` and `proxyBypass` below: what reaching it takes). */
   target: Endpoint;
+  /** Every target in the order given; one entry for a single `"target": "host:port"`. */
+  targets: TargetEndpoint[];
+  targetPolicy: TargetPolicy;
   protocol: Protocol;
   /** Absolute paths after variable substitution. */
   cert?: string;
@@ -62,7 +81,7 @@ export interface TunnelConfig {
   ca?: string;
   /** PEM CRL(s) the server's chain is checked against on every handshake (absolute path). */
   crl?: string;
-  /** SNI and the name the server certificate must carry. */
+  /** SNI and the name the first target's certificate must carry (each target has its own in `targets`). */
   serverName: string;
   verify: { subjectAltNames: string[]; spkiSha256: string[] };
   alpn: string[];
@@ -85,6 +104,17 @@ export interface TunnelConfig {
   database?: string;
   /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
   folder?: string;
+}
+
+/**
+ * The settings as one target sees them: its address, its server name, its proxy. A tunnel with
+ * one target is its own config (so nothing changes for it).
+ */
+export function forTarget<C extends Pick<TunnelConfig, 'target' | 'targets' | 'serverName' | 'proxy' | 'proxyBypass'>>(config: C, index: number): C {
+  if (config.targets.length <= 1) return config;
+  const t = config.targets[index];
+  const target: Endpoint = { host: t.host, port: t.port };
+  return { ...config, target, serverName: t.serverName, proxy: t.proxy, proxyBypass: t.proxyBypass };
 }
 
 /** A change that fixes a config problem, as data: rename the key, or replace the value. */
@@ -144,6 +174,7 @@ export function fieldPath(field: string): (string | number)[] {
 
 export const DEFAULTS = {
   protocol: 'tls' as Protocol,
+  targetPolicy: 'failover' as TargetPolicy,
   listenHost: '127.0.0.1',
   minTlsVersion: 'TLSv1.2' as TlsVersion,
   connectTimeoutMs: 10_000,

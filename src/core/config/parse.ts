@@ -4,16 +4,19 @@
  * come from files the CLI reads and from users who ignore squiggles.
  *
  * A little over 300 lines: every field's rule, in the order of the settings table, read best in
- * one place (the proxy setting has a file of its own).
+ * one place (the proxy setting and the target list have files of their own).
  */
-import * as net from 'node:net';
 import * as path from 'node:path';
 import {
   ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
+import { parseEndpoint } from './endpoint';
 import { parseProxySetting } from './proxy';
+import { parseTargetPolicy, parseTargets } from './targets';
 import { VariableContext, substituteVariables } from './variables';
+
+export { parseEndpoint } from './endpoint';
 
 export interface ParseResult {
   tunnels: TunnelConfig[];
@@ -21,7 +24,7 @@ export interface ParseResult {
 }
 
 const FIELDS = [
-  'name', 'listen', 'unsafeListen', 'target', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
+  'name', 'listen', 'unsafeListen', 'target', 'targetPolicy', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
 ] as const;
@@ -132,18 +135,15 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
 
   const unsafeListen = bool('unsafeListen');
   const listen = typeof o.listen === 'string' && o.listen.startsWith('unix:') ? parseSocketListen(o.listen, vars, err) : parseListen(o.listen, unsafeListen, err);
-  const targetText = str('target', o.target);
-  let target: Endpoint | undefined;
-  if (o.target === undefined) missing('target', 'is required ("host:port" of the mTLS server)');
-  else if (targetText !== undefined) {
-    const parsed = parseEndpoint(targetText);
-    if (typeof parsed === 'string') err('target', parsed);
-    else if (parsed.port === 0) err('target', 'port must be from 1 to 65535');
-    else target = parsed;
-  }
+  const targetList = parseTargets(o.target, str, err, missing);
+  const target: Endpoint | undefined = targetList[0];
+  const targetPolicy = parseTargetPolicy(o.targetPolicy, err, describe, closest);
 
-  const proxy = parseProxySetting(o.proxy, target, vars);
-  if (!proxy.ok) err('proxy', proxy.message);
+  // Per target: with "env", NO_PROXY may exempt one target's host and not another's.
+  const proxies = (targetList.length > 0 ? targetList : [undefined]).map((t) => parseProxySetting(o.proxy, t, vars));
+  const proxy = proxies[0];
+  const proxyProblem = proxies.find((p): p is Extract<typeof p, { ok: false }> => !p.ok);
+  if (proxyProblem) err('proxy', proxyProblem.message);
 
   let protocol: Protocol = DEFAULTS.protocol;
   if (o.protocol !== undefined) {
@@ -211,6 +211,11 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     unsafeListen,
     allowOtherUsers: bool('allowOtherUsers'),
     target: target ?? { host: '', port: 0 },
+    targets: targetList.map((t, i) => {
+      const p = proxies[i];
+      return { ...t, serverName: serverNameRaw ?? t.host, ...(p.ok && p.proxy ? { proxy: p.proxy } : {}), ...(p.ok && p.bypass ? { proxyBypass: p.bypass } : {}) };
+    }),
+    targetPolicy,
     protocol,
     cert, key, pfx, passphrase, ca,
     ...optional('crl', file('crl')),
@@ -303,21 +308,6 @@ function parseListen(value: unknown, unsafeListen: boolean, err: (f: string, m: 
     return undefined;
   }
   return endpoint;
-}
-
-/** `host:port` or `[v6]:port`; returns a message when it is neither. */
-export function parseEndpoint(text: string): Endpoint | string {
-  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:\s[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) {
-    if (/^[0-9A-Fa-f:]+$/.test(text) && text.includes('::')) return `"${text}" is an IPv6 address without a port; write "[${text}]:PORT"`;
-    return `"${text}" is not "host:port" (IPv6 as "[::1]:5432")`;
-  }
-  const port = Number(m[2]);
-  if (port > 65535) return `port ${port} is out of range (1-65535)`;
-  const host = m[1];
-  if (text.startsWith('[') && net.isIPv6(host) === false) return `"${host}" is not an IPv6 address`;
-  if (!text.startsWith('[') && !net.isIP(host) && !/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(host)) return `"${host}" is not a valid host name`;
-  return { host, port };
 }
 
 function describe(v: unknown): string {

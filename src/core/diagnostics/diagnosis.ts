@@ -12,6 +12,7 @@ export type DiagnosisCode =
   | 'PROTOCOL_ERROR'
   | 'WRONG_PROTOCOL'
   | 'PLAINTEXT_PORT'
+  | 'ALL_TARGETS_FAILED'
   // the HTTP CONNECT proxy on the way to the target
   | 'PROXY_UNREACHABLE'
   | 'PROXY_AUTH_REQUIRED'

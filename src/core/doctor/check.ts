@@ -5,7 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
-import { TunnelConfig, formatEndpoint } from '../config/model';
+import { TunnelConfig, forTarget, formatEndpoint } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { diagnose } from '../diagnostics/diagnose';
 import { isBareHangUp, isPlaintextAnswer } from '../diagnostics/errorShapes';
@@ -27,7 +27,32 @@ const FIRST_READ_MS = 300;
 /** Diagnoses of a server refusing our certificate, which its list of acceptable CAs can settle. */
 const REFUSED_OURS = new Set(['CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_REQUIRED', 'CLIENT_CHAIN_INCOMPLETE']);
 
+/**
+ * The check of a tunnel. With several targets, every target is checked (at once) as if it were
+ * the only one, each report under `targets`; the tunnel's verdict is the worst of theirs, so a
+ * broken standby fails the check even though the tunnel would fail over past it: `check` is
+ * where you learn it is broken, before the day you need it. Its diagnoses are each target's,
+ * naming the target.
+ */
 export async function checkTunnel(config: TunnelConfig, options: CheckOptions = {}): Promise<CheckReport> {
+  if (config.targets.length <= 1) return checkTarget(config, options);
+  const targets = await Promise.all(config.targets.map((_, i) => checkTarget(forTarget(config, i), options)));
+  const prefix = `Tunnel "${config.name}": `;
+  const diagnoses = targets.flatMap((r) => r.diagnoses.map((d) => ({ ...d, summary: `Tunnel "${config.name}", target ${r.target}: ${d.summary.startsWith(prefix) ? d.summary.slice(prefix.length) : d.summary}` })));
+  return {
+    tunnel: config.name,
+    target: config.targets.map(formatEndpoint).join(', '),
+    targetPolicy: config.targetPolicy,
+    protocol: config.protocol,
+    serverName: config.serverName,
+    verdict: verdictOf(diagnoses),
+    serverChain: [],
+    diagnoses,
+    targets,
+  };
+}
+
+async function checkTarget(config: TunnelConfig, options: CheckOptions): Promise<CheckReport> {
   const report: CheckReport = {
     tunnel: config.name,
     target: formatEndpoint(config.target),

@@ -11,6 +11,7 @@ const VERDICT_LINE: Record<Verdict, string> = {
 const ms = (n: number) => `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`;
 
 export function formatCheckReport(report: CheckReport): string {
+  if (report.targets) return formatTargets(report, report.targets);
   const lines: string[] = [`Tunnel "${report.tunnel}" → ${report.target} (${report.protocol}, server name ${report.serverName})`];
   const row = (label: string, value: string) => lines.push(`  ${label.padEnd(12)}${value}`);
   const certificate = (indent: string, c: CertificateInfo) => {
@@ -69,4 +70,24 @@ export function formatCheckReport(report: CheckReport): string {
   }
   lines.push(`  ${VERDICT_LINE[report.verdict]}`);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * One section per target, as its own check reads, then the tunnel's verdict: failed when any
+ * target fails, naming which, because a broken standby is what this check is for finding.
+ */
+function formatTargets(report: CheckReport, targets: CheckReport[]): string {
+  const sections = targets.map((t, i) => {
+    const text = formatCheckReport(t).trimEnd().split('\n');
+    text[0] = `  Target ${i + 1} of ${targets.length}: ${t.target} (server name ${t.serverName})`;
+    text[text.length - 1] = text[text.length - 1].replace('the tunnel would', 'this target would');
+    return text.map((l, k) => (k === 0 ? l : `  ${l}`)).join('\n');
+  });
+  const failed = targets.filter((t) => t.verdict === 'failed').map((t) => t.target);
+  const verdict = failed.length === 0
+    ? VERDICT_LINE[report.verdict].replace('the tunnel would work', `the tunnel would work with every target`)
+    : failed.length === targets.length
+      ? 'Verdict: FAILED, no target would work.'
+      : `Verdict: FAILED for ${failed.join(', ')}: the tunnel would use ${targets.filter((t) => t.verdict !== 'failed').map((t) => t.target).join(', ')} instead (${report.targetPolicy}), but fix or remove the broken target${failed.length > 1 ? 's' : ''}.`;
+  return [`Tunnel "${report.tunnel}" → ${targets.length} targets (${report.targetPolicy}, ${report.protocol})`, ...sections, `  ${verdict}`].join('\n') + '\n';
 }

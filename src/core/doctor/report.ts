@@ -36,8 +36,12 @@ export interface CertificateInfo {
 
 export interface CheckReport {
   tunnel: string;
-  /** `host:port` as configured. */
+  /** `host:port` as configured; with several targets, all of them, comma-separated. */
   target: string;
+  /** With several targets: how the tunnel uses them. */
+  targetPolicy?: TunnelConfig['targetPolicy'];
+  /** With several targets: each one's own check, in the order configured (the fields above stay empty then). */
+  targets?: CheckReport[];
   protocol: TunnelConfig['protocol'];
   serverName: string;
   verdict: Verdict;

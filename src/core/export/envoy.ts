@@ -4,7 +4,7 @@
  * only through `match_typed_subject_alt_names`, and verifies nothing without `trusted_ca`, so both
  * are always written.
  */
-import { TunnelConfig, isSocketPath } from '../config/model';
+import { Endpoint, TunnelConfig, isSocketPath } from '../config/model';
 import { sniFor } from '../tls/identity';
 import { ExportResult, SYSTEM_CA_BUNDLE, commonNotes, header, isIp, slug } from './shared';
 import { YamlMap, toYaml } from './yaml';
@@ -16,9 +16,12 @@ const TYPE = 'type.googleapis.com/envoy.extensions.';
 
 export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; notes: string[]; carried: boolean } {
   const notes = commonNotes(config);
+  // Through a proxy the endpoint is what CONNECT names: one target, as in the other formats.
+  const endpoints = config.proxy ? config.targets.slice(0, 1) : config.targets;
+  if (config.proxy && config.targets.length > 1) notes.push(`several targets through a proxy: only the first (${endpoints[0].host}:${endpoints[0].port}) is carried`);
   const id = slug(config.name);
   const stat = id.replace(/\./g, '_');
-  const tls = upstreamTlsContext(config, notes);
+  const tls = upstreamTlsContext(config, endpoints, notes);
 
   const tcpProxy = {
     name: 'envoy.filters.network.tcp_proxy',
@@ -28,8 +31,12 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
       cluster: id,
       // Envoy's default is one hour; 0s turns the idle timeout off, as idleTimeoutMs 0 does.
       idle_timeout: envoyDuration(config.idleTimeoutMs),
+      max_downstream_connection_duration: config.maxConnectionLifetimeMs > 0 ? envoyDuration(config.maxConnectionLifetimeMs) : undefined,
+      // A connection whose first host fails is tried on the next (ejected hosts are skipped).
+      max_connect_attempts: endpoints.length > 1 ? endpoints.length : undefined,
     },
   };
+  if (config.closeTimeoutMs > 0) notes.push('closeTimeoutMs: Envoy\'s tcp_proxy has no bound on a half-closed connection (no equivalent; idle_timeout still ends one that goes quiet)');
   const filters: YamlMap[] = [tcpProxy];
   let transportSocket: YamlMap = { name: 'envoy.transport_sockets.tls', typed_config: { '@type': `${TYPE}transport_sockets.tls.v3.UpstreamTlsContext`, ...tls } };
   let carried = true;
@@ -83,12 +90,14 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
       }],
       clusters: [{
         name: id,
-        type: isIp(config.target.host) ? 'STATIC' : 'STRICT_DNS',
+        type: endpoints.every((e) => isIp(e.host)) ? 'STATIC' : 'STRICT_DNS',
         connect_timeout: envoyDuration(config.connectTimeoutMs),
+        lb_policy: endpoints.length > 1 ? 'ROUND_ROBIN' : undefined,
         circuit_breakers: config.maxConnections > 0 ? { thresholds: [{ priority: 'DEFAULT', max_connections: config.maxConnections }] } : undefined,
+        outlier_detection: endpoints.length > 1 ? outlierDetection(config, notes) : undefined,
         load_assignment: {
           cluster_name: id,
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: config.target.host, port_value: config.target.port } } }, metadata: endpointMetadata }] }],
+          endpoints: localities(config, endpoints, endpointMetadata),
         },
         transport_socket: transportSocket,
       }],
@@ -98,8 +107,35 @@ export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; note
   return { bootstrap, notes, carried };
 }
 
+/**
+ * The cluster's endpoints: one locality for one target or round-robin; for failover one priority
+ * per target in order, so Envoy sends to the next only while the ones before it are ejected.
+ */
+function localities(config: TunnelConfig, endpoints: Endpoint[], metadata: YamlMap | undefined): YamlMap[] {
+  const lb = (e: Endpoint) => ({ endpoint: { address: { socket_address: { address: e.host, port_value: e.port } } }, metadata });
+  if (endpoints.length > 1 && config.targetPolicy === 'failover') return endpoints.map((e, priority) => ({ priority: priority === 0 ? undefined : priority, lb_endpoints: [lb(e)] }));
+  return [{ lb_endpoints: endpoints.map(lb) }];
+}
+
+/**
+ * Without health checks every host counts as healthy, so failover needs Envoy to eject a host
+ * that fails: after one connect failure (TCP or TLS, a "local origin" error for tcp_proxy), for
+ * 5 s growing with each ejection up to 60 s, as the tunnel's backoff.
+ */
+function outlierDetection(config: TunnelConfig, notes: string[]): YamlMap {
+  notes.push(`several targets (${config.targetPolicy}): ${config.targetPolicy === 'failover' ? 'one priority level per target, in order' : 'one locality, ROUND_ROBIN'}, with outlier detection ejecting a target after one failed connection for 5 s growing to 60 s (Envoy grows it by the number of ejections, not by doubling)`);
+  return {
+    split_external_local_origin_errors: true,
+    consecutive_local_origin_failure: 1,
+    enforcing_consecutive_local_origin_failure: 100,
+    base_ejection_time: '5s',
+    max_ejection_time: '60s',
+    max_ejection_percent: 100,
+  };
+}
+
 /** The body of an UpstreamTlsContext (without `@type`), shared by the tls and starttls sockets. */
-function upstreamTlsContext(config: TunnelConfig, notes: string[]): YamlMap {
+function upstreamTlsContext(config: TunnelConfig, endpoints: TunnelConfig['targets'], notes: string[]): YamlMap {
   const password = config.passphrase !== undefined ? { environment_variable: ENVOY_PASSPHRASE_ENV } : undefined;
   if (password) notes.push(`the passphrase is not written here: Envoy reads it from the ${ENVOY_PASSPHRASE_ENV} environment variable`);
   const certificate: YamlMap = config.pfx
@@ -112,15 +148,22 @@ function upstreamTlsContext(config: TunnelConfig, notes: string[]): YamlMap {
   if (config.verify.spkiSha256.length > 0) {
     notes.push('verify.spkiSha256: carried as verify_certificate_spki, which Envoy checks against the server\'s own certificate only; mtls-tunnels also accepts a pin on a CA certificate in the chain it sends');
   }
+  const names = [...new Set(endpoints.map((e) => e.serverName))];
+  if (names.length > 1) {
+    notes.push(`several targets with their own server names: one cluster has one SNI (${sniFor(names.find((n) => !isIp(n)) ?? '') ?? 'none'}) and accepts any of ${names.join(', ')} from every target; set "serverName" if the servers share a name, or export one tunnel per target`);
+  }
+  if (config.crl) notes.push('crl: Envoy reads the CRL file when the configuration loads; a changed file needs a restart (or an SDS secret with watched_directory)');
   return {
-    sni: sniFor(config.serverName),
+    sni: sniFor(names.find((n) => !isIp(n)) ?? config.serverName),
     common_tls_context: {
       tls_params: { tls_minimum_protocol_version: config.minTlsVersion === 'TLSv1.3' ? 'TLSv1_3' : 'TLSv1_2' },
       alpn_protocols: config.alpn.length > 0 ? config.alpn : undefined,
       tls_certificates: [certificate],
       validation_context: {
         trusted_ca: { filename: config.ca ?? SYSTEM_CA_BUNDLE },
-        match_typed_subject_alt_names: [{ san_type: isIp(config.serverName) ? 'IP_ADDRESS' : 'DNS', matcher: { exact: config.serverName } }],
+        // With a CRL Envoy checks every certificate of the chain (only_verify_leaf_cert_crl false), as the tunnel does.
+        crl: config.crl ? { filename: config.crl } : undefined,
+        match_typed_subject_alt_names: names.map((n) => ({ san_type: isIp(n) ? 'IP_ADDRESS' : 'DNS', matcher: { exact: n } })),
         verify_certificate_spki: config.verify.spkiSha256.length > 0 ? config.verify.spkiSha256 : undefined,
       },
     },

@@ -15,6 +15,9 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
   // ghostunnel takes `unix:PATH` for a socket, as the settings do.
   const listen = formatListen(config.listen);
   flags.push(['--listen', listen], ['--target', formatEndpoint(config.target)]);
+  if (config.targets.length > 1) {
+    notes.push(`several targets: ghostunnel takes one --target, so only the first (${formatEndpoint(config.target)}) is used; ${config.targets.slice(1).map(formatEndpoint).join(', ')} ${config.targets.length > 2 ? 'are' : 'is'} left out (stunnel and Envoy exports carry them all)`);
+  }
   if (!SAFE_LISTEN_PREFIXES.some((p) => listen.startsWith(p))) {
     flags.push(['--unsafe-listen']);
     notes.push(`ghostunnel only listens on 127.0.0.1, [::1] or localhost without --unsafe-listen; ${listen} needs it`);
@@ -53,6 +56,14 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
 
   if (config.proxy) flags.push(['--proxy', proxyArgument(config, guards, notes)]);
   flags.push(['--connect-timeout', goDuration(config.connectTimeoutMs)]);
+  // ghostunnel's default is 10 s, the tunnel's 60 s: always said.
+  if (config.closeTimeoutMs > 0) flags.push(['--close-timeout', goDuration(config.closeTimeoutMs)]);
+  else notes.push('closeTimeoutMs 0 (no bound on a half-closed connection): ghostunnel always bounds it, so its default --close-timeout of 10s applies');
+  if (config.maxConnectionLifetimeMs > 0) {
+    flags.push(['--max-conn-lifetime', goDuration(config.maxConnectionLifetimeMs)]);
+    notes.push('maxConnectionLifetimeMs: ghostunnel counts --max-conn-lifetime from the TLS handshake, mtls-tunnels from accepting the local connection');
+  }
+  if (config.crl) notes.push('crl: ghostunnel does not check the server\'s certificate against a CRL in client mode (no equivalent): a revoked server certificate is accepted');
   if (config.maxConnections > 0) flags.push(['--max-concurrent-conns', String(config.maxConnections)]);
   if (config.idleTimeoutMs > 0) notes.push('idleTimeoutMs: ghostunnel has no idle timeout (--max-conn-lifetime caps a connection\'s whole life, not its idle time)');
   if (config.minTlsVersion === 'TLSv1.3') notes.push('minTlsVersion TLSv1.3: ghostunnel has no flag for a minimum version (it allows TLS 1.2 and 1.3)');

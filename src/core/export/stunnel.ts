@@ -14,9 +14,15 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
   // stunnel takes a socket path for `accept` (Unix only); it creates it with its own umask.
   const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${isSocketPath(config.listen) ? config.listen.path : address(config.listen)}`];
   if (isSocketPath(config.listen)) notes.push('stunnel creates the unix socket with its umask, not mode 0600: run it with umask 077 so only its user can connect');
+  const several = config.targets.length > 1;
   if (config.proxy) {
     // stunnel's `connect` protocol: TCP to the proxy, CONNECT to protocolHost, then TLS inside.
     service.push(`; through the HTTP proxy ${config.proxy.url}: stunnel sends CONNECT ${formatEndpoint(config.target)} before the handshake`, `connect = ${address(config.proxy)}`);
+    if (several) notes.push(`several targets through a proxy: stunnel's protocolHost names one target, so only the first (${formatEndpoint(config.target)}) is carried`);
+  } else if (several) {
+    // Several connect lines: stunnel tries them in order (prio) or starting one further each time (rr).
+    service.push(`; ${config.targets.length} targets, ${config.targetPolicy}`, ...config.targets.map((t) => `connect = ${address(t)}`), `failover = ${config.targetPolicy === 'round-robin' ? 'rr' : 'prio'}`);
+    notes.push('several targets: stunnel tries them in order on every connection and does not skip one that just failed for a backoff window as mtls-tunnels does');
   } else {
     service.push(`connect = ${address(config.target)}`);
   }
@@ -40,7 +46,19 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
     notes.push(`no ca: stunnel needs a CA file, so this uses the system bundle ${SYSTEM_CA_BUNDLE} where mtls-tunnels trusts Node's bundled roots`);
   }
   service.push('verifyChain = yes');
-  if (isIp(config.serverName)) {
+  if (config.crl) {
+    // stunnel, like mtls-tunnels, checks every certificate of the chain against it (CRL_CHECK_ALL).
+    service.push(`CRLfile = ${config.crl}`);
+    notes.push('crl: stunnel reads the CRL file when it starts and when it reloads (SIGHUP), not when the file changes');
+  }
+  const names = [...new Set((config.proxy ? config.targets.slice(0, 1) : config.targets).map((t) => t.serverName))];
+  if (names.length > 1) {
+    // One service, one SNI and one set of names: each target's own name cannot be tied to it.
+    service.push('; each target\'s host is its server name, and stunnel accepts any one of these from every target', ...names.map((n) => (isIp(n) ? `checkIP = ${n}` : `checkHost = ${n}`)));
+    const sni = names.find((n) => !isIp(n));
+    service.push(sni ? `sni = ${sni}` : 'sni =');
+    notes.push(`several targets with their own server names: stunnel checks a service's certificate against all its checkHost/checkIP names, so any target may present any of ${names.join(', ')}, and it sends one SNI (${sni ?? 'none'}) to all; set "serverName" if the servers share a name, or export one tunnel per target`);
+  } else if (isIp(config.serverName)) {
     service.push(`checkIP = ${config.serverName}`, '; no SNI for an IP address, as mtls-tunnels does', 'sni =');
   } else {
     service.push(`checkHost = ${config.serverName}`, `sni = ${config.serverName}`);
@@ -58,6 +76,12 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
     service.push(`; no idle timeout in the tunnel; stunnel has no "none" and closes idle connections after ${STUNNEL_DEFAULT_IDLE_S} s by default`);
     notes.push(`idleTimeoutMs 0 (none): stunnel always has an idle timeout (default ${STUNNEL_DEFAULT_IDLE_S} s); raise TIMEOUTidle if connections sit idle longer`);
   }
+  if (config.closeTimeoutMs > 0) {
+    service.push('; closeTimeoutMs: stunnel waits this long for the close_notify of a closing peer', `TIMEOUTclose = ${ceilSeconds(config.closeTimeoutMs)}`);
+  } else {
+    notes.push('closeTimeoutMs 0 (no bound on a half-closed connection): stunnel has no such setting (TIMEOUTclose = 0 means not waiting at all), so its default of 60 s applies');
+  }
+  if (config.maxConnectionLifetimeMs > 0) notes.push('maxConnectionLifetimeMs: stunnel cannot close a connection after a fixed lifetime (no equivalent)');
   if (config.maxConnections > 0) notes.push('maxConnections: stunnel has no per-service connection limit (no equivalent)');
   if (config.verify.spkiSha256.length > 0) notes.push('verify.spkiSha256: stunnel has no key pinning (closest: verifyPeer = yes with the server certificate itself in CAfile, which pins the certificate rather than its key)');
   if (config.alpn.length > 0 && config.protocol !== 'postgres-direct') notes.push(`alpn ${config.alpn.join(', ')}: stunnel offers no ALPN (no equivalent)`);

@@ -33,7 +33,7 @@ export function tunnelHealth(manager: TunnelManager, names: readonly string[], n
       continue;
     }
     const leaf = manager.tunnel(name)?.clientCertificate;
-    if (!leaf) continue; // a PKCS#12 identity: its dates are read at the handshake, not here
+    if (!leaf) continue; // a certificate OpenSSL would not show back: its dates are read at the handshake
     const status = validityOf(leaf, now).status;
     if (status === 'expired' || status === 'not yet valid') {
       reasons.push(reasonLine(name, clientValidity(entry.config, leaf, 'loaded', now)?.summary ?? `the client certificate is ${status}`));
@@ -51,8 +51,9 @@ export function reasonLine(name: string, text: string): string {
 }
 
 function withoutName(name: string, text: string): string {
-  const prefix = `Tunnel "${name}": `;
-  return text.startsWith(prefix) ? text.slice(prefix.length) : text;
+  // `Tunnel "NAME": …`, or with several targets `Tunnel "NAME", target HOST:PORT: …`.
+  for (const prefix of [`Tunnel "${name}": `, `Tunnel "${name}", `]) if (text.startsWith(prefix)) return text.slice(prefix.length);
+  return text;
 }
 
 /** The doctor's verdict on one tunnel, as readiness needs it. */

@@ -75,7 +75,7 @@ export class TunnelMetrics {
     const total: MetricFamily = { name: 'mtls_tunnel_connections_total', help: 'Local connections accepted.', type: 'counter', samples: [] };
     const bytes: MetricFamily = { name: 'mtls_tunnel_bytes_total', help: 'Plaintext bytes relayed: up is client to server, down is server to client.', type: 'counter', samples: [] };
     const failures: MetricFamily = { name: 'mtls_tunnel_handshake_failures_total', help: 'Connections that could not be established, by diagnosis code.', type: 'counter', samples: [] };
-    const expiry: MetricFamily = { name: 'mtls_tunnel_client_certificate_expiry_timestamp_seconds', help: 'When the client certificate new connections present expires (Unix time; PEM credentials only).', type: 'gauge', samples: [] };
+    const expiry: MetricFamily = { name: 'mtls_tunnel_client_certificate_expiry_timestamp_seconds', help: 'When the client certificate new connections present expires (Unix time; PEM or PKCS#12 credentials).', type: 'gauge', samples: [] };
     const latency: HistogramFamily = { name: 'mtls_tunnel_connect_duration_seconds', help: 'From accepting a local connection to relaying its bytes: connect, preamble and TLS handshake.', type: 'histogram', series: [] };
     for (const name of this.names()) {
       const t = this.follow(name);

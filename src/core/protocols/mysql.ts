@@ -62,6 +62,7 @@ function describeGreetingProblem(payload: Buffer): ProtocolError {
 }
 
 export const mysqlProtocol: ProtocolHandler = {
+  preambleTalksToClient: true,
   async upstreamPreamble(upstream: net.Socket, client?: net.Socket) {
     // A real greeting is a few dozen bytes; anything claiming more is another protocol's text.
     const greeting = await readPacket(upstream, 'server greeting', 4096);

@@ -27,6 +27,11 @@ export interface ProtocolHandler {
    */
   upstreamPreamble?(upstream: net.Socket, client?: net.Socket): Promise<SessionStart | undefined | void>;
   /**
+   * The upstream preamble writes to the local client (MySQL relays the server's greeting): once
+   * it has run, another target cannot take over the connection.
+   */
+  readonly preambleTalksToClient?: boolean;
+  /**
    * Runs on the local client before bytes are forwarded: answers what the client asks of a
    * server it thinks is plain (psql's SSLRequest), and returns the bytes read that must be
    * forwarded. Resolves `undefined` when the client closed first.

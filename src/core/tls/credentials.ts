@@ -19,6 +19,8 @@ export interface Credentials {
   context: tls.SecureContext;
   /** The client certificate chain when it came from PEM files (PKCS#12 chains are read at handshake). */
   clientChain: X509Certificate[];
+  /** The client certificate itself, from PEM files or a PKCS#12 bundle alike (expiry metric, health). */
+  leaf?: X509Certificate;
   /** The files the credentials came from, to watch for changes. */
   files: string[];
   /** Description for logs, e.g. `cert client.crt (CN=alice, 364 days left)`. */
@@ -120,9 +122,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     options.cert = config.key ? cert : pemCertificates(cert.toString('latin1')).map((b) => b.pem).join('');
     options.key = key;
     options.passphrase = passphrase;
-    const leaf = clientChain[0];
-    const cn = commonNameOf(leaf.subject);
-    description = `cert ${config.cert} (${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left)`;
+    description = `cert ${config.cert} (${identityLabel(clientChain[0])})`;
   } else {
     throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert (and key, unless the cert file holds it), or pfx.' }, 'cert');
   }
@@ -156,7 +156,30 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
       throw new CredentialsError(pfxProblem(t, config.pfx, passphrase, code === 'wrong-passphrase' || code === 'passphrase-needed', (legacy as Error).message), 'pfx');
     }
   }
-  return { context, clientChain, files, description };
+  const leaf = clientChain[0] ?? contextLeaf(context);
+  if (config.pfx && leaf) description = `pfx ${config.pfx} (${identityLabel(leaf)})`;
+  return { context, clientChain, files, description, leaf };
+}
+
+/**
+ * The certificate a SecureContext presents, read back from OpenSSL: for a PKCS#12 bundle the only
+ * way to its leaf without decoding the bundle a second time (node-forge, which cannot read EC
+ * certificates). `context.getCertificate()` is the native SecureContext's, which Node's own TLS
+ * code calls; absent (a future Node) it is simply not known.
+ */
+function contextLeaf(context: tls.SecureContext): X509Certificate | undefined {
+  const native = (context as { context?: { getCertificate?: () => Buffer | null } }).context;
+  try {
+    const der = typeof native?.getCertificate === 'function' ? native.getCertificate() : null;
+    return der ? new X509Certificate(der) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function identityLabel(leaf: X509Certificate): string {
+  const cn = commonNameOf(leaf.subject);
+  return `${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left`;
 }
 
 /**

@@ -11,17 +11,20 @@
  *
  * The upstream socket has one error listener for its whole life, which acts by stage; what an
  * end or an error after the handshake means is decided by the pure rules in upstreamClose.ts.
- * A little over 300 lines: one connection's stages, in the order they happen, read best together.
+ * About 400 lines: one connection's stages, in the order they happen (the choice of target among
+ * them), read best together.
  */
 import * as net from 'node:net';
-import { TunnelConfig } from '../config/model';
+import { TunnelConfig, forTarget, formatEndpoint } from '../config/model';
 import { diagnose, Phase } from '../diagnostics/diagnose';
 import { Diagnosis } from '../diagnostics/diagnosis';
+import { combineTargetFailures } from '../diagnostics/targets';
 import { Logger, LogLevel, logsAt } from '../log';
 import { ProtocolHandler } from '../protocols';
 import { Credentials } from '../tls/credentials';
 import { Flow, forward } from './forward';
-import { dialUpstream, HandshakeInfo, Upstream, UpstreamError } from './upstream';
+import { dialTargets, TargetSet, TargetsFailed } from './targets';
+import { HandshakeInfo, Upstream, UpstreamError } from './upstream';
 import { classifyUpstreamError, isSilentRefusal } from './upstreamClose';
 
 /** How long a local client may read the explanation of a failure before it is let go. */
@@ -47,6 +50,8 @@ export interface ConnectionSnapshot {
   /** Plaintext bytes from the target to the local client. */
   bytesDown: number;
   handshake?: HandshakeInfo;
+  /** `host:port` of the target this connection uses, once its dial succeeded. */
+  target?: string;
 }
 
 /**
@@ -57,13 +62,16 @@ export interface LiveSettings {
   readonly config: TunnelConfig;
   readonly credentials: Credentials;
   readonly protocol: ProtocolHandler;
+  /** Which target a new connection tries first (policy and backoff), shared by the tunnel's connections. */
+  readonly targets: TargetSet;
 }
 
 export interface ConnectionHost {
   logger: Logger;
-  takeSession(): Buffer | undefined;
+  /** A session to resume with target `index` (a session belongs to the server that issued it). */
+  takeSession(index: number): Buffer | undefined;
   /** `live`: what the session was made with; a session carries its client certificate and target. */
-  keepSession(session: Buffer, live: LiveSettings): void;
+  keepSession(session: Buffer, live: LiveSettings, index: number): void;
   onEstablished(c: BridgedConnection): void;
   /** The connection could not be established (including a rejection on the first read). */
   onFailed(c: BridgedConnection, diagnosis: Diagnosis): void;
@@ -101,6 +109,8 @@ export class BridgedConnection {
   private closeTimer?: NodeJS.Timeout;
   /** Ends the connection at maxConnectionLifetimeMs. */
   private lifetimeTimer?: NodeJS.Timeout;
+  /** The target the dial reached (an index into the config's targets), once it did. */
+  private targetIndex?: number;
 
   constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
     // A unix-socket client has no address: the socket is all there is to name.
@@ -154,6 +164,7 @@ export class BridgedConnection {
       bytesUp: this.client.bytesRead,
       bytesDown: this.client.bytesWritten,
       handshake: this.upstream?.handshake,
+      ...(this.targetIndex !== undefined ? { target: formatEndpoint(this.live.config.targets[this.targetIndex] ?? this.live.config.target) } : {}),
     };
   }
 
@@ -175,18 +186,27 @@ export class BridgedConnection {
    */
   private async establish(): Promise<Upstream | undefined> {
     const { config, protocol, credentials } = this.live;
-    const dial = dialUpstream(config, credentials, {
-      session: this.host.takeSession(),
-      onSession: (s) => this.host.keepSession(s, this.live),
-      signal: this.abort.signal,
-      client: this.client,
-      // The dial can finish while the client preamble still waits on the local client (a pool's
-      // idle connection, psql before its StartupMessage). From then on the upstream has its one
-      // error listener, attached by the dial itself, so an error there (a reset, TLS 1.3 refusing
-      // our certificate after the handshake) never goes unhandled.
-      onError: (e) => this.onUpstreamError(e),
-      retryRefused: true,
-      onRetry: (n, ms) => this.host.logger.debug(`#${this.id} target refused the connection (${n}): connecting again in ${ms} ms`),
+    const { targets } = this.live;
+    const dial = dialTargets(targets, config, credentials, {
+      options: (index) => ({
+        session: this.host.takeSession(index),
+        onSession: (s) => this.host.keepSession(s, this.live, index),
+        signal: this.abort.signal,
+        client: this.client,
+        // The dial can finish while the client preamble still waits on the local client (a pool's
+        // idle connection, psql before its StartupMessage). From then on the upstream has its one
+        // error listener, attached by the dial itself, so an error there (a reset, TLS 1.3 refusing
+        // our certificate after the handshake) never goes unhandled.
+        onError: (e) => this.onUpstreamError(e),
+        retryRefused: true,
+        onRetry: (n, ms) => this.host.logger.debug(`#${this.id} target refused the connection (${n}): connecting again in ${ms} ms`),
+      }),
+      onFailover: (failed, backoffMs, next) => this.host.logger.info(`#${this.id} target ${failed.target} failed (${failed.error.code ?? failed.error.message}): trying ${formatEndpoint(targets.targets[next])}; ${failed.target} is skipped for ${backoffMs} ms`),
+      canFailOver: (e) => e.phase === 'connect' || e.phase === 'proxy' || !protocol.preambleTalksToClient,
+    }).then(({ upstream, index }) => {
+      this.targetIndex = index;
+      if (targets.targets.length > 1) this.host.logger.info(`#${this.id} using target ${formatEndpoint(targets.targets[index])}`);
+      return upstream;
     });
     // An upstream whose client already left does not stay open.
     dial.then((u) => {
@@ -205,6 +225,10 @@ export class BridgedConnection {
       if (this.earlyError) throw new UpstreamError(this.earlyError, 'first-read', this.upstream.peerCertificate);
     } catch (e) {
       if (this.abort.signal.aborted) return undefined;
+      if (e instanceof TargetsFailed) {
+        this.failWith(this.diagnoseTargets(e));
+        return undefined;
+      }
       const err = e instanceof UpstreamError ? e : new UpstreamError(e as NodeJS.ErrnoException, 'connect');
       this.fail(err.error, err.phase, err.peerCertificate);
       return undefined;
@@ -346,15 +370,25 @@ export class BridgedConnection {
     if (!this.client.destroyed) this.client.resetAndDestroy();
   }
 
-  private diagnose(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): Diagnosis {
-    // The credentials the dial used, which a reload since may have replaced. A broken
-    // connection's diagnosis names which connection it was.
-    return diagnose(error, { config: this.live.config, phase, peerCertificate, clientCertificate: this.live.credentials.clientChain[0], clientChain: this.live.credentials.clientChain, connectionId: phase === 'established' ? this.id : undefined });
+  private diagnose(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate'], targetIndex = this.targetIndex ?? 0): Diagnosis {
+    // The credentials the dial used, which a reload since may have replaced; the target it
+    // reached (its address and server name). A broken connection's diagnosis names which connection it was.
+    return diagnose(error, { config: forTarget(this.live.config, targetIndex), phase, peerCertificate, clientCertificate: this.live.credentials.clientChain[0], clientChain: this.live.credentials.clientChain, connectionId: phase === 'established' ? this.id : undefined });
+  }
+
+  /** Each target's own diagnosis, in one. */
+  private diagnoseTargets(e: TargetsFailed): Diagnosis {
+    const failures = e.attempts.map((a) => ({ target: a.target, diagnosis: this.diagnose(a.error.error, a.error.phase, a.error.peerCertificate, a.index) }));
+    return combineTargetFailures(this.live.config.name, failures, e.untried);
   }
 
   private fail(error: NodeJS.ErrnoException, phase: Phase, peerCertificate: Upstream['peerCertificate']): void {
+    this.failWith(this.diagnose(error, phase, peerCertificate));
+  }
+
+  private failWith(diagnosis: Diagnosis): void {
     this.stage = 'done';
-    this.diagnosis = this.diagnose(error, phase, peerCertificate);
+    this.diagnosis = diagnosis;
     this.host.onFailed(this, this.diagnosis);
     if (!this.tellClient(this.diagnosis)) this.client.destroy();
     this.onSocketClosed();

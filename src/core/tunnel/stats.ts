@@ -7,6 +7,7 @@ import { ListenAddress } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
 import { ConnectionSnapshot } from './connection';
 import { Protection } from './protection';
+import { TargetStanding } from './targets';
 import { HandshakeInfo } from './upstream';
 
 export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
@@ -27,6 +28,8 @@ export interface TunnelCounts {
   lastHandshake?: HandshakeInfo;
   lastDiagnosis?: Diagnosis;
   credentials?: string;
+  /** With several targets: each one's failures in a row and backoff window, in the order configured. */
+  targets?: TargetStanding[];
 }
 
 /** The counts plus every open connection and the bytes so far, which means visiting each one. */

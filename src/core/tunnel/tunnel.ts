@@ -32,6 +32,7 @@ import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } f
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
 import { expectedProtection, Protection, SameUserGate } from './protection';
 import { SessionPool } from './sessionPool';
+import { TargetBackoff, TargetSet } from './targets';
 import { TunnelCounts, TunnelSnapshot, TunnelState, TunnelTally } from './stats';
 
 export { TunnelCounts, TunnelSnapshot, TunnelState } from './stats';
@@ -50,6 +51,8 @@ export interface TunnelOptions {
   watchCredentials?: boolean | CredentialWatchOptions;
   /** How long open connections may finish on stop() before they are cut (default 5000 ms). */
   drainTimeoutMs?: number;
+  /** How long a failed target is skipped (default 5 s doubling to 60 s); tests shorten it. */
+  targetBackoff?: TargetBackoff;
 }
 
 export interface TunnelEvents {
@@ -69,6 +72,12 @@ export class TunnelStartError extends Error {
   }
 }
 
+/** `host:port`, or every target and the policy: how the log line at start names where connections go. */
+function targetsText(c: TunnelConfig): string {
+  if (c.targets.length <= 1) return formatEndpoint(c.target);
+  return `${c.targets.map(formatEndpoint).join(', ')} (${c.targetPolicy})`;
+}
+
 export class Tunnel extends EventEmitter<TunnelEvents> {
   private _state: TunnelState = 'stopped';
   private server?: net.Server;
@@ -84,7 +93,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private watcher?: CredentialWatcher;
   private watched = '';
   private readonly connections = new Set<BridgedConnection>();
-  private readonly sessions = new SessionPool();
+  /** Sessions to resume, one pool per target (a session belongs to the server that issued it). */
+  private readonly sessions = new Map<string, SessionPool>();
+  /** The targets' order and backoff; kept while "target" and "targetPolicy" stay the same. */
+  private targetSet?: TargetSet;
   private readonly logger: Logger;
   private readonly connectionHost: ConnectionHost;
   private readonly tally = new TunnelTally();
@@ -154,9 +166,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       throw e;
     }
     this.bound = c.listen;
-    this.live = { config: c, credentials, protocol: protocolHandler(c.protocol) };
+    this.live = this.liveSettings(c, credentials);
     const addr = this.listening;
-    this.logger.info(`listening on ${addr ? formatListen(addr) : '?'} -> ${formatEndpoint(c.target)} (${c.protocol}); ${credentials.description}`);
+    this.logger.info(`listening on ${addr ? formatListen(addr) : '?'} -> ${targetsText(c)} (${c.protocol}); ${credentials.description}`);
     await this.protect(c);
     this.warnAboutClientCertificate(credentials);
     this.watch(c);
@@ -226,7 +238,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return false;
     }
     if (this._state !== 'running') return false;
-    this.live = { config, credentials, protocol: protocolHandler(config.protocol) };
+    this.live = this.liveSettings(config, credentials);
     this.sessions.clear();
     this.watch(config);
     this.clearStanding();
@@ -277,6 +289,14 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.stopping;
   }
 
+  /** What new connections are made with; the target set (and its backoff) survives a change that leaves the targets alone. */
+  private liveSettings(config: TunnelConfig, credentials: Credentials): LiveSettings {
+    if (!this.targetSet || TargetSet.keyOf(config) !== this.targetSet.key) {
+      this.targetSet = new TargetSet(config.targets, config.targetPolicy, this.options.targetBackoff);
+    }
+    return { config, credentials, protocol: protocolHandler(config.protocol), targets: this.targetSet };
+  }
+
   /** Counters only, without visiting the open connections. */
   counts(): TunnelCounts {
     return {
@@ -287,6 +307,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       protection: this.protection?.protection,
       lastDiagnosis: this.lastDiagnosis,
       credentials: this.live?.credentials.description,
+      ...(this.targetSet && this.targetSet.targets.length > 1 ? { targets: this.targetSet.standings() } : {}),
     };
   }
 
@@ -305,9 +326,9 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return this.lastDiagnosis;
   }
 
-  /** The client certificate new connections present, when it came from PEM files (metrics, health). */
+  /** The client certificate new connections present, from PEM files or a PKCS#12 bundle (metrics, health). */
   get clientCertificate(): X509Certificate | undefined {
-    return this.live?.credentials.clientChain[0];
+    return this.live?.credentials.leaf;
   }
 
   private async doStop(): Promise<void> {
@@ -436,12 +457,15 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private makeConnectionHost(): ConnectionHost {
     return {
       logger: this.logger,
-      takeSession: () => this.sessions.take(),
-      keepSession: (s, live) => {
+      takeSession: (index) => this.sessions.get(this.sessionKey(index))?.take(),
+      keepSession: (s, live, index) => {
         // A TLS 1.3 ticket arrives after the handshake, so it can come in after a reload; resuming
         // it would present the previous client certificate (or reach the previous target) again.
         if (live !== this.live) return;
-        this.sessions.keep(s);
+        const key = this.sessionKey(index);
+        let pool = this.sessions.get(key);
+        if (!pool) this.sessions.set(key, (pool = new SessionPool()));
+        pool.keep(s);
       },
       onEstablished: (c) => {
         const s = c.snapshot();
@@ -466,6 +490,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     };
   }
 
+  private sessionKey(index: number): string {
+    const t = this.live?.config.targets[index];
+    return t ? `${formatEndpoint(t)} ${t.serverName}` : '';
+  }
+
   private report(d: Diagnosis): void {
     this.lastDiagnosis = d;
     this.logger[d.severity === 'error' ? 'error' : d.severity === 'warning' ? 'warn' : 'info'](`${d.summary} ${d.fix}${d.detail ? ` [${d.detail}]` : ''}`);
@@ -485,7 +514,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   private warnAboutClientCertificate(credentials: Credentials): void {
-    const leaf = credentials.clientChain[0];
+    const leaf = credentials.leaf;
     const warning = leaf && clientValidity(this.live?.config ?? this.wanted, leaf, 'loaded');
     if (warning) this.report(warning);
   }

@@ -6,7 +6,8 @@
  * A target that refuses the TCP connection is usually a server restarting: the tunnel's dials
  * (`retryRefused`) connect again after 50 ms, doubling to 1 s, for as long as the deadline allows,
  * and report the refusal once it does not. Other errors are not retried: they do not go away by
- * waiting. The doctor does not retry, so `check` answers at once.
+ * waiting. The doctor does not retry, so `check` answers at once. Which of several targets is
+ * dialled, and in what order, is targets.ts's to say; this dials one.
  */
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
