@@ -9,9 +9,11 @@ import { Diagnosis, DiagnosisCode } from '../core/diagnostics/diagnosis';
 const FILE_FIELD = /\bthe (cert|key|pfx|ca|crl) file\b/;
 
 /** The settings field a diagnosis is about (so the Problems entry and Edit "…" land on it). */
-export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?: Pick<TunnelConfig, 'pfx' | 'proxy'>): string {
+export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?: Pick<TunnelConfig, 'pfx' | 'proxy' | 'hold'>): string {
   const identity = config?.pfx ? 'pfx' : 'cert';
   switch (d.code) {
+    case 'NEEDS_CONSENT':
+      return config?.hold?.field ?? (/"unsafeListen"/.test(d.summary) ? 'unsafeListen' : 'allowOtherUsers');
     case 'FILE_MISSING':
     case 'FILE_UNREADABLE':
     case 'PEM_MALFORMED':

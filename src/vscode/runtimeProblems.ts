@@ -106,7 +106,7 @@ export class RuntimeProblems implements vscode.Disposable {
     const entry = this.manager.entry(name);
     // Errors, and the warnings that mean a change did not take: settings whose credentials do not
     // load or whose new "listen" cannot be bound leave the tunnel running as it was.
-    const notTaken = d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE');
+    const notTaken = d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE' || d.code === 'NEEDS_CONSENT');
     if (!entry || (d.severity !== 'error' && !notTaken)) return;
     const background = entry.state === 'running' || this.restarting.has(name);
     this.restarting.delete(name);
