@@ -177,7 +177,7 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
 
     // Workspace settings that let others in wait for the user's word (workspaceGrants.ts).
     command('allowForWorkspace', async (arg: TunnelArg) => {
-      const held = s.grants.heldNames();
+      const held = manager.entries().filter((e) => e.config.hold).map((e) => e.config.name);
       const name = nameOf(arg) ?? (held.length === 1 ? held[0] : (await vscode.window.showQuickPick(held, { placeHolder: 'Allow which tunnel for this workspace?' })));
       if (!name) return false;
       if (!held.includes(name)) throw new CommandError(`Tunnel "${name}" does not wait for a permission.`, 'info');

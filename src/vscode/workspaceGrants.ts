@@ -108,11 +108,6 @@ export class WorkspaceGrants implements vscode.Disposable {
     };
   }
 
-  /** The names of the tunnels waiting for an answer, as of the last read. */
-  heldNames(): string[] {
-    return [...this.held.keys()];
-  }
-
   /**
    * Asks, in a modal, whether the tunnel may have what its workspace settings ask for; true when
    * the user allowed it (the settings are then read again, and a wanted tunnel starts).

@@ -10,7 +10,7 @@
 // machines. Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
-//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,packaged   run only these passes
+//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,ui-grant,packaged   run only these passes
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -128,6 +128,26 @@ const PASSES: Record<string, Pass> = {
       return { target, env: { MTLS_TUNNELS_UI_PORT: String(port) }, cleanup: () => server.close() };
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
+  },
+  'ui-grant': {
+    suite: 'ui',
+    uiScript: 'allow-workspace-dialog.ui.js',
+    // The workspace's settings let other users in ("allowOtherUsers") on an autoStart tunnel: held
+    // until the script clicks "Allow for this workspace…" and Allow in VS Code's real modal.
+    workspace: async (scratch) => {
+      const pki = await createThrowawayPki(path.join(scratch, 'pki'));
+      const server = await startDemoServer(pki);
+      const port = await freePort();
+      const target = folderWith(path.join(scratch, 'workspace'), {
+        ...WORKSPACE_SETTINGS,
+        'mtlsTunnels.tunnels': [{
+          name: 'shared', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
+          cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true, allowOtherUsers: true,
+        }],
+      });
+      return { target, env: { MTLS_TUNNELS_UI_PORT: String(port) }, cleanup: () => server.close() };
+    },
+    env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui-grant.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
   },
 };
 
