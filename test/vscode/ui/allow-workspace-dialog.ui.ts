@@ -17,8 +17,12 @@ const BUTTON = 'Allow for this workspace…';
 export async function run({ page, screenshot, log }: Ui): Promise<void> {
   const port = Number(process.env.MTLS_TUNNELS_UI_PORT);
   await page.locator('.monaco-workbench').waitFor();
-  const toast = page.locator('.notification-toast', { hasText: 'waits for your permission' });
-  await toast.waitFor({ state: 'visible', timeout: 60_000 });
+  // The notification may have left the screen as a toast by now: open the list, as a user would.
+  await until(async () => {
+    await runCommand(page, 'Notifications: Show Notifications');
+    return page.locator('.notifications-center .notification-list-item', { hasText: 'waits for your permission' }).isVisible();
+  }, 'the held tunnel\'s notification');
+  const toast = page.locator('.notifications-center .notification-list-item', { hasText: 'waits for your permission' });
   assert.equal(await probe(port), 'ECONNREFUSED', 'held: nothing listens');
 
   const dialog = page.locator('.monaco-dialog-box');
