@@ -188,8 +188,10 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       const n = await s.grants.forget();
       // Running tunnels held again keep their old settings; the permission they ran on is gone, so they stop.
       const held = manager.entries().filter((e) => e.config.hold && isActive(e.state));
-      if (held.length && (await confirmCut(held, 'Stop'))) await Promise.all(held.map((e) => manager.stop(e.config.name)));
-      notifier.info(n === 0 ? 'No workspace permission was given.' : `Forgot ${n} workspace permission${n === 1 ? '' : 's'}; such tunnels wait for your word again.`);
+      const stopped = held.length > 0 && (await confirmCut(held, 'Stop'));
+      if (stopped) await Promise.all(held.map((e) => manager.stop(e.config.name)));
+      const kept = stopped ? '' : held.map((e) => ` "${e.config.name}" keeps running as it is until you stop it.`).join('');
+      notifier.info(n === 0 ? 'No workspace permission was given.' : `Forgot ${n} workspace permission${n === 1 ? '' : 's'}; such tunnels wait for your word again.${kept}`);
       return n;
     }),
 

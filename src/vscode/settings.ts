@@ -94,7 +94,7 @@ export class TunnelSettings implements vscode.Disposable {
           continue;
         }
         origin.set(tunnel.name, source);
-        const hold = this.grants.holdFor(tunnel, source.scope, source.folder && source.scope === 'workspaceFolder' && source.where !== 'settings' ? `settings of folder ${source.folder.name}` : source.where === 'the workspace file' ? 'workspace file' : 'workspace settings');
+        const hold = this.grants.holdFor(tunnel, source.scope, settingsName(source));
         tunnels.push(hold ? { ...tunnel, hold } : tunnel);
       }
     }
@@ -141,4 +141,11 @@ export class TunnelSettings implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** The settings a source is, as a sentence names them: `workspace settings`, `workspace file`, `settings of folder api`. */
+function settingsName(source: Source): string {
+  if (source.scope === 'global') return 'user settings';
+  if (source.scope === 'workspaceFolder' && source.folder && source.where !== 'settings') return `settings of folder ${source.folder.name}`;
+  return source.where === 'the workspace file' ? 'workspace file' : 'workspace settings';
 }
