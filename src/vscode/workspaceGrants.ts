@@ -85,8 +85,9 @@ export class WorkspaceGrants implements vscode.Disposable {
   }
 
   /**
-   * The hold for a tunnel read from settings of `scope` (`where`: `workspace settings`, `folder
-   * api's settings`), or undefined when nothing it widens is unanswered. Called on every read.
+   * The hold for a tunnel read from settings of `scope` (`where`: `workspace settings`, `workspace
+   * file`, `settings of folder api`), or undefined when nothing it widens is unanswered. Called on
+   * every read.
    */
   holdFor(config: TunnelConfig, scope: SettingsScope, where: string): TunnelHold | undefined {
     if (scope === 'global') {
