@@ -78,6 +78,8 @@ export const DIAGNOSES: Record<DiagnosisCode, [meaning: string, fix: string]> = 
   PORT_IN_USE: ["Something already listens on the tunnel's `listen` port.", 'Stop it (another tunnel, stunnel, a local database), or change `listen`.'],
   LISTEN_DENIED: ['Not allowed to listen on that port: below 1024 needs privileges.', 'A port above 1024 in `listen`.'],
   LISTEN_ADDRESS_UNAVAILABLE: ['The host in `listen` is not an address of this machine.', '`127.0.0.1` or `::1`.'],
+  // settings that wait for the user (editor only)
+  NEEDS_CONSENT: ['The editor only: `allowOtherUsers` or `unsafeListen` comes from a workspace or folder settings file, which cannot widen who may use your certificate by itself; the tunnel waits (a running one keeps its previous settings).', 'Allow it once for this workspace ("Allow for this workspace…"), or put the field in your user settings.'],
   UNKNOWN: ['Anything not recognized above; the sentence carries the raw error.', "Test Connection and the tunnel's log; please report it, so it gets its own sentence."],
 };
 

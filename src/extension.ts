@@ -25,6 +25,7 @@ import { TunnelTerminals } from './vscode/terminal';
 import { TunnelStatusBar } from './vscode/statusBar';
 import { TunnelTreeProvider } from './vscode/tunnelTree';
 import { TunnelView } from './vscode/tunnelView';
+import { GrantQuestion, WorkspaceGrants, answerGrantQuestionsWith } from './vscode/workspaceGrants';
 
 /**
  * Returned by `activate` for the integration tests (test/vscode/suite), which read the tree and
@@ -45,6 +46,8 @@ export interface TestApi {
    * will be closed" question in place of the user (see confirmStop.ts).
    */
   answerCutQuestions?: (answer: (question: CutQuestion) => string | undefined) => vscode.Disposable;
+  /** Only in ExtensionMode.Test: answers "allow for this workspace?" in place of the user (workspaceGrants.ts). */
+  answerGrantQuestions?: (answer: (question: GrantQuestion) => string | undefined) => vscode.Disposable;
   /** The step of a guided flow (Add Tunnel) on screen now, if any. */
   quickStep(): ShownStep | undefined;
   /** Resolves once the tunnels that start by themselves at activation (autoStart, restore) were started. */
@@ -65,7 +68,8 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const certificates = new ClientCertificates(passphrases);
   const tests = new ConnectionTests(passphrases, log);
   const documents = new ReportDocuments();
-  const settings = new TunnelSettings(manager, log, notifier);
+  const grants = new WorkspaceGrants(context.workspaceState, log);
+  const settings = new TunnelSettings(manager, log, notifier, grants);
   const tree = new TunnelTreeProvider(manager, certificates, tests);
   const tunnelView = new TunnelView(manager, tree);
   const statusBar = new TunnelStatusBar(manager, certificates);
@@ -77,9 +81,9 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   context.subscriptions.push(new SettingsProblems(settings, manager, tree, notifier, context.globalStorageUri), new TunnelTerminals(manager, notifier), ports);
 
   context.subscriptions.push(
-    log, documents, certificates, tests, settings, tree, tunnelView, statusBar, demo, desired,
+    log, documents, certificates, tests, grants, settings, tree, tunnelView, statusBar, demo, desired,
     passphrases.forgetWrongOnes(manager),
-    ...registerCommands({ manager, settings, passphrases, certificates, tests, documents, tree, notifier, log, demo }),
+    ...registerCommands({ manager, settings, passphrases, certificates, tests, documents, tree, notifier, log, demo, grants }),
     settings.onDidApply((applied) => tests.forget([...applied.removed, ...applied.changed])),
   );
 
@@ -101,6 +105,7 @@ export function activate(context: vscode.ExtensionContext): TestApi {
     notifier,
     ports,
     answerCutQuestions: context.extensionMode === vscode.ExtensionMode.Test ? answerCutQuestionsWith : undefined,
+    answerGrantQuestions: context.extensionMode === vscode.ExtensionMode.Test ? answerGrantQuestionsWith : undefined,
     quickStep: shownStep,
     settled: desired.settled,
     stateFile: workspaceState instanceof FileMemento ? workspaceState.file : undefined,

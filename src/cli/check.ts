@@ -4,8 +4,8 @@
  * selection and exit code 2 for bad configuration live in main.ts.
  */
 import { TunnelConfig } from '../core/config/model';
-import { CheckReport, checkTunnel, formatCheckReport } from '../core/doctor';
-import { Protection, probeProtection } from '../core/tunnel/protection';
+import { CheckReport, checkTunnel, formatCheckReport, withProtection } from '../core/doctor';
+import { probeProtection } from '../core/tunnel/protection';
 
 export interface CheckIo {
   stdout(s: string): void;
@@ -35,13 +35,6 @@ export async function runCheck(tunnels: TunnelConfig[], io: CheckIo, options: Ru
     if (reports.length > 1) io.stdout(`\n${summaryLine(reports)}\n`);
   }
   return reports.every((r) => r.verdict !== 'failed') ? 0 : 1;
-}
-
-function withProtection(text: string, p: Protection): string {
-  const at = text.indexOf('\n');
-  const what = p.kind === 'same-user' ? 'same-user check' : p.kind === 'unix-socket' ? 'unix socket' : 'none';
-  const row = `  ${'Protection'.padEnd(12)}${what}: ${p.reason}`;
-  return at < 0 ? `${text}\n${row}` : `${text.slice(0, at)}\n${row}${text.slice(at)}`;
 }
 
 function summaryLine(reports: CheckReport[]): string {

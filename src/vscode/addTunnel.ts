@@ -1,19 +1,19 @@
 /**
  * "Add Tunnel…": a guided flow of six steps (name, target, protocol guessed from the target's
- * port, identity, CA, local port), each with its counter and a Back button, the file steps
+ * port, identity, CA, where tools connect: addTunnelListen.ts), each with its counter and a Back button, the file steps
  * opening where the files are likely to be. It writes one valid entry into the settings: the
  * entry is checked by the core's parser first, so the flow never leaves settings the tunnel view
  * rejects. Every answer can also be passed in (`mtlsTunnels.addTunnel` with a draft): what is
  * given is not asked, which lets the demo, scripts and tests add tunnels without the quick picks.
  *
  */
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PROTOCOLS, Protocol } from '../core/config/model';
 import { parseEndpoint, parseTunnels } from '../core/config/parse';
 import { TunnelEntry, TunnelManager } from '../core/manager';
+import { ListenAnswer, freePort, listenStep, prepareListen } from './addTunnelListen';
 import { CommandError } from './notifier';
 import { Answer, BACK, fileStep, inputStep, pickStep } from './quickSteps';
 import { SECTION, TUNNELS, TunnelSettings } from './settings';
@@ -27,8 +27,8 @@ export interface TunnelDraft {
   pfx?: string;
   /** A CA bundle path, or null for Node's trusted roots. */
   ca?: string | null;
-  /** The local port; 'free': the free port the flow would suggest, without asking. */
-  listen?: number | 'free';
+  /** The local port; 'free': the free port the flow would suggest; 'socket' (PostgreSQL): a unix socket in a folder only the user can use. */
+  listen?: number | 'free' | 'socket';
   /** The workspace folder (path) whose settings get the entry, in a multi-root workspace. */
   folder?: string;
 }
@@ -47,8 +47,6 @@ const PORT_GUESS: Record<number, { protocol: Protocol; what: string }> = {
   6379: { protocol: 'tls', what: 'Redis' },
   6380: { protocol: 'tls', what: 'Redis' },
 };
-/** Local ports people expect for each protocol; any free port when taken. */
-const PREFERRED_PORT: Partial<Record<Protocol, number>> = { postgres: 15432, 'postgres-direct': 15432, mysql: 13306 };
 const CERT_EXTENSIONS = ['crt', 'pem', 'cer'];
 const KEY_EXTENSIONS = ['key', 'pem'];
 const TOTAL_STEPS = 6;
@@ -63,7 +61,7 @@ interface Answers {
   key?: string;
   pfx?: string;
   ca?: string | null;
-  listen?: number;
+  listen?: ListenAnswer;
 }
 
 /**
@@ -170,15 +168,11 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
     },
 
     async (back) => {
-      suggested ??= await freePort(PREFERRED_PORT[a.protocol ?? 'tls'], inUse);
-      if (draft.listen !== undefined) {
-        a.listen = draft.listen === 'free' ? suggested : draft.listen;
-        return 'skip';
-      }
-      return outcome(await inputStep({
-        title: title(6), back, prompt: 'The local port your tools connect to (on 127.0.0.1); this one is free now', value: String(a.listen ?? suggested),
-        validate: (v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : 'A port from 1 to 65535'),
-      }), (v) => { a.listen = Number(v); });
+      suggested ??= await freePort(a.protocol, inUse);
+      const answer = await listenStep({ title: title(6), back, name: a.name!.trim(), protocol: a.protocol, value: a.listen, suggested, draft: draft.listen });
+      if (draft.listen === undefined) return outcome(answer, (v) => { a.listen = v; });
+      a.listen = answer as ListenAnswer;
+      return 'skip';
     },
   ];
 
@@ -206,6 +200,7 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
   if (check.errors.length) throw new CommandError(`The new tunnel would not be valid: ${check.errors.join('; ')}.`);
   if (!a.protocol || !PROTOCOLS.includes(a.protocol)) throw new CommandError(`Unknown protocol "${String(a.protocol)}".`);
 
+  await prepareListen(a.listen!);
   const existing = destination.current();
   await destination.configuration.update(TUNNELS, [...(Array.isArray(existing) ? existing : []), entry], destination.target);
   // The configuration change has reached this host by the time update() resolves (the change
@@ -264,25 +259,4 @@ function portablePath(file: string, folder: string | undefined): string {
   if (inFolder) return `\${workspaceFolder}/${inFolder}`;
   const inHome = under(os.homedir());
   return inHome ? `\${userHome}/${inHome}` : file;
-}
-
-/** The preferred port if nothing listens there, else whatever port the system hands out. */
-async function freePort(preferred: number | undefined, taken: Set<number>): Promise<number> {
-  if (preferred && !taken.has(preferred) && (await tryListen(preferred)) !== undefined) return preferred;
-  for (let i = 0; i < 5; i++) {
-    const port = await tryListen(0);
-    if (port !== undefined && !taken.has(port)) return port;
-  }
-  throw new CommandError('Found no free local port for the tunnel.');
-}
-
-function tryListen(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen({ host: '127.0.0.1', port }, () => {
-      const { port: bound } = server.address() as net.AddressInfo;
-      server.close(() => resolve(bound));
-    });
-  });
 }

@@ -23,6 +23,7 @@ import { ReportDocuments } from './reportDocuments';
 import { Passphrases } from './secrets';
 import { TunnelSettings } from './settings';
 import { CertificateItem, TunnelTreeProvider } from './tunnelTree';
+import { WorkspaceGrants } from './workspaceGrants';
 
 export interface CommandServices {
   manager: TunnelManager;
@@ -35,6 +36,7 @@ export interface CommandServices {
   notifier: Notifier;
   log: vscode.LogOutputChannel;
   demo: DemoTarget;
+  grants: WorkspaceGrants;
 }
 
 /** What a command receives as its first argument. */
@@ -170,6 +172,26 @@ export function registerCommands(s: CommandServices): vscode.Disposable[] {
       const entry = nameOf(arg) ? await pick(arg, '') : undefined;
       const n = await s.passphrases.forget(entry?.config);
       notifier.info(n === 0 ? 'No passphrase was stored.' : `Forgot ${n} stored passphrase${n === 1 ? '' : 's'}; the next start asks again.`);
+      return n;
+    }),
+
+    // Workspace settings that let others in wait for the user's word (workspaceGrants.ts).
+    command('allowForWorkspace', async (arg: TunnelArg) => {
+      const held = manager.entries().filter((e) => e.config.hold).map((e) => e.config.name);
+      const name = nameOf(arg) ?? (held.length === 1 ? held[0] : (await vscode.window.showQuickPick(held, { placeHolder: 'Allow which tunnel for this workspace?' })));
+      if (!name) return false;
+      if (!held.includes(name)) throw new CommandError(`Tunnel "${name}" does not wait for a permission.`, 'info');
+      return s.grants.ask(name);
+    }),
+
+    command('forgetWorkspacePermissions', async () => {
+      const n = await s.grants.forget();
+      // Running tunnels held again keep their old settings; the permission they ran on is gone, so they stop.
+      const held = manager.entries().filter((e) => e.config.hold && isActive(e.state));
+      const stopped = held.length > 0 && (await confirmCut(held, 'Stop'));
+      if (stopped) await Promise.all(held.map((e) => manager.stop(e.config.name)));
+      const kept = stopped ? '' : held.map((e) => ` "${e.config.name}" keeps running as it is until you stop it.`).join('');
+      notifier.info(n === 0 ? 'No workspace permission was given.' : `Forgot ${n} workspace permission${n === 1 ? '' : 's'}; such tunnels wait for your word again.${kept}`);
       return n;
     }),
 

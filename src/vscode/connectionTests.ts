@@ -17,11 +17,13 @@ export class ConnectionTests implements vscode.Disposable {
   constructor(private readonly passphrases: Passphrases, private readonly log: vscode.LogOutputChannel) {}
 
   async run(config: TunnelConfig): Promise<{ report: CheckReport; text: string }> {
-    const { checkTunnel, formatCheckReport } = await import('../core/doctor');
+    const { checkTunnel, formatCheckReport, withProtection } = await import('../core/doctor');
+    const { probeProtection } = await import('../core/tunnel/protection');
     const passphrase = await this.passphrases.forTunnel(config);
     this.log.info(`[${config.name}] testing the connection to the target`);
-    const report = await checkTunnel(config, { passphrase });
-    const text = formatCheckReport(report);
+    // As `check` says it: who besides you could use the listener, under the report's first line.
+    const [report, protection] = await Promise.all([checkTunnel(config, { passphrase }), probeProtection(config)]);
+    const text = withProtection(formatCheckReport(report), protection);
     this.log[report.verdict === 'failed' ? 'error' : report.verdict === 'warning' ? 'warn' : 'info'](`[${config.name}] connection test:\n${text.trimEnd()}`);
     const result = { report, text };
     this.reports.set(config.name, result);

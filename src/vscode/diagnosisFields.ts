@@ -9,9 +9,11 @@ import { Diagnosis, DiagnosisCode } from '../core/diagnostics/diagnosis';
 const FILE_FIELD = /\bthe (cert|key|pfx|ca|crl) file\b/;
 
 /** The settings field a diagnosis is about (so the Problems entry and Edit "…" land on it). */
-export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?: Pick<TunnelConfig, 'pfx' | 'proxy'>): string {
+export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?: Pick<TunnelConfig, 'pfx' | 'proxy' | 'hold'>): string {
   const identity = config?.pfx ? 'pfx' : 'cert';
   switch (d.code) {
+    case 'NEEDS_CONSENT':
+      return config?.hold?.field ?? (/"unsafeListen"/.test(d.summary) ? 'unsafeListen' : 'allowOtherUsers');
     case 'FILE_MISSING':
     case 'FILE_UNREADABLE':
     case 'PEM_MALFORMED':
@@ -86,11 +88,12 @@ export function isCertificateProblem(code: DiagnosisCode): boolean {
 
 /** Failures of the local files, which the tunnel re-reads by itself: worth a word when they happen in the background. */
 /**
- * A warning that means a change did not take: settings whose credentials do not load, or whose
- * new "listen" cannot be bound, leave the tunnel running as it was. It holds until fixed.
+ * A warning that means a change did not take: settings whose credentials do not load, whose
+ * new "listen" cannot be bound, or that wait for the user's permission (workspace grants) leave
+ * the tunnel running as it was. It holds until fixed.
  */
 export function isChangeNotTaken(d: Diagnosis): boolean {
-  return d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE');
+  return d.severity === 'warning' && (isCredentialProblem(d.code) || d.code === 'PORT_IN_USE' || d.code === 'LISTEN_DENIED' || d.code === 'LISTEN_ADDRESS_UNAVAILABLE' || d.code === 'NEEDS_CONSENT');
 }
 
 export function isCredentialProblem(code: DiagnosisCode): boolean {

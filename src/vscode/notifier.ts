@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { ConfigError } from '../core/config/model';
 import { Diagnosis, DiagnosisCode, Severity } from '../core/diagnostics/diagnosis';
 import { editorText, fieldMessage, fieldOfDiagnosis, isCertificateProblem, who } from './diagnosisFields';
+import { ALLOW_BUTTON, ALLOW_COMMAND } from './workspaceGrants';
 
 /** Internal command (registered by SettingsProblems): opens the settings with the cursor on a field. */
 export const REVEAL_FIELD_COMMAND = 'mtlsTunnels.revealSettingsField';
@@ -88,6 +89,8 @@ export class Notifier {
     const actions: MessageAction[] = [...extra];
     const named = tunnel && !tunnel.startsWith('#') ? tunnel : undefined;
     const where = field ?? fieldOfDiagnosis(d);
+    // Held settings: the answer first, then where they are written.
+    if (named && d.code === 'NEEDS_CONSENT') actions.push({ title: ALLOW_BUTTON, run: () => vscode.commands.executeCommand(ALLOW_COMMAND, named) });
     if (named) actions.push({ title: `Edit "${where}"`, run: () => vscode.commands.executeCommand(REVEAL_FIELD_COMMAND, named, where) });
     if (named && (isCertificateProblem(d.code) || ADVISES_INSPECT.test(d.fix))) actions.push(this.inspect(named));
     actions.push(this.showLog());

@@ -9,6 +9,7 @@ import { ConfigError, TunnelConfig } from '../core/config/model';
 import { parseTunnels } from '../core/config/parse';
 import { ApplyResult, TunnelManager } from '../core/manager';
 import { Notifier } from './notifier';
+import type { WorkspaceGrants } from './workspaceGrants';
 
 export const SECTION = 'mtlsTunnels';
 export const TUNNELS = 'tunnels';
@@ -48,8 +49,11 @@ export class TunnelSettings implements vscode.Disposable {
     private readonly manager: TunnelManager,
     private readonly log: vscode.LogOutputChannel,
     private readonly notifier: Notifier,
+    /** Holds the tunnels whose workspace settings widen who may connect until the user agrees. */
+    private readonly grants: Pick<WorkspaceGrants, 'holdFor' | 'onDidChange'>,
   ) {
     this.disposables.push(
+      grants.onDidChange(() => this.apply('workspace permissions changed')),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(SECTION)) this.apply('settings changed');
       }),
@@ -90,7 +94,8 @@ export class TunnelSettings implements vscode.Disposable {
           continue;
         }
         origin.set(tunnel.name, source);
-        tunnels.push(tunnel);
+        const hold = this.grants.holdFor(tunnel, source.scope, settingsName(source));
+        tunnels.push(hold ? { ...tunnel, hold } : tunnel);
       }
     }
     this.origins = origin;
@@ -136,4 +141,11 @@ export class TunnelSettings implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** The settings a source is, as a sentence names them: `workspace settings`, `workspace file`, `settings of folder api`. */
+function settingsName(source: Source): string {
+  if (source.scope === 'global') return 'user settings';
+  if (source.scope === 'workspaceFolder' && source.folder && source.where !== 'settings') return `settings of folder ${source.folder.name}`;
+  return source.where === 'the workspace file' ? 'workspace file' : 'workspace settings';
 }

@@ -34,7 +34,7 @@ export class SettingsProblems implements vscode.Disposable {
 
   constructor(
     settings: TunnelSettings,
-    manager: TunnelManager,
+    private readonly manager: TunnelManager,
     private readonly tree: TunnelTreeProvider,
     notifier: Notifier,
     globalStorage: vscode.Uri,
@@ -84,7 +84,12 @@ export class SettingsProblems implements vscode.Disposable {
     for (const { error, source } of this.configProblems) {
       add(this.files.fileOf(source), whereOf(error), configMessage(error), vscode.DiagnosticSeverity.Error, error.location.fix);
     }
+    // Held tunnels, started or not: on the field that waits for the user's word.
+    for (const { config } of this.manager.entries()) {
+      if (config.hold) add(this.files.fileOfTunnel(config.name), { name: config.name, path: [config.hold.field], target: 'value' }, editorText(`${config.hold.summary} ${config.hold.fix}`), vscode.DiagnosticSeverity.Warning);
+    }
     for (const p of this.runtime.current()) {
+      if (p.diagnosis.code === 'NEEDS_CONSENT') continue;
       add(this.files.fileOfTunnel(p.tunnel), { name: p.tunnel, path: p.field.split('.'), target: 'value' }, runtimeMessage(p),
         p.diagnosis.severity === 'error' ? vscode.DiagnosticSeverity.Error : p.diagnosis.severity === 'warning' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Information);
     }

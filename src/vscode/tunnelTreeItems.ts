@@ -10,10 +10,13 @@ import { formatEndpoint } from '../core/config/model';
 import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { TunnelEntry } from '../core/manager';
 import { ConnectionSnapshot } from '../core/tunnel/connection';
+import { describeProtection, expectedProtection } from '../core/tunnel/protection';
 import { TunnelState } from '../core/tunnel/tunnel';
 import { listenAddress } from './clientCommands';
 import { ageOf } from './diagnosisAge';
 import { editorText, isChangeNotTaken } from './diagnosisFields';
+import { PORT_FORWARDING_DOCS, PORTS_VIEW_COMMAND, remoteLabel } from './whereItRuns';
+import { ALLOW_COMMAND } from './workspaceGrants';
 
 const STATE_ICONS: Record<TunnelState, vscode.ThemeIcon> = {
   stopped: new vscode.ThemeIcon('circle-large-outline', new vscode.ThemeColor('disabledForeground')),
@@ -24,6 +27,7 @@ const STATE_ICONS: Record<TunnelState, vscode.ThemeIcon> = {
 };
 const TROUBLED = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
 const ERROR = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
+const HELD = new vscode.ThemeIcon('shield', new vscode.ThemeColor('problemsWarningIcon.foreground'));
 
 export class FolderItem extends vscode.TreeItem {
   entries: TunnelEntry[] = [];
@@ -57,16 +61,17 @@ export class TunnelItem extends vscode.TreeItem {
   update(entry: TunnelEntry): this {
     this.entry = entry;
     const { config, state } = entry;
-    this.contextValue = `tunnel:${state}`;
+    // `:held`: its workspace settings wait for the user's permission (workspaceGrants.ts).
+    this.contextValue = `tunnel:${state}${config.hold ? ':held' : ''}`;
     const open = state === 'running' || state === 'stopping' ? entry.snapshot?.openConnections ?? 0 : 0;
     const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)}${config.targets.length > 1 ? ` +${config.targets.length - 1}` : ''} · ${config.protocol}`;
     // The count first: it is what changes under traffic, and a narrow view cuts the end.
-    this.description = open ? `${open} open · ${route}` : route;
+    this.description = open ? `${open} open · ${route}` : config.hold ? `waits for your permission · ${route}` : route;
     // Running, but connections fail or a settings change did not take: worth a different icon
-    // than a quiet, healthy tunnel.
+    // than a quiet, healthy tunnel; held (waits for the user's permission): a shield.
     const last = entry.lastDiagnosis;
     const troubled = state === 'running' && last && (last.severity === 'error' || isChangeNotTaken(last));
-    this.iconPath = troubled ? TROUBLED : STATE_ICONS[state];
+    this.iconPath = troubled ? TROUBLED : config.hold && state !== 'running' ? HELD : STATE_ICONS[state];
     this.tooltip = undefined;
     const trouble = troubled ? (isChangeNotTaken(last) ? ', a settings change did not take' : ', connections are failing') : '';
     this.accessibilityInformation = { label: `Tunnel ${config.name}, ${state}${trouble}${open ? `, ${open} open connection${open === 1 ? '' : 's'}` : ''}, ${route}` };
@@ -185,7 +190,12 @@ export type TunnelNode = FolderItem | TunnelItem | ConnectionItem | CertificateI
 function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
   const { config, state, snapshot: s, lastDiagnosis } = entry;
   const md = new vscode.MarkdownString('', true);
+  // Links that run commands: only these two.
+  md.isTrusted = { enabledCommands: [ALLOW_COMMAND, PORTS_VIEW_COMMAND] };
   md.appendMarkdown(`**${escape(config.name)}** — ${state}\n\n`);
+  if (config.hold) {
+    md.appendMarkdown(`$(shield) ${escape(editorText(config.hold.summary))} [Allow for this workspace…](command:${ALLOW_COMMAND}?${encodeURIComponent(JSON.stringify([config.name]))})\n\n`);
+  }
   if (config.targets.length > 1) {
     md.appendMarkdown(`${code(formatEndpoint(listenAddress(entry)))} → ${config.targets.length} targets (${config.targetPolicy}) · ${config.protocol}\n\n`);
     const standing = new Map((s?.targets ?? []).map((t) => [t.target, t]));
@@ -209,15 +219,29 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
     if (h) md.appendMarkdown(`Last handshake: ${h.version}, ${escape(h.cipher)}${h.alpn ? `, ALPN ${escape(h.alpn)}` : ''}${h.resumed ? ', session resumed' : ''}\n\n`);
     if (s.credentials) md.appendMarkdown(`Identity: ${escape(s.credentials)}\n\n`);
   }
+  md.appendMarkdown(`${whereItRuns(entry)}\n\n`);
+  // What it found it could do while running; what the settings ask for here otherwise (as `check` says).
+  md.appendMarkdown(`Protection: ${escape(describeProtection(entry.counts?.protection ?? expectedProtection(config)))}\n\n`);
   if (state === 'error' && !lastDiagnosis) {
     // The failure's diagnosis went with the settings it was about: say so rather than stay red for no reason.
     md.appendMarkdown(`---\n\n$(info) Its last start failed, and its settings have changed since: start it again to try them.\n`);
   }
-  if (lastDiagnosis) {
+  // A held start's diagnosis says what the hold line above says.
+  if (lastDiagnosis && !(config.hold && lastDiagnosis.code === 'NEEDS_CONSENT')) {
     const icon = lastDiagnosis.severity === 'error' ? '$(error)' : lastDiagnosis.severity === 'warning' ? '$(warning)' : '$(info)';
     md.appendMarkdown(`---\n\n${icon} ${escape(editorText(formatDiagnosis({ ...lastDiagnosis, detail: undefined })))} *(${ageOf(lastDiagnosis)})*\n`);
   }
   return md;
+}
+
+/** `Runs on this computer`, or on which remote host, with how to forward its port deliberately. */
+function whereItRuns(entry: TunnelEntry): string {
+  const label = remoteLabel();
+  if (!label) return 'Runs on this computer';
+  const forward = listenAddress(entry).port !== undefined
+    ? ` — its port is on that machine; to use it here, forward it deliberately in the [Ports view](command:${PORTS_VIEW_COMMAND}) ([how](${PORT_FORWARDING_DOCS}))`
+    : ' — its socket is a file on that machine';
+  return `Runs on the remote host (${escape(label)})${forward}`;
 }
 
 /** Markdown outside code spans needs its punctuation escaped. */

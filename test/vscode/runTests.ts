@@ -11,7 +11,7 @@
 // machines. Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
-//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,walk,packaged   run only these passes
+//   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,ui-grant,walk,packaged   run only these passes
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -58,7 +58,7 @@ function folderWith(dir: string, settings: object): string {
  * A folder whose settings hold one autoStart tunnel, `name`, on a known free port, to a demo
  * server with a throwaway PKI made for this pass.
  */
-async function autoStartWorkspace(scratch: string, folder: string, name: string) {
+async function autoStartWorkspace(scratch: string, folder: string, name: string, extra: Record<string, unknown> = {}) {
   const pki = await createThrowawayPki(path.join(scratch, 'pki'));
   const server = await startDemoServer(pki);
   const port = await freePort();
@@ -66,7 +66,7 @@ async function autoStartWorkspace(scratch: string, folder: string, name: string)
     ...WORKSPACE_SETTINGS,
     'mtlsTunnels.tunnels': [{
       name, listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
-      cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+      cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true, ...extra,
     }],
   });
   return { target, port, key: pki.client.key, cleanup: () => server.close() };
@@ -129,6 +129,17 @@ const PASSES: Record<string, Pass> = {
       return { ...made, env: { MTLS_TUNNELS_UI_PORT: String(made.port) } };
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
+  },
+  'ui-grant': {
+    suite: 'ui',
+    uiScript: 'allow-workspace-dialog.ui.js',
+    // The workspace's settings let other users in ("allowOtherUsers") on an autoStart tunnel: held
+    // until the script clicks "Allow for this workspace…" and Allow in VS Code's real modal.
+    workspace: async (scratch) => {
+      const made = await autoStartWorkspace(scratch, 'workspace', 'shared', { allowOtherUsers: true });
+      return { ...made, env: { MTLS_TUNNELS_UI_PORT: String(made.port) } };
+    },
+    env: { MTLS_TUNNELS_LOG_NAME: 'vscode-ui-grant.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
   },
   walk: {
     suite: 'ui',

@@ -104,6 +104,19 @@ export interface TunnelConfig {
   database?: string;
   /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
   folder?: string;
+  /**
+   * Set by whoever supplied the settings, never parsed from them: why this tunnel must not start
+   * (nor a running one take these settings) yet. The editor sets it on workspace settings that
+   * widen who may connect until the user confirms them (src/vscode/workspaceGrants.ts).
+   */
+  hold?: TunnelHold;
+}
+
+/** Why a tunnel waits for its user: the field at stake, one sentence, and what to do. */
+export interface TunnelHold {
+  field: string;
+  summary: string;
+  fix: string;
 }
 
 /**

@@ -66,6 +66,8 @@ export type DiagnosisCode =
   | 'PORT_IN_USE'
   | 'LISTEN_DENIED'
   | 'LISTEN_ADDRESS_UNAVAILABLE'
+  // settings that wait for the user's consent (TunnelConfig.hold)
+  | 'NEEDS_CONSENT'
   | 'UNKNOWN';
 
 export type Severity = 'error' | 'warning' | 'info';

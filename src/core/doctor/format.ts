@@ -1,5 +1,6 @@
 /** A check report as text a person reads: the CLI prints it, the editor's log shows it. */
 import { dayCount, isoDay as date } from '../certs/validity';
+import { describeProtection, Protection } from '../tunnel/protection';
 import { CertificateInfo, CheckReport, Verdict } from './report';
 
 const VERDICT_LINE: Record<Verdict, string> = {
@@ -90,4 +91,11 @@ function formatTargets(report: CheckReport, targets: CheckReport[]): string {
       ? 'Verdict: FAILED, no target would work.'
       : `Verdict: FAILED for ${failed.join(', ')}: the tunnel would use ${targets.filter((t) => t.verdict !== 'failed').map((t) => t.target).join(', ')} instead (${report.targetPolicy}), but fix or remove the broken target${failed.length > 1 ? 's' : ''}.`;
   return [`Tunnel "${report.tunnel}" → ${targets.length} targets (${report.targetPolicy}, ${report.protocol})`, ...sections, `  ${verdict}`].join('\n') + '\n';
+}
+
+/** A report's text with the listener's Protection row under its first line (who besides you could use the tunnel). */
+export function withProtection(text: string, p: Protection): string {
+  const at = text.indexOf('\n');
+  const row = `  ${'Protection'.padEnd(12)}${describeProtection(p)}`;
+  return at < 0 ? `${text}\n${row}` : `${text.slice(0, at)}\n${row}${text.slice(at)}`;
 }

@@ -15,6 +15,6 @@
  *   report.ts       the report as data; format.ts as text
  */
 export { checkTunnel } from './check';
-export { formatCheckReport } from './format';
+export { formatCheckReport, withProtection } from './format';
 export type { LoginCheck } from './login';
 export type { CertificateInfo, CheckOptions, CheckReport, CheckTimings, Verdict } from './report';

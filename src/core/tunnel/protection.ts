@@ -22,6 +22,12 @@ export interface Protection {
 
 type ListenPart = Pick<TunnelConfig, 'listen' | 'allowOtherUsers'>;
 
+/** The protection in one line, as `check`'s Protection row, Test Connection and the editor's tooltip say it. */
+export function describeProtection(p: Protection): string {
+  const what = p.kind === 'same-user' ? 'same-user check' : p.kind === 'unix-socket' ? 'unix socket' : 'none';
+  return `${what}: ${p.reason}`;
+}
+
 /**
  * What protection the settings ask for on this platform, before anything listens (`check`, a
  * stopped tunnel's tooltip). A running tunnel's own `protection` is what it found it could do.

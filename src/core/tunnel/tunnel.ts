@@ -20,7 +20,7 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
-import { Endpoint, TunnelConfig, formatEndpoint, formatListen, isSocketPath, ListenAddress } from '../config/model';
+import { Endpoint, TunnelConfig, TunnelHold, formatEndpoint, formatListen, isSocketPath, ListenAddress } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
@@ -63,6 +63,10 @@ export interface TunnelEvents {
   credentialsReloaded: [string];
   /** New settings apply to new connections (and the new address listens, if "listen" changed). */
   reconfigured: [TunnelConfig];
+}
+
+function heldDiagnosis(hold: TunnelHold, severity: 'error' | 'warning', more = ''): Diagnosis {
+  return { code: 'NEEDS_CONSENT', severity, summary: hold.summary, fix: hold.fix + more };
 }
 
 /** Start failed: the diagnosis names the tunnel, the field and the fix. */
@@ -147,6 +151,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     const c = this.wanted;
     let credentials: Credentials;
     try {
+      if (c.hold) throw new TunnelStartError(heldDiagnosis(c.hold, 'error'), c.hold.field);
       try {
         credentials = await loadCredentials(c, this.passphrase);
       } catch (e) {
@@ -218,6 +223,11 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (this._state === 'starting') await this.starting?.catch(() => undefined);
     if (this._state !== 'running') return false;
     const config = this.wanted;
+    if (config.hold) {
+      // Settings that wait for consent do not reach a running tunnel either: it stays as it was.
+      this.fallBack(heldDiagnosis(config.hold, 'warning', ' Until then the tunnel keeps running with its previous settings.'));
+      return false;
+    }
     let credentials: Credentials;
     try {
       // Files that just changed may be a renewal half written (the cert before the key): tried
