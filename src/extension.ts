@@ -75,7 +75,7 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const statusBar = new TunnelStatusBar(manager, certificates);
   // What a reload must bring back is on disk when it changes, not when the workbench flushes.
   const workspaceState = FileMemento.forWorkspace(context);
-  const demo = new DemoTarget(context.globalStorageUri.fsPath, context.globalState, workspaceState, manager, tests, log);
+  const demo = new DemoTarget(context.globalStorageUri.fsPath, FileMemento.forEveryWindow(context), workspaceState, manager, tests, log);
   const desired = new DesiredState(manager, settings, demo, workspaceState, notifier, log);
   const ports = new TunnelPorts(manager, demo.port, notifier, context.globalState);
   context.subscriptions.push(new SettingsProblems(settings, manager, tree, notifier, context.globalStorageUri), new TunnelTerminals(manager, notifier), ports);

@@ -3,7 +3,7 @@
  * workspace storage folder, written whole and renamed into place. VS Code's own workspaceState
  * is flushed by the workbench later; in a browser-hosted workbench (code-server, Codespaces) a
  * page closed or a tab killed before that flush loses the last change, and "which tunnels were
- * running" is exactly what a reload must not lose. Values already in workspaceState (an older
+ * running" (and on which port the demo server was) is exactly what a reload must not lose. Values already in workspaceState (an older
  * version of this extension) are read through once, as the fallback.
  */
 import * as fs from 'node:fs';
@@ -22,6 +22,13 @@ export class FileMemento implements vscode.Memento {
     return context.storageUri?.scheme === 'file'
       ? new FileMemento(path.join(context.storageUri.fsPath, 'state.json'), context.workspaceState)
       : context.workspaceState;
+  }
+
+  /** The same for state shared by every window (the demo server's port): a file in the global storage folder. */
+  static forEveryWindow(context: vscode.ExtensionContext): vscode.Memento {
+    return context.globalStorageUri.scheme === 'file'
+      ? new FileMemento(path.join(context.globalStorageUri.fsPath, 'state.json'), context.globalState)
+      : context.globalState;
   }
 
   keys(): readonly string[] {
