@@ -3,14 +3,17 @@
  * measure it"), the way connection churn makes it expensive: the kernel's TCP table full of
  * TIME_WAIT sockets. Linux only; a few seconds to a minute; touches only 127.0.0.1.
  *
- *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--rounds 150] [--bursts 8] [--burst 50]
+ *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--rounds 40] [--bursts 6] [--burst 50]
  *
- * 1. Opens and closes `--churn` loopback connections (the client closes first, so each leaves a
- *    TIME_WAIT socket for 60 s), and says how many lines /proc/net/tcp then has.
- * 2. c=1: `--rounds` times, one client connects to a listener and every variant looks up the owner
- *    of the same accepted socket, in an order rotated each round; each must say it is ours.
- * 3. Bursts: `--bursts` times per variant, `--burst` clients connect at once and each accepted
- *    socket is looked up from its `connection` event (so lookups of one turn can share a read).
+ * 1. Opens and closes `--churn` loopback connections spread over 12 listeners (the client closes
+ *    first, so each leaves a TIME_WAIT socket for 60 s), and says how many lines /proc/net/tcp has.
+ * 2. Finds where each listener's clients are listed in the table (the kernel puts the clients of
+ *    one listener together, at a place set by its port) and keeps the earliest, middle and latest.
+ * 3. c=1: `--rounds` times per kept listener, one client connects and every variant looks up the
+ *    owner of the same accepted socket, in an order rotated each round; each must say it is ours.
+ * 4. Bursts at the latest-placed listener: `--bursts` times per variant, `--burst` clients connect
+ *    at once and each accepted socket is looked up from its `connection` event (so lookups of one
+ *    turn can share a read).
  * Per variant: lookup time p50/p99 (c=1), accept→verdict p50/p99 and the whole burst (bursts), and
  * (c=1) the longest the event loop went without a turn during each lookup (what the tunnel's other
  * connections wait), p50/p99.
@@ -33,8 +36,8 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const CHURN = arg('churn', 20_000);
-const ROUNDS = arg('rounds', 150);
-const BURSTS = arg('bursts', 8);
+const ROUNDS = arg('rounds', 40);
+const BURSTS = arg('bursts', 6);
 const BURST = arg('burst', 50);
 
 type Lookup = (socket: net.Socket) => Promise<number | 'gone' | undefined>;
@@ -96,7 +99,10 @@ function tableLines(): number {
 }
 
 function listen(onConnection: (s: net.Socket) => void): Promise<net.Server> {
-  const server = net.createServer({ pauseOnConnect: true }, onConnection);
+  const server = net.createServer({ pauseOnConnect: true }, (s) => {
+    s.on('error', () => undefined);
+    onConnection(s);
+  });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
@@ -104,14 +110,16 @@ function port(server: net.Server): number {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function churn(count: number): Promise<void> {
-  const server = await listen((s) => {
-    s.on('error', () => undefined);
-    s.on('end', () => s.end());
-    s.resume();
-  });
+/** Ends an accepted socket after its client has: the client's end keeps the TIME_WAIT. */
+function closeAfterClient(s: net.Socket): void {
+  s.on('end', () => s.end());
+  s.resume();
+}
+
+/** Opens and closes `count` connections spread over `servers` (the client closes first: TIME_WAIT). */
+async function churn(servers: net.Server[], count: number): Promise<void> {
   let started = 0;
-  const one = () =>
+  const one = (server: net.Server) =>
     new Promise<void>((resolve) => {
       const c = net.connect(port(server), '127.0.0.1', () => c.end());
       c.on('error', () => resolve());
@@ -119,12 +127,18 @@ async function churn(count: number): Promise<void> {
       c.resume();
     });
   await Promise.all(Array.from({ length: 50 }, async () => {
-    while (started < count) {
-      started++;
-      await one();
-    }
+    while (started < count) await one(servers[started++ % servers.length]);
   }));
-  server.close();
+}
+
+/** Where a client of `server` is listed, as a fraction of the table's lines (0 first, 1 last). */
+async function placement(server: net.Server): Promise<number> {
+  const [client] = await clients(server, 1);
+  const [{ pattern }] = tablePatterns({ address: '127.0.0.1', port: client.localPort! }, { address: '127.0.0.1', port: port(server) });
+  const lines = fs.readFileSync('/proc/net/tcp', 'latin1').split('\n');
+  const at = lines.findIndex((l) => l.includes(pattern));
+  client.destroy();
+  return at / lines.length;
 }
 
 /** Connects `n` clients at once; resolves with their accepted sockets as `onAccept` saw them. */
@@ -172,43 +186,55 @@ function stat(values: number[]): string {
 async function main(): Promise<void> {
   if (process.platform !== 'linux') throw new Error('Linux only (/proc/net/tcp)');
   const uid = process.getuid!();
-  const before = tableLines();
-  const t0 = Date.now();
-  await churn(CHURN);
-  const churned = tableLines();
-  console.log(`churn: ${CHURN} connections in ${Date.now() - t0} ms; /proc/net/tcp lines ${before} -> ${churned} (TIME_WAIT lasts 60 s: the rest must finish well within that)`);
-
-  const meter = new StallMeter();
-  const stalls = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
   const check = (name: string, owner: unknown) => {
     if (owner !== uid) throw new Error(`${name} said ${String(owner)} for our own client, not ${uid}`);
   };
+  // The kernel (since 6.15?) hashes a socket's local port linearly into its bucket, so the clients
+  // of one listener sit together, at a place in the table set by the listener's address and port:
+  // a tunnel's lookups cost about the same every time, and what they cost depends on its port.
+  // Twelve listeners share the churn; the earliest, middle and latest placed are measured.
+  let accepted: ((s: net.Socket) => void) | undefined;
+  const servers = await Promise.all(Array.from({ length: 12 }, () => listen((s) => (accepted ? accepted(s) : closeAfterClient(s)))));
+  const before = tableLines();
+  const t0 = Date.now();
+  await churn(servers, CHURN);
+  console.log(`churn: ${CHURN} connections over ${servers.length} listeners in ${Date.now() - t0} ms; /proc/net/tcp lines ${before} -> ${tableLines()} (TIME_WAIT lasts 60 s: the rest must finish well within that)`);
+  const placed: { server: net.Server; at: number }[] = [];
+  for (const server of servers) placed.push({ server, at: await placement(server) });
+  placed.sort((a, b) => a.at - b.at);
+  const chosen = [placed[0], placed[Math.floor(placed.length / 2)], placed[placed.length - 1]];
+  console.log(`listeners' clients are listed at ${placed.map((p) => `${Math.round(p.at * 100)} %`).join(', ')} of the table; measured: ${chosen.map((p) => `${Math.round(p.at * 100)} %`).join(', ')}`);
 
   // c=1: every variant on the same accepted socket, order rotated.
-  let accepted: ((s: net.Socket) => void) | undefined;
-  const server = await listen((s) => accepted?.(s));
-  const single = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
+  const meter = new StallMeter();
+  const key = (name: string, at: number) => `${name}@${Math.round(at * 100)}`;
+  const single = new Map<string, number[]>();
+  const stalls = new Map<string, number[]>();
+  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
   for (let round = 0; round < ROUNDS; round++) {
-    const socket = new Promise<net.Socket>((r) => (accepted = r));
-    const [client] = await clients(server, 1);
-    const s = await socket;
-    for (let k = 0; k < VARIANTS.length; k++) {
-      const [name, lookup] = VARIANTS[(round + k) % VARIANTS.length];
-      meter.start();
-      const t = performance.now();
-      check(name, await lookup(s));
-      single.get(name)!.push(performance.now() - t);
-      meter.stop();
-      stalls.get(name)!.push(meter.max);
+    for (const { server, at } of chosen) {
+      const socket = new Promise<net.Socket>((r) => (accepted = r));
+      const [client] = await clients(server, 1);
+      const s = await socket;
+      for (let k = 0; k < VARIANTS.length; k++) {
+        const [name, lookup] = VARIANTS[(round + k) % VARIANTS.length];
+        meter.start();
+        const t = performance.now();
+        check(name, await lookup(s));
+        push(single, key(name, at), performance.now() - t);
+        meter.stop();
+        push(stalls, key(name, at), meter.max);
+      }
+      client.end();
+      s.destroy();
     }
-    client.end();
-    s.destroy();
   }
 
-  // Bursts: the lookups start from each `connection` event, as the tunnel's do.
-  const burstWhole = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
-  const burstEach = new Map<string, number[]>(VARIANTS.map(([name]) => [name, []]));
-  // Only the two real implementations: the others' drivers have no batching to measure.
+  // Bursts at the latest-placed listener: lookups start from each `connection` event, as the
+  // tunnel's do. Only the two real implementations: the other drivers do not batch.
+  const last = chosen[2];
+  const burstWhole = new Map<string, number[]>();
+  const burstEach = new Map<string, number[]>();
   const batching = VARIANTS.filter(([name]) => name === 'before' || name === 'now');
   for (let b = 0; b < BURSTS; b++) {
     for (let k = 0; k < batching.length; k++) {
@@ -221,28 +247,30 @@ async function main(): Promise<void> {
         const t = performance.now();
         verdicts.push(lookup(s).then((owner) => {
           check(name, owner);
-          burstEach.get(name)!.push(performance.now() - t);
+          push(burstEach, name, performance.now() - t);
         }));
       };
-      const cs = await clients(server, BURST);
+      const cs = await clients(last.server, BURST);
       while (verdicts.length < BURST) await new Promise((r) => setImmediate(r));
       await Promise.all(verdicts);
-      burstWhole.get(name)!.push(performance.now() - start);
+      push(burstWhole, name, performance.now() - start);
       for (const c of cs) c.destroy();
       for (const s of sockets) s.destroy();
     }
   }
-  server.close();
-  const after = tableLines();
-  console.log(`measured in ${((Date.now() - t0) / 1000).toFixed(1)} s from the churn's start; /proc/net/tcp lines at the end ${after}`);
+  for (const server of servers) server.close();
+  console.log(`measured in ${((Date.now() - t0) / 1000).toFixed(1)} s from the churn's start; /proc/net/tcp lines at the end ${tableLines()}`);
   console.log('');
-  console.log(`| variant | c=1 lookup (${ROUNDS}) | burst of ${BURST}: accept→verdict | whole burst (${BURSTS}) | c=1: longest loop stall per lookup |`);
-  console.log('|---|---:|---:|---:|---:|');
+  console.log(`| variant | where the clients are listed | c=1 lookup (${ROUNDS}) | c=1: longest loop stall per lookup | burst of ${BURST} (${BURSTS}×, latest placed): accept→verdict | whole burst |`);
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const [name] of VARIANTS) {
-    const burst = burstEach.get(name)!.length > 0;
-    const each = burst ? stat(burstEach.get(name)!) : '–';
-    const whole = burst ? `p50 ${percentile(burstWhole.get(name)!, 50).toFixed(1)} ms` : '–';
-    console.log(`| ${name} | ${stat(single.get(name)!)} | ${each} | ${whole} | ${stat(stalls.get(name)!)} |`);
+    for (const { at } of chosen) {
+      const k = key(name, at);
+      const burst = at === last.at && burstEach.has(name);
+      const each = burst ? stat(burstEach.get(name)!) : '';
+      const whole = burst ? `p50 ${percentile(burstWhole.get(name)!, 50).toFixed(1)} ms` : '';
+      console.log(`| ${name} | ${Math.round(at * 100)} % | ${stat(single.get(k)!)} | ${stat(stalls.get(k)!)} | ${each} | ${whole} |`);
+    }
   }
 }
 
