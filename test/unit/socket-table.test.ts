@@ -150,4 +150,30 @@ describe('the kernel table scanner', () => {
     ].join('\n');
     assert.deepEqual(scanText(table, [clientEnd]).entries, [undefined]);
   });
+
+  test('a pattern wanted part-way is looked for in the rest of the table only', () => {
+    const lines = [TCP_HEADER];
+    for (let i = 0; i < 200; i++) lines.push(timeWait(i, 4000 + i));
+    const table = Buffer.from(lines.join('\n') + '\n', 'latin1');
+    const at = (i: number) => `${loop4}:${(4000 + i).toString(16).toUpperCase().padStart(4, '0')} ${loop4}:9C40`;
+    const scan = new TableScan([at(150)], Buffer.alloc(64 * 1024));
+    let fed = 0;
+    const feed = (upTo: number) => {
+      while (fed < upTo && !scan.done) {
+        const { buffer, offset, length } = scan.space();
+        const n = Math.min(length, 4050, upTo - fed);
+        table.copy(buffer, offset, fed, fed + n);
+        fed += n;
+        scan.advance(n);
+      }
+    };
+    feed(table.indexOf(at(100)));
+    const behind = scan.want(at(10));
+    const ahead = scan.want(at(120));
+    feed(table.length);
+    if (!scan.done) scan.advance(0);
+    assert.equal(scan.entries[behind], undefined, 'a line already passed is not seen (the next read must look again)');
+    assert.equal(scan.entries[ahead]?.state, '06');
+    assert.equal(scan.entries[0]?.state, '06');
+  });
 });

@@ -10,8 +10,9 @@
  *   page (4 KiB, 27 lines) per read(2), so an asynchronous read pays a threadpool round trip per
  *   page: 40+ ms for a table of 14k TIME_WAIT sockets where the same reads made synchronously take
  *   26 ms, nearly all of it the kernel's own formatting.
- * - Reading stops at the last line a batch needs; the other file is read only when the first has
- *   no match; the lookups of connections accepted in the same turn of the event loop share one read.
+ * - Reading stops at the last line its lookups need; the other file is read only when the first
+ *   has no match; lookups share reads (see `scan`), so a burst of connections does not start a
+ *   read each, which on a busy table would all crawl along together.
  * - At most READS_PER_TURN pages per turn of the event loop, so that a long table does not stall
  *   the traffic of the tunnel's other connections (or the editor's main thread) for its whole read.
  */
@@ -33,61 +34,82 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-/** Lookups waiting for the next read of each file: a burst of connections shares one read. */
-const queued = new Map<TableFile, Waiting[]>();
-
-/** The entry on the line of `file` that holds `pattern`, read with the other lookups of this turn. */
-function scan(file: TableFile, pattern: string): Promise<SocketEntry | undefined> {
-  return new Promise((resolve, reject) => {
-    let waiting = queued.get(file);
-    if (!waiting) {
-      const batch: Waiting[] = (waiting = []);
-      queued.set(file, batch);
-      // setImmediate, not a microtask: the connections of one burst are accepted in separate
-      // callbacks of the same poll phase, and a microtask would run between them.
-      setImmediate(() => {
-        queued.delete(file);
-        readTable(file, batch);
-      });
-    }
-    waiting.push({ pattern, resolve, reject });
-  });
+/** One read of a file under way, and the lookups it serves. */
+interface TableRead {
+  /** Undefined until the read starts (it waits for the rest of the turn's lookups). */
+  scan?: TableScan;
+  /** Lookups there from the first page: their answer is final when the read ends. */
+  fromStart: { waiting: Waiting; index: number }[];
+  /** Lookups that joined part-way: found, or carried to the next read (their line may be behind). */
+  joined: { waiting: Waiting; index: number }[];
 }
 
-/** Reads `file` a few pages per turn until every waiting pattern has its line (or the file ends). */
-function readTable(file: TableFile, waiting: Waiting[]): void {
+/** The read under way of each file. */
+const reading = new Map<TableFile, TableRead>();
+
+/**
+ * The entry on the line of `file` that holds `pattern`. Lookups share reads: those of one turn of
+ * the event loop start one together, and a lookup made while a read is under way joins it (a burst
+ * of connections costs a read or two, not one each); a line it finds there is as current as any,
+ * and if the rest of that read does not have it, the next read looks again from the start.
+ */
+function scan(file: TableFile, pattern: string): Promise<SocketEntry | undefined> {
+  return new Promise((resolve, reject) => join(file, { pattern, resolve, reject }));
+}
+
+function join(file: TableFile, waiting: Waiting): void {
+  const current = reading.get(file);
+  if (!current) {
+    const read: TableRead = { fromStart: [{ waiting, index: 0 }], joined: [] };
+    reading.set(file, read);
+    // setImmediate, not a microtask: the connections of one burst are accepted in separate
+    // callbacks of the same poll phase, and a microtask would run between them.
+    setImmediate(() => readTable(file, read));
+  } else if (!current.scan) current.fromStart.push({ waiting, index: current.fromStart.length });
+  else current.joined.push({ waiting, index: current.scan.want(waiting.pattern) });
+}
+
+/** Reads `file` a few pages per turn until every pattern has its line (or the file ends). */
+function readTable(file: TableFile, read: TableRead): void {
+  const finish = (error?: unknown) => {
+    reading.delete(file);
+    const entries = read.scan?.entries ?? [];
+    for (const { waiting, index } of read.fromStart) {
+      if (error === undefined) waiting.resolve(entries[index]);
+      else waiting.reject(error);
+    }
+    for (const { waiting, index } of read.joined) {
+      if (error !== undefined) waiting.reject(error);
+      else if (entries[index]) waiting.resolve(entries[index]);
+      else join(file, waiting);
+    }
+  };
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    for (const w of waiting) w.reject(e);
-    return;
+    return finish(e);
   }
   const buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES);
-  const table = new TableScan(
-    waiting.map((w) => w.pattern),
-    buffer,
-  );
-  const finish = (error?: unknown) => {
+  const table = (read.scan = new TableScan(read.fromStart.map((f) => f.waiting.pattern), buffer));
+  const turn = () => {
+    let error: unknown;
+    try {
+      for (let i = 0; i < READS_PER_TURN && !table.done; i++) {
+        const { offset, length } = table.space();
+        table.advance(fs.readSync(fd, buffer, offset, length, null));
+      }
+      if (!table.done) return void setImmediate(turn);
+    } catch (e) {
+      error = e;
+    }
     try {
       fs.closeSync(fd);
     } catch {
       // Nothing to do about a procfs file that will not close; the answer stands.
     }
     if (spareBuffers.length < 4) spareBuffers.push(buffer);
-    waiting.forEach((w, i) => (error === undefined ? w.resolve(table.entries[i]) : w.reject(error)));
-  };
-  const turn = () => {
-    try {
-      for (let i = 0; i < READS_PER_TURN && !table.done; i++) {
-        const { offset, length } = table.space();
-        table.advance(fs.readSync(fd, buffer, offset, length, null));
-      }
-    } catch (e) {
-      return finish(e);
-    }
-    if (table.done) finish();
-    else setImmediate(turn);
+    finish(error);
   };
   turn();
 }

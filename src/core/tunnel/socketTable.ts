@@ -92,17 +92,25 @@ function entryAfter(buffer: Buffer, start: number, end: number): SocketEntry | u
  * `space()`, then `advance(bytesRead)` (0 at the end of the file). Only complete lines are
  * searched; a line cut by a read is kept for the next one. A pattern matches only where a line's
  * columns start (after the slot number's `: `), so it cannot be taken from another column.
+ * Patterns can be added while the table is read (`want`): they are looked for from there on.
  */
 export class TableScan {
   private filled = 0;
-  private wanted: { pattern: Buffer; index: number }[];
-  private readonly found: (SocketEntry | undefined)[];
+  private wanted: { pattern: Buffer; index: number }[] = [];
+  private readonly found: (SocketEntry | undefined)[] = [];
   private ended = false;
 
   /** `buffer` is reused for the whole read; it must hold at least two lines (a line is 150-180 bytes). */
   constructor(patterns: readonly string[], private readonly buffer: Buffer) {
-    this.wanted = patterns.map((p, index) => ({ pattern: Buffer.from(p, 'latin1'), index }));
-    this.found = patterns.map(() => undefined);
+    for (const p of patterns) this.want(p);
+  }
+
+  /** Looks for `pattern` in the rest of the table; returns its index in `entries`. */
+  want(pattern: string): number {
+    const index = this.found.length;
+    this.found.push(undefined);
+    this.wanted.push({ pattern: Buffer.from(pattern, 'latin1'), index });
+    return index;
   }
 
   /** Whether every pattern has its line, or the table has ended. */
@@ -110,7 +118,7 @@ export class TableScan {
     return this.ended || this.wanted.length === 0;
   }
 
-  /** The entry for each pattern, in the order given (undefined: not in the table read so far). */
+  /** The entry for each pattern, in the order wanted (undefined: not in the table read so far). */
   get entries(): readonly (SocketEntry | undefined)[] {
     return this.found;
   }
