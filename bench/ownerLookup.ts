@@ -3,7 +3,7 @@
  * measure it"), the way connection churn makes it expensive: the kernel's TCP table full of
  * TIME_WAIT sockets. Linux only; a few seconds to a minute; touches only 127.0.0.1.
  *
- *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--rounds 40] [--bursts 6] [--burst 50]
+ *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--rounds 25] [--bursts 4] [--burst 50]
  *
  * 1. Opens and closes `--churn` loopback connections spread over 12 listeners (the client closes
  *    first, so each leaves a TIME_WAIT socket for 60 s), and says how many lines /proc/net/tcp has.
@@ -36,8 +36,8 @@ function arg(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 const CHURN = arg('churn', 20_000);
-const ROUNDS = arg('rounds', 40);
-const BURSTS = arg('bursts', 6);
+const ROUNDS = arg('rounds', 25);
+const BURSTS = arg('bursts', 4);
 const BURST = arg('burst', 50);
 
 type Lookup = (socket: net.Socket) => Promise<number | 'gone' | undefined>;
