@@ -58,7 +58,7 @@ export class TunnelItem extends vscode.TreeItem {
     this.entry = entry;
     const { config, state } = entry;
     this.contextValue = `tunnel:${state}`;
-    const open = state === 'running' || state === 'stopping' ? entry.snapshot?.openConnections ?? 0 : 0;
+    const open = state === 'running' || state === 'stopping' ? entry.counts?.openConnections ?? 0 : 0;
     const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)} · ${config.protocol}`;
     // The count first: it is what changes under traffic, and a narrow view cuts the end.
     this.description = open ? `${open} open · ${route}` : route;
