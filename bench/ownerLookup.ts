@@ -22,10 +22,15 @@
  * `now` (src/core/tunnel/socketOwner.ts: sync reads into a reused buffer, byte scan, 16 pages a
  * turn), and two drivers of the same byte scan that isolate one choice each: `sync-one-turn` (no
  * yielding between pages), `async-bytes` (fs.promises reads, one threadpool hop per page).
- * Plus `whole-table`: one synchronous read of the entire table, the kernel's cost of listing it.
+ * Plus `whole-table`: one synchronous read of the entire table, the kernel's cost of listing it,
+ * and, where python3 runs, `netlink-exact`: the lever the project cannot pull without a native
+ * module, an exact sock_diag lookup, made by a helper process (bench/sockDiagExact.py) over a pipe.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { peerOwner as peerOwnerBefore } from './ownerLookupBefore';
 import { percentile } from './load';
 import { peerOwner as peerOwnerNow } from '../src/core/tunnel/socketOwner';
@@ -86,12 +91,33 @@ async function wholeTable(): Promise<number> {
   return process.getuid!();
 }
 
+/** Exact sock_diag lookups through bench/sockDiagExact.py, one line each way per lookup. */
+function netlinkHelper(): Lookup | undefined {
+  if (spawnSync('python3', ['-c', 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)']).status !== 0) return undefined;
+  const child = spawn('python3', [path.join(__dirname, 'sockDiagExact.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.unref();
+  (child.stdout as unknown as { unref(): void }).unref?.();
+  const answers: ((line: string) => void)[] = [];
+  readline.createInterface({ input: child.stdout }).on('line', (line) => answers.shift()?.(line));
+  process.on('exit', () => child.kill());
+  return (socket) =>
+    new Promise((resolve) => {
+      answers.push((line) => {
+        const [uid, inode] = line.split(' ').map(Number);
+        resolve(line === 'none' ? undefined : inode ? uid : 'gone');
+      });
+      child.stdin.write(`${socket.remotePort} ${socket.localPort}\n`);
+    });
+}
+
+const netlink = netlinkHelper();
 const VARIANTS: [string, Lookup][] = [
   ['before', peerOwnerBefore],
   ['now', peerOwnerNow],
   ['sync-one-turn', (s) => scanDriven(s, 'sync')],
   ['async-bytes', (s) => scanDriven(s, 'async')],
   ['whole-table', () => wholeTable()],
+  ...(netlink ? [['netlink-exact', netlink] as [string, Lookup]] : []),
 ];
 
 function tableLines(): number {
