@@ -9,8 +9,10 @@
  *    first, so each leaves a TIME_WAIT socket for 60 s), and says how many lines /proc/net/tcp has.
  * 2. Finds where each listener's clients are listed in the table (the kernel puts the clients of
  *    one listener together, at a place set by its port) and keeps the earliest, middle and latest.
- * 3. c=1: `--rounds` times per kept listener, one client connects and every variant looks up the
- *    owner of the same accepted socket, in an order rotated each round; each must say it is ours.
+ * 3. c=1: `--rounds` times per kept listener (one listener after the other, as one busy tunnel
+ *    sees its clients), one client connects and every variant looks up the owner of the same
+ *    accepted socket, in an order rotated each round; each must say it is ours. Then `now` alone,
+ *    `--rounds` times with the three listeners in turn (three busy tunnels at once).
  * 4. Bursts at the latest-placed listener: `--bursts` times per variant, `--burst` clients connect
  *    at once and each accepted socket is looked up from its `connection` event (so lookups of one
  *    turn can share a read).
@@ -231,29 +233,38 @@ async function main(): Promise<void> {
   const chosen = [placed[0], placed[Math.floor(placed.length / 2)], placed[placed.length - 1]];
   console.log(`listeners' clients are listed at ${placed.map((p) => `${Math.round(p.at * 100)} %`).join(', ')} of the table; measured: ${chosen.map((p) => `${Math.round(p.at * 100)} %`).join(', ')}`);
 
-  // c=1: every variant on the same accepted socket, order rotated.
+  // c=1: every variant on the same accepted socket, order rotated; one listener after the other,
+  // as one busy tunnel sees its clients. Then `now` alone with the three listeners in turn, as
+  // three busy tunnels at once would (each lookup starts where another tunnel's stopped).
   const meter = new StallMeter();
   const key = (name: string, at: number) => `${name}@${Math.round(at * 100)}`;
   const single = new Map<string, number[]>();
   const stalls = new Map<string, number[]>();
   const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const { server, at } of chosen) {
-      const socket = new Promise<net.Socket>((r) => (accepted = r));
-      const [client] = await clients(server, 1);
-      const s = await socket;
-      for (let k = 0; k < VARIANTS.length; k++) {
-        const [name, lookup] = VARIANTS[(round + k) % VARIANTS.length];
-        meter.start();
-        const t = performance.now();
-        check(name, await lookup(s));
-        push(single, key(name, at), performance.now() - t);
-        meter.stop();
-        push(stalls, key(name, at), meter.max);
-      }
-      client.end();
-      s.destroy();
+  const measure = async (server: net.Server, at: number, variants: [string, Lookup][], label = (name: string) => key(name, at)) => {
+    const socket = new Promise<net.Socket>((r) => (accepted = r));
+    const [client] = await clients(server, 1);
+    const s = await socket;
+    for (const [name, lookup] of variants) {
+      meter.start();
+      const t = performance.now();
+      check(name, await lookup(s));
+      push(single, label(name), performance.now() - t);
+      meter.stop();
+      push(stalls, label(name), meter.max);
     }
+    client.end();
+    s.destroy();
+  };
+  for (const { server, at } of chosen) {
+    for (let round = 0; round < ROUNDS; round++) {
+      await measure(server, at, VARIANTS.map((_, k) => VARIANTS[(round + k) % VARIANTS.length]));
+    }
+  }
+  const inTurn = 'now, 3 listeners in turn';
+  const now = VARIANTS.filter(([name]) => name === 'now');
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const { server, at } of chosen) await measure(server, at, now, () => inTurn);
   }
 
   // Bursts at the latest-placed listener: lookups start from each `connection` event, as the
@@ -298,6 +309,7 @@ async function main(): Promise<void> {
       console.log(`| ${name} | ${Math.round(at * 100)} % | ${stat(single.get(k)!)} | ${stat(stalls.get(k)!)} | ${each} | ${whole} |`);
     }
   }
+  console.log(`| ${inTurn} | ${chosen.map((c) => `${Math.round(c.at * 100)} %`).join(', ')} | ${stat(single.get(inTurn)!)} | ${stat(stalls.get(inTurn)!)} | | |`);
 }
 
 main().catch((e) => {

@@ -176,4 +176,20 @@ describe('the kernel table scanner', () => {
     assert.equal(scan.entries[ahead]?.state, '06');
     assert.equal(scan.entries[0]?.state, '06');
   });
+
+  test('a line read in part before its pattern was wanted is not taken: it may be about an earlier socket', () => {
+    const wanted = `${loop4}:9C40 ${loop4}:3C48`;
+    const text = Buffer.from(`${TCP_HEADER}\n${line(0, `${loop4}:9C40`, `${loop4}:3C48`, '01', 1000, 5)}\n${line(1, `${loop4}:9C40`, `${loop4}:3C48`, '01', 1001, 6)}\n`, 'latin1');
+    const scan = new TableScan([], Buffer.alloc(4096));
+    const feed = (from: number, to: number) => {
+      const { buffer, offset } = scan.space();
+      text.copy(buffer, offset, from, to);
+      scan.advance(to - from);
+    };
+    const cut = text.indexOf(wanted) + wanted.length + 10; // inside the first line, after its columns
+    feed(0, cut);
+    const index = scan.want(wanted);
+    feed(cut, text.length);
+    assert.deepEqual(scan.entries[index], { state: '01', uid: 1001, held: true }, 'the next line, read whole after the pattern was wanted');
+  });
 });

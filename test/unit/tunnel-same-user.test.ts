@@ -169,6 +169,16 @@ describe('the kernel\'s socket table', { skip: process.platform === 'linux' ? un
     const uid = process.getuid!();
     assert.deepEqual(await Promise.all(first), [uid, uid, uid, uid, uid]);
     assert.deepEqual(await Promise.all(joined), [uid, uid, uid, uid, uid], 'the lookups that joined late were not looked for again from the start');
+
+    // The read goes on from where the last lookup stopped (after the late listener's clients):
+    // one behind that place is found from the start again, and one not listed at all is answered
+    // "not listed" after a whole pass, not taken from what was read before it was asked.
+    assert.equal(await peerOwner(late.accepted[4]), uid);
+    assert.equal(await peerOwner(early.accepted[0]), uid, 'a client listed before where the read stood');
+    assert.equal(await peerOwner(late.accepted[0]), uid);
+    const gone = { address: '127.0.0.1', port: 1 };
+    assert.equal(await findSocket(gone, { address: '127.0.0.1', port: late.port }), undefined);
+    assert.equal(await peerOwner(early.accepted[1]), uid);
   });
 
   test('what each listener is protected by, before it listens', () => {

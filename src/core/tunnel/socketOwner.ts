@@ -5,16 +5,19 @@
  * socket's remote address and whose remote address is ours (socketTable.ts spells and finds it).
  *
  * Cheap on purpose, since it runs per connection, before the dial (bench/ownerLookup.ts measures
- * it; bench/README.md, "2026-12-02 owner lookup", has the numbers and why each choice):
- * - Synchronous reads into a reused buffer, scanned as bytes. The kernel hands out the table one
- *   page (4 KiB, 27 lines) per read(2), so an asynchronous read pays a threadpool round trip per
- *   page: 40+ ms for a table of 14k TIME_WAIT sockets where the same reads made synchronously take
- *   26 ms, nearly all of it the kernel's own formatting.
- * - Reading stops at the last line its lookups need; the other file is read only when the first
- *   has no match; lookups share reads (see `scan`), so a burst of connections does not start a
- *   read each, which on a busy table would all crawl along together.
- * - At most READS_PER_TURN pages per turn of the event loop, so that a long table does not stall
- *   the traffic of the tunnel's other connections (or the editor's main thread) for its whole read.
+ * it; bench/README.md, "2026-12-02 owner lookup", has the numbers and why each choice). Listing a
+ * socket costs the kernel about 2 µs, and under churn the table lists tens of thousands of
+ * TIME_WAIT sockets, so what matters is how much of it a lookup makes the kernel list:
+ * - The descriptor stays open and each lookup goes on from where the last one stopped, which is
+ *   usually just before the next client's line (TableCursor says why); a lookup goes back to the
+ *   start only when the end of the table is reached without its line.
+ * - Synchronous reads into a reused buffer, scanned as bytes. The kernel hands out one page (4 KiB,
+ *   27 lines) per read(2), so an asynchronous read pays a threadpool round trip per page (41-45 ms
+ *   against 26 ms to read a table of 14k TIME_WAIT sockets).
+ * - At most READS_PER_TURN pages per turn of the event loop, so that a long read does not stall
+ *   the tunnel's other connections (or the editor's main thread) for its whole length.
+ * - The other file is read only when the first has no match; the lookups of a burst of
+ *   connections share the reads.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -24,9 +27,12 @@ export type { SocketEntry } from './socketTable';
 
 /** Pages read before letting the event loop run: ~64 KiB, ~430 lines, about a millisecond of kernel time. */
 const READS_PER_TURN = 16;
-const BUFFER_BYTES = 64 * 1024;
-/** Buffers of finished reads, for the next ones (a few reads can be under way at once). */
-const spareBuffers: Buffer[] = [];
+/**
+ * Larger than the kernel's page (4 KiB, 64 KiB on some arm64 and ppc64 kernels), so that every
+ * read(2) takes all the kernel has formatted: nothing formatted for an earlier read is left over
+ * for a later lookup to take as current.
+ */
+const BUFFER_BYTES = 128 * 1024;
 
 interface Waiting {
   pattern: string;
@@ -34,84 +40,124 @@ interface Waiting {
   reject(error: unknown): void;
 }
 
-/** One read of a file under way, and the lookups it serves. */
-interface TableRead {
-  /** Undefined until the read starts (it waits for the rest of the turn's lookups). */
-  scan?: TableScan;
-  /** Lookups there from the first page: their answer is final when the read ends. */
-  fromStart: { waiting: Waiting; index: number }[];
-  /** Lookups that joined part-way: found, or carried to the next read (their line may be behind). */
-  joined: { waiting: Waiting; index: number }[];
-}
-
-/** The read under way of each file. */
-const reading = new Map<TableFile, TableRead>();
-
 /**
- * The entry on the line of `file` that holds `pattern`. Lookups share reads: those of one turn of
- * the event loop start one together, and a lookup made while a read is under way joins it (a burst
- * of connections costs a read or two, not one each); a line it finds there is as current as any,
- * and if the rest of that read does not have it, the next read looks again from the start.
+ * One file of the kernel's table, read through one descriptor kept open between lookups, so that
+ * each read goes on from where the last stopped. The kernel keeps its place in the table with the
+ * descriptor (tcp_seq_start resumes at the bucket it stopped in) and lists the table by hash
+ * bucket, and it hashes a client's local port linearly: the clients of one listener sit together,
+ * one after the other in the order their ports were handed out. So the next client of a tunnel is
+ * usually a few lines after the last one found, and a lookup that starts there finds it in a page
+ * where one from the start of the table walks up to all of it (tens of milliseconds under churn).
+ *
+ * A lookup joins the read where it is; what it finds was read after it started, so it is current.
+ * A lookup that reaches the end of the table without its line is looked for once more from the
+ * start, and only a lookup that has seen the whole table from its start without its line is
+ * answered "not listed". Lookups of the same turn of the event loop join together.
  */
-function scan(file: TableFile, pattern: string): Promise<SocketEntry | undefined> {
-  return new Promise((resolve, reject) => join(file, { pattern, resolve, reject }));
-}
+class TableCursor {
+  private fd: number | undefined;
+  private scan: TableScan | undefined;
+  private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+  /** Nothing read since the descriptor was opened: lookups that join now see the whole table. */
+  private atStart = true;
+  /** Lookups being looked for, and whether this pass over the table began with them. */
+  private outstanding: { waiting: Waiting; index: number; wholeTable: boolean }[] = [];
+  private queued: Waiting[] = [];
+  private running = false;
 
-function join(file: TableFile, waiting: Waiting): void {
-  const current = reading.get(file);
-  if (!current) {
-    const read: TableRead = { fromStart: [{ waiting, index: 0 }], joined: [] };
-    reading.set(file, read);
-    // setImmediate, not a microtask: the connections of one burst are accepted in separate
-    // callbacks of the same poll phase, and a microtask would run between them.
-    setImmediate(() => readTable(file, read));
-  } else if (!current.scan) current.fromStart.push({ waiting, index: current.fromStart.length });
-  else current.joined.push({ waiting, index: current.scan.want(waiting.pattern) });
-}
+  constructor(private readonly file: TableFile) {}
 
-/** Reads `file` a few pages per turn until every pattern has its line (or the file ends). */
-function readTable(file: TableFile, read: TableRead): void {
-  const finish = (error?: unknown) => {
-    reading.delete(file);
-    const entries = read.scan?.entries ?? [];
-    for (const { waiting, index } of read.fromStart) {
-      if (error === undefined) waiting.resolve(entries[index]);
-      else waiting.reject(error);
-    }
-    for (const { waiting, index } of read.joined) {
-      if (error !== undefined) waiting.reject(error);
-      else if (entries[index]) waiting.resolve(entries[index]);
-      else join(file, waiting);
-    }
-  };
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    return finish(e);
+  lookup(pattern: string): Promise<SocketEntry | undefined> {
+    return new Promise((resolve, reject) => {
+      this.queued.push({ pattern, resolve, reject });
+      if (this.running) return;
+      this.running = true;
+      // setImmediate, not a microtask: the connections of one burst are accepted in separate
+      // callbacks of the same poll phase, and a microtask would run between them.
+      setImmediate(() => this.turn());
+    });
   }
-  const buffer = spareBuffers.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES);
-  const table = (read.scan = new TableScan(read.fromStart.map((f) => f.waiting.pattern), buffer));
-  const turn = () => {
-    let error: unknown;
+
+  /** Reads up to READS_PER_TURN pages for the lookups waiting, then lets the event loop run. */
+  private turn(): void {
     try {
-      for (let i = 0; i < READS_PER_TURN && !table.done; i++) {
-        const { offset, length } = table.space();
-        table.advance(fs.readSync(fd, buffer, offset, length, null));
+      this.takeQueued();
+      for (let i = 0; i < READS_PER_TURN && this.outstanding.length > 0; i++) {
+        const scan = this.scan!;
+        const { offset, length } = scan.space();
+        scan.advance(fs.readSync(this.fd!, this.buffer, offset, length, null));
+        this.atStart = false;
+        this.settleFound();
+        if (scan.atEnd) this.endOfTable();
+        this.takeQueued();
       }
-      if (!table.done) return void setImmediate(turn);
     } catch (e) {
-      error = e;
+      this.close();
+      for (const w of [...this.outstanding.map((o) => o.waiting), ...this.queued]) w.reject(e);
+      this.outstanding = [];
+      this.queued = [];
     }
+    if (this.outstanding.length > 0 || this.queued.length > 0) {
+      setImmediate(() => this.turn());
+      return;
+    }
+    this.running = false;
+    // Idle, with the descriptor where the last lookup was found. A line cut by the last read was
+    // read before whatever lookup comes next: then start afresh; else forget the answers given.
+    if (this.scan?.holdsPartialLine) this.close();
+    else if (this.scan) this.scan = new TableScan([], this.buffer);
+  }
+
+  private takeQueued(): void {
+    if (this.queued.length === 0) return;
+    if (this.fd === undefined) {
+      this.fd = fs.openSync(this.file, 'r');
+      this.scan = new TableScan([], this.buffer);
+      this.atStart = true;
+    }
+    for (const waiting of this.queued) this.outstanding.push({ waiting, index: this.scan!.want(waiting.pattern), wholeTable: this.atStart });
+    this.queued = [];
+  }
+
+  private settleFound(): void {
+    const entries = this.scan!.entries;
+    this.outstanding = this.outstanding.filter(({ waiting, index }) => {
+      const entry = entries[index];
+      if (entry) waiting.resolve(entry);
+      return !entry;
+    });
+  }
+
+  /** The table has ended: answers those that saw all of it, starts again for the others. */
+  private endOfTable(): void {
+    const again = this.outstanding.filter((o) => {
+      if (o.wholeTable) o.waiting.resolve(undefined);
+      return !o.wholeTable;
+    });
+    this.outstanding = [];
+    this.close();
+    this.queued.unshift(...again.map((o) => o.waiting));
+  }
+
+  private close(): void {
+    if (this.fd === undefined) return;
     try {
-      fs.closeSync(fd);
+      fs.closeSync(this.fd);
     } catch {
-      // Nothing to do about a procfs file that will not close; the answer stands.
+      // Nothing to do about a procfs file that will not close.
     }
-    if (spareBuffers.length < 4) spareBuffers.push(buffer);
-    finish(error);
-  };
-  turn();
+    this.fd = undefined;
+    this.scan = undefined;
+  }
+}
+
+const cursors = new Map<TableFile, TableCursor>();
+
+/** The entry on the line of `file` that holds `pattern` (undefined: not listed). */
+function scan(file: TableFile, pattern: string): Promise<SocketEntry | undefined> {
+  let cursor = cursors.get(file);
+  if (!cursor) cursors.set(file, (cursor = new TableCursor(file)));
+  return cursor.lookup(pattern);
 }
 
 /**

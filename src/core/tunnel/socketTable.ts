@@ -92,11 +92,13 @@ function entryAfter(buffer: Buffer, start: number, end: number): SocketEntry | u
  * `space()`, then `advance(bytesRead)` (0 at the end of the file). Only complete lines are
  * searched; a line cut by a read is kept for the next one. A pattern matches only where a line's
  * columns start (after the slot number's `: `), so it cannot be taken from another column.
- * Patterns can be added while the table is read (`want`): they are looked for from there on.
+ * Patterns can be added while the table is read (`want`): they are looked for only in what is read
+ * from then on (a line read earlier, even in part, may be about an earlier socket).
  */
 export class TableScan {
   private filled = 0;
-  private wanted: { pattern: Buffer; index: number }[] = [];
+  /** `from`: matches before this offset in the buffer were read before the pattern was wanted. */
+  private wanted: { pattern: Buffer; index: number; from: number }[] = [];
   private readonly found: (SocketEntry | undefined)[] = [];
   private ended = false;
 
@@ -109,13 +111,23 @@ export class TableScan {
   want(pattern: string): number {
     const index = this.found.length;
     this.found.push(undefined);
-    this.wanted.push({ pattern: Buffer.from(pattern, 'latin1'), index });
+    this.wanted.push({ pattern: Buffer.from(pattern, 'latin1'), index, from: this.filled });
     return index;
   }
 
   /** Whether every pattern has its line, or the table has ended. */
   get done(): boolean {
     return this.ended || this.wanted.length === 0;
+  }
+
+  /** Whether the table has been read to its end. */
+  get atEnd(): boolean {
+    return this.ended;
+  }
+
+  /** Whether part of a line is held for the next read (only if a read ended inside a line). */
+  get holdsPartialLine(): boolean {
+    return this.filled > 0;
   }
 
   /** The entry for each pattern, in the order wanted (undefined: not in the table read so far). */
@@ -128,9 +140,9 @@ export class TableScan {
     return { buffer: this.buffer, offset: this.filled, length: this.buffer.length - this.filled };
   }
 
-  /** Takes `bytesRead` new bytes at `space().offset`; returns `done`. */
+  /** Takes `bytesRead` new bytes at `space().offset` (0: the table ended); returns `done`. */
   advance(bytesRead: number): boolean {
-    if (this.done) return true;
+    if (this.ended) return true;
     if (bytesRead <= 0) {
       // A last line without its newline is still a line.
       if (this.filled > 0) this.search(this.filled);
@@ -141,21 +153,26 @@ export class TableScan {
     const lastNewline = this.buffer.lastIndexOf(NEWLINE, this.filled - 1);
     if (lastNewline < 0) {
       // No complete line yet: a line longer than the buffer is not a table line; drop it.
-      if (this.filled === this.buffer.length) this.filled = 0;
-      return false;
+      if (this.filled === this.buffer.length) this.drop(this.filled);
+      return this.done;
     }
     this.search(lastNewline);
-    const rest = this.filled - (lastNewline + 1);
-    this.buffer.copyWithin(0, lastNewline + 1, this.filled);
-    this.filled = rest;
+    this.drop(lastNewline + 1);
     return this.done;
+  }
+
+  /** Forgets the first `n` bytes of the buffer, keeping the rest at its start. */
+  private drop(n: number): void {
+    this.buffer.copyWithin(0, n, this.filled);
+    this.filled -= n;
+    for (const w of this.wanted) w.from = Math.max(0, w.from - n);
   }
 
   /** Looks for every wanted pattern in the complete lines before `end`. */
   private search(end: number): void {
     const lines = this.buffer.subarray(0, end);
-    this.wanted = this.wanted.filter(({ pattern, index }) => {
-      for (let from = 0; ; ) {
+    this.wanted = this.wanted.filter(({ pattern, index, from: start }) => {
+      for (let from = start; ; ) {
         const at = lines.indexOf(pattern, from);
         if (at < 0) return true;
         from = at + 1;
