@@ -3,14 +3,15 @@
  * measure it"), the way connection churn makes it expensive: the kernel's TCP table full of
  * TIME_WAIT sockets. Linux only; a few seconds to a minute; touches only 127.0.0.1.
  *
- *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--rounds 25] [--bursts 4] [--burst 50]
+ *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--own-churn 3000] [--rounds 25] [--bursts 4] [--burst 50]
  *
  * 1. Opens and closes `--churn` loopback connections spread over 12 listeners (the client closes
  *    first, so each leaves a TIME_WAIT socket for 60 s), and says how many lines /proc/net/tcp has.
  * 2. Finds where each listener's clients are listed in the table (the kernel puts the clients of
  *    one listener together, at a place set by its port) and keeps the earliest, middle and latest.
- * 3. c=1: `--rounds` times per kept listener (one listener after the other, as one busy tunnel
- *    sees its clients), one client connects and every variant looks up the owner of the same
+ * 3. c=1: per kept listener, `--own-churn` more connections to it (the busy tunnel's own recent
+ *    clients), then `--rounds` times (one listener after the other, as one busy tunnel sees its
+ *    clients) one client connects and every variant looks up the owner of the same
  *    accepted socket, in an order rotated each round; each must say it is ours. Then `now` alone,
  *    `--rounds` times with the three listeners in turn (three busy tunnels at once).
  * 4. Bursts at the latest-placed listener: `--bursts` times per variant, `--burst` clients connect
@@ -46,6 +47,7 @@ const CHURN = arg('churn', 20_000);
 const ROUNDS = arg('rounds', 25);
 const BURSTS = arg('bursts', 4);
 const BURST = arg('burst', 50);
+const OWN_CHURN = arg('own-churn', 3000);
 
 type Lookup = (socket: net.Socket) => Promise<number | 'gone' | undefined>;
 
@@ -257,6 +259,9 @@ async function main(): Promise<void> {
     s.destroy();
   };
   for (const { server, at } of chosen) {
+    // This listener is the busy tunnel: its own recent clients' TIME_WAIT lines around its place.
+    accepted = undefined;
+    await churn([server], OWN_CHURN);
     for (let round = 0; round < ROUNDS; round++) {
       await measure(server, at, VARIANTS.map((_, k) => VARIANTS[(round + k) % VARIANTS.length]));
     }

@@ -14,7 +14,7 @@
  * - Synchronous reads into a reused buffer, scanned as bytes. The kernel hands out one page (4 KiB,
  *   27 lines) per read(2), so an asynchronous read pays a threadpool round trip per page (41-45 ms
  *   against 26 ms to read a table of 14k TIME_WAIT sockets).
- * - At most READS_PER_TURN pages per turn of the event loop, so that a long read does not stall
+ * - At most BYTES_PER_TURN per turn of the event loop, so that a long read does not stall
  *   the tunnel's other connections (or the editor's main thread) for its whole length.
  * - The other file is read only when the first has no match; the lookups of a burst of
  *   connections share the reads.
@@ -25,8 +25,18 @@ import { SocketEntry, TableFile, tablePatterns, TableScan } from './socketTable'
 
 export type { SocketEntry } from './socketTable';
 
-/** Pages read before letting the event loop run: ~64 KiB, ~430 lines, about a millisecond of kernel time. */
-const READS_PER_TURN = 16;
+/** Read before letting the event loop run: ~430 lines, about a millisecond of kernel time. */
+const BYTES_PER_TURN = 64 * 1024;
+/**
+ * /proc/net/tcp pads every line to 150 bytes. Reading one line per read(2) leaves the kernel's
+ * place exactly after the line found, where the next client's line is a line or two later; ten
+ * lines per read cost no more than a page per read (the kernel's listing dominates: 24 ms either
+ * way for 14k lines, 37 ms one line at a time), so a line at a time is kept for near where the
+ * last line was found, or where the read resumes.
+ */
+const TCP_LINE = 150;
+const NEAR_BYTES = 64 * TCP_LINE;
+const FAR_READ = 10 * TCP_LINE;
 /**
  * Larger than the kernel's page (4 KiB, 64 KiB on some arm64 and ppc64 kernels), so that every
  * read(2) takes all the kernel has formatted: nothing formatted for an earlier read is left over
@@ -60,6 +70,14 @@ class TableCursor {
   private readonly buffer = Buffer.allocUnsafe(BUFFER_BYTES);
   /** Nothing read since the descriptor was opened: lookups that join now see the whole table. */
   private atStart = true;
+  /** Bytes read since the descriptor was opened, and up to the end of the last line found. */
+  private offset = 0;
+  private lastFound = -1;
+  /** Whether this pass resumed where a pause left it, and where: lines near it are read one by one. */
+  private resumed = false;
+  private resumedAt = 0;
+  /** The last read ended inside a line: the kernel holds its rest, formatted for that read. */
+  private cut = false;
   /** Lookups being looked for, and whether this pass over the table began with them. */
   private outstanding: { waiting: Waiting; index: number; wholeTable: boolean }[] = [];
   private queued: Waiting[] = [];
@@ -78,17 +96,31 @@ class TableCursor {
     });
   }
 
-  /** Reads up to READS_PER_TURN pages for the lookups waiting, then lets the event loop run. */
+  /** How much to ask of the next read(2). */
+  private readLength(space: number): number {
+    if (this.file !== '/proc/net/tcp') return space;
+    const near = (this.resumed && this.offset - this.resumedAt < NEAR_BYTES) || (this.lastFound >= 0 && Math.abs(this.offset - this.lastFound) < NEAR_BYTES);
+    return Math.min(space, near ? TCP_LINE : FAR_READ);
+  }
+
+  /** Reads up to BYTES_PER_TURN for the lookups waiting, then lets the event loop run. */
   private turn(): void {
     try {
       this.takeQueued();
-      for (let i = 0; i < READS_PER_TURN && this.outstanding.length > 0; i++) {
+      for (let read = 0; read < BYTES_PER_TURN && this.outstanding.length > 0; ) {
         const scan = this.scan!;
         const { offset, length } = scan.space();
-        scan.advance(fs.readSync(this.fd!, this.buffer, offset, length, null));
+        const n = fs.readSync(this.fd!, this.buffer, offset, this.readLength(length), null);
+        scan.advance(n);
+        read += n;
+        this.offset += n;
+        this.cut = n > 0 && this.buffer[offset + n - 1] !== 0x0a;
         this.atStart = false;
         this.settleFound();
         if (scan.atEnd) this.endOfTable();
+        // Nothing found lately, so not just after where the last one was (a burst's clients are
+        // found one after another): from the start, as cheap as it was before.
+        else if (this.resumed && this.outstanding.length > 0 && this.offset - Math.max(this.resumedAt, this.lastFound) >= NEAR_BYTES) this.startAgain();
         this.takeQueued();
       }
     } catch (e) {
@@ -104,16 +136,28 @@ class TableCursor {
     this.running = false;
     // Idle, with the descriptor where the last lookup was found. A line cut by the last read was
     // read before whatever lookup comes next: then start afresh; else forget the answers given.
-    if (this.scan?.holdsPartialLine) this.close();
-    else if (this.scan) this.scan = new TableScan([], this.buffer);
+    if (this.cut || this.scan?.holdsPartialLine) this.close();
+    else if (this.scan) {
+      this.scan = new TableScan([], this.buffer);
+      this.resumed = true;
+      this.resumedAt = this.offset;
+    }
   }
 
   private takeQueued(): void {
     if (this.queued.length === 0) return;
+    if (this.cut) {
+      // What the next read returns first was formatted for the last one: a lookup joins after it.
+      if (this.outstanding.length > 0) return;
+      this.close();
+    }
     if (this.fd === undefined) {
       this.fd = fs.openSync(this.file, 'r');
       this.scan = new TableScan([], this.buffer);
       this.atStart = true;
+      this.offset = 0;
+      this.resumed = false;
+      this.cut = false;
     }
     for (const waiting of this.queued) this.outstanding.push({ waiting, index: this.scan!.want(waiting.pattern), wholeTable: this.atStart });
     this.queued = [];
@@ -123,20 +167,28 @@ class TableCursor {
     const entries = this.scan!.entries;
     this.outstanding = this.outstanding.filter(({ waiting, index }) => {
       const entry = entries[index];
-      if (entry) waiting.resolve(entry);
+      if (entry) {
+        this.lastFound = this.offset;
+        waiting.resolve(entry);
+      }
       return !entry;
     });
   }
 
   /** The table has ended: answers those that saw all of it, starts again for the others. */
   private endOfTable(): void {
-    const again = this.outstanding.filter((o) => {
+    this.outstanding = this.outstanding.filter((o) => {
       if (o.wholeTable) o.waiting.resolve(undefined);
       return !o.wholeTable;
     });
+    this.startAgain();
+  }
+
+  /** Looks for the outstanding lookups again from the start of the table. */
+  private startAgain(): void {
+    this.queued.unshift(...this.outstanding.map((o) => o.waiting));
     this.outstanding = [];
     this.close();
-    this.queued.unshift(...again.map((o) => o.waiting));
   }
 
   private close(): void {
