@@ -1,7 +1,8 @@
 /**
  * Micro-benchmark of the same-user check's owner lookup alone (issue 12: "keep the lookup cheap;
  * measure it"), the way connection churn makes it expensive: the kernel's TCP table full of
- * TIME_WAIT sockets. Linux only; a few seconds to a minute; touches only 127.0.0.1.
+ * TIME_WAIT sockets. Linux only; a few seconds to a minute; touches only 127.0.0.1. (Longer than
+ * 300 lines: one measurement, its variants and its report read best together.)
  *
  *   node --import tsx bench/ownerLookup.ts [--churn 20000] [--own-churn 3000] [--rounds 25] [--bursts 4] [--burst 50]
  *

@@ -10,7 +10,7 @@
  * TIME_WAIT sockets, so what matters is how much of it a lookup makes the kernel list:
  * - The descriptor stays open and each lookup goes on from where the last one stopped, which is
  *   usually just before the next client's line (TableCursor says why); a lookup goes back to the
- *   start only when the end of the table is reached without its line.
+ *   start when nothing turns up soon after where the last line was found, or at the table's end.
  * - Synchronous reads into a reused buffer, scanned as bytes. The kernel hands out one page (4 KiB,
  *   27 lines) per read(2), so an asynchronous read pays a threadpool round trip per page (41-45 ms
  *   against 26 ms to read a table of 14k TIME_WAIT sockets).
@@ -38,9 +38,10 @@ const TCP_LINE = 150;
 const NEAR_BYTES = 64 * TCP_LINE;
 const FAR_READ = 10 * TCP_LINE;
 /**
- * Larger than the kernel's page (4 KiB, 64 KiB on some arm64 and ppc64 kernels), so that every
- * read(2) takes all the kernel has formatted: nothing formatted for an earlier read is left over
- * for a later lookup to take as current.
+ * Larger than the kernel's page (4 KiB, 64 KiB on some arm64 and ppc64 kernels), so that a page
+ * read (tcp6) takes all the kernel has formatted for it. The shorter reads of tcp take whole
+ * 150-byte lines; one that ends inside a line (the kernel keeps the rest, formatted for that
+ * read) is marked `cut`, and no lookup joins until a read has moved past it.
  */
 const BUFFER_BYTES = 128 * 1024;
 
@@ -58,6 +59,10 @@ interface Waiting {
  * one after the other in the order their ports were handed out. So the next client of a tunnel is
  * usually a few lines after the last one found, and a lookup that starts there finds it in a page
  * where one from the start of the table walks up to all of it (tens of milliseconds under churn).
+ *
+ * The kernel's place after a read is the socket listed next at that time, so a client whose
+ * bucket was empty until just after is behind it: when nothing turns up within NEAR_BYTES of the
+ * last line found, the lookup goes back to the start (costing what a lookup from the start costs).
  *
  * A lookup joins the read where it is; what it finds was read after it started, so it is current.
  * A lookup that reaches the end of the table without its line is looked for once more from the
