@@ -63,7 +63,8 @@ export class TunnelItem extends vscode.TreeItem {
     const { config, state } = entry;
     // `:held`: its workspace settings wait for the user's permission (workspaceGrants.ts).
     this.contextValue = `tunnel:${state}${config.hold ? ':held' : ''}`;
-    const open = state === 'running' || state === 'stopping' ? entry.snapshot?.openConnections ?? 0 : 0;
+    // The count, not the snapshot: a snapshot lists every connection, and this runs on every redraw.
+    const open = state === 'running' || state === 'stopping' ? entry.counts?.openConnections ?? 0 : 0;
     const route = `${formatEndpoint(listenAddress(entry))} → ${formatEndpoint(config.target)}${config.targets.length > 1 ? ` +${config.targets.length - 1}` : ''} · ${config.protocol}`;
     // The count first: it is what changes under traffic, and a narrow view cuts the end.
     this.description = open ? `${open} open · ${route}` : config.hold ? `waits for your permission · ${route}` : route;

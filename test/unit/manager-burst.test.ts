@@ -69,3 +69,44 @@ test('reading entries on every event of a 100-connection burst builds no connect
   assert.equal(manager.entry('burst')!.counts?.totalConnections, 100);
   assert.equal(builtWhileReading, 0, 'state, address and counts come without visiting connections');
 });
+
+test('an open or a close builds its own connection\'s snapshot only, and its event carries just that one', { timeout: 30_000 }, async (t) => {
+  const backend = await startMtlsServer(pki, {}, t);
+  const manager = new TunnelManager({ watchCredentials: false, drainTimeoutMs: 100 });
+  t.after(() => manager.dispose());
+  manager.apply([tunnelConfig(pki, backend.port, { name: 'events' })]);
+  await manager.start('events');
+  const tunnel = manager.tunnel('events')!;
+
+  let built = 0;
+  const original = BridgedConnection.prototype.snapshot;
+  BridgedConnection.prototype.snapshot = function (this: BridgedConnection) {
+    built++;
+    return original.call(this);
+  };
+  t.after(() => {
+    BridgedConnection.prototype.snapshot = original;
+  });
+  const opened: number[] = [];
+  const closedIds: number[] = [];
+  tunnel.on('connectionOpened', (c) => opened.push(c.id));
+  tunnel.on('connectionClosed', (c) => closedIds.push(c.id));
+  // What the status bar reads on every event: nothing that visits connections.
+  manager.on('changed', () => {
+    for (const e of manager.entries()) void [e.state, e.address, e.counts?.openConnections, e.lastDiagnosis];
+  });
+
+  const port = manager.entry('events')!.address.port;
+  const sockets = await Promise.all(Array.from({ length: 60 }, () => connectLocal(t, port)));
+  await Promise.all(sockets.map((s, i) => echoOnce(s, `#${i}`, 10_000)));
+  await until(() => opened.length === 60, 10_000, 'every connection to be established');
+  await Promise.all(sockets.map((s) => {
+    s.end();
+    return closed(s, 10_000);
+  }));
+  await until(() => closedIds.length === 60, 10_000, 'every connection to close');
+  assert.deepEqual([...new Set(opened)].sort(), [...opened].sort(), 'each open event is about one connection, each once');
+  assert.deepEqual([...closedIds].sort(), [...opened].sort(), 'each close event is about a connection that opened');
+  // One per open and one per close: a full snapshot per event would be 60 × (open ones) more.
+  assert.equal(built, 120, `connection snapshots built over 60 opens and 60 closes: ${built}`);
+});

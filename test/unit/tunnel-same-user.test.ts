@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import * as os from 'node:os';
 import { ThrowawayPki } from '../../src/core/pki/testPki';
 import { findSocket, peerOwner } from '../../src/core/tunnel/socketOwner';
 import { expectedProtection } from '../../src/core/tunnel/protection';
@@ -123,6 +124,61 @@ describe('the kernel\'s socket table', { skip: process.platform === 'linux' ? un
       assert.equal(seen.at(-1), 'gone', `the closed client read as ${JSON.stringify(seen.slice(-3))}`);
       s.destroy();
     }
+  });
+
+  test('a lookup that joins a read under way finds its socket even where that read has already passed', { timeout: 60_000 }, async (t) => {
+    const net = await import('node:net');
+    const fs = await import('node:fs');
+    // The kernel lists the clients of one listener together, at a place set by its port: twelve
+    // listeners, each with TIME_WAIT lines from 400 clients that closed first, spread over the table.
+    const listeners = await Promise.all(Array.from({ length: 12 }, async () => {
+      const accepted: import('node:net').Socket[] = [];
+      const server = net.createServer({ pauseOnConnect: true }, (s) => {
+        accepted.push(s);
+        s.on('error', () => undefined);
+        s.on('end', () => s.end());
+        s.resume();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      t.after(() => server.close());
+      return { server, accepted, port: (server.address() as import('node:net').AddressInfo).port };
+    }));
+    for (let i = 0; i < 400; i += 25) {
+      await Promise.all(listeners.flatMap(({ port }) => Array.from({ length: 25 }, () => new Promise<void>((resolve) => {
+        const c = net.connect(port, '127.0.0.1', () => c.end());
+        c.on('error', () => resolve());
+        c.on('close', () => resolve());
+        c.resume();
+      }))));
+    }
+    for (const l of listeners) l.accepted.length = 0;
+    const clients = listeners.flatMap(({ port }) => Array.from({ length: 5 }, () => net.connect(port, '127.0.0.1')));
+    t.after(() => clients.forEach((c) => c.destroy()));
+    await until(() => listeners.every((l) => l.accepted.length === 5), 10_000, 'every client to be accepted');
+    const lines = fs.readFileSync('/proc/net/tcp', 'latin1').split('\n');
+    const placed = listeners
+      .map((l) => ({ ...l, line: lines.findIndex((x) => x.includes(`0100007F:${l.accepted[0].remotePort!.toString(16).toUpperCase().padStart(4, '0')} 0100007F:${l.port.toString(16).toUpperCase().padStart(4, '0')}`)) }))
+      .sort((a, b) => a.line - b.line);
+    const [early, late] = [placed[0], placed[placed.length - 1]];
+    // A turn reads 16 pages of 27 lines; the early listener's lookups start once the read is past them.
+    const turnsToPass = Math.ceil(early.line / 432) + 2;
+    if (os.endianness() !== 'LE' || early.line < 0 || late.line < (turnsToPass + 2) * 432) return t.skip(`the table did not spread the listeners enough (lines ${early.line} and ${late.line})`);
+    const first = late.accepted.map((s) => peerOwner(s));
+    for (let i = 0; i < turnsToPass; i++) await new Promise((r) => setImmediate(r));
+    const joined = early.accepted.map((s) => peerOwner(s));
+    const uid = process.getuid!();
+    assert.deepEqual(await Promise.all(first), [uid, uid, uid, uid, uid]);
+    assert.deepEqual(await Promise.all(joined), [uid, uid, uid, uid, uid], 'the lookups that joined late were not looked for again from the start');
+
+    // The read goes on from where the last lookup stopped (after the late listener's clients):
+    // one behind that place is found from the start again, and one not listed at all is answered
+    // "not listed" after a whole pass, not taken from what was read before it was asked.
+    assert.equal(await peerOwner(late.accepted[4]), uid);
+    assert.equal(await peerOwner(early.accepted[0]), uid, 'a client listed before where the read stood');
+    assert.equal(await peerOwner(late.accepted[0]), uid);
+    const gone = { address: '127.0.0.1', port: 1 };
+    assert.equal(await findSocket(gone, { address: '127.0.0.1', port: late.port }), undefined);
+    assert.equal(await peerOwner(early.accepted[1]), uid);
   });
 
   test('what each listener is protected by, before it listens', () => {
