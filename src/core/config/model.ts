@@ -62,6 +62,10 @@ export interface TunnelConfig {
   ca?: string;
   /** PEM CRL(s) the server's chain is checked against on every handshake (absolute path). */
   crl?: string;
+  /** A shell command line that renews the client identity (see tls/identityCommand.ts); as written, no substitution. */
+  identityCommand?: string;
+  /** When the renewal window opens; absent: a third of the certificate's lifetime before its end. */
+  renewBefore?: RenewBefore;
   /** SNI and the name the server certificate must carry. */
   serverName: string;
   verify: { subjectAltNames: string[]; spkiSha256: string[] };
@@ -86,6 +90,9 @@ export interface TunnelConfig {
   /** Workspace folder (or config file folder) the entry came from, for `${workspaceFolder}` and display. */
   folder?: string;
 }
+
+/** `renewBefore`: a fixed time before the certificate's end, or a share of its lifetime. */
+export type RenewBefore = { ms: number; text: string } | { fraction: number; text: string };
 
 /** A change that fixes a config problem, as data: rename the key, or replace the value. */
 export type ConfigFix =

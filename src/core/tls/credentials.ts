@@ -82,33 +82,48 @@ function parseCrls(tunnel: string, file: string, pem: Buffer): string[] {
   });
 }
 
-/** Loads and checks credentials; throws CredentialsError. The passphrase is never logged or kept. */
-export async function loadCredentials(config: CredentialFields, passphrase?: string): Promise<Credentials> {
+/**
+ * A certificate (chain) and key that did not come from the files: the PEM an `identityCommand`
+ * printed. Held in memory only; `source` names it in sentences instead of a path.
+ */
+export interface SuppliedIdentity {
+  cert: Buffer;
+  key: Buffer;
+  source: string;
+}
+
+/**
+ * Loads and checks credentials; throws CredentialsError. The passphrase is never logged or kept.
+ * With `supplied`, the certificate and key are those instead of the `cert`/`key` files.
+ */
+export async function loadCredentials(config: CredentialFields, passphrase?: string, supplied?: SuppliedIdentity): Promise<Credentials> {
   const t = config.name;
   const options: tls.SecureContextOptions = { minVersion: config.minTlsVersion };
   const files: string[] = [];
   let clientChain: X509Certificate[] = [];
   let description: string;
 
-  if (config.pfx) {
+  if (config.pfx && !supplied) {
     files.push(config.pfx);
     options.pfx = await readCredentialFile(t, 'pfx', config.pfx);
     options.passphrase = passphrase ?? '';
     description = `pfx ${config.pfx}`;
-  } else if (config.cert && config.key) {
-    files.push(config.cert, config.key);
-    const [cert, key] = await Promise.all([readCredentialFile(t, 'cert', config.cert), readCredentialFile(t, 'key', config.key)]);
-    clientChain = parseCertificates(t, 'cert', config.cert, cert);
+  } else if (supplied || (config.cert && config.key)) {
+    const certName = supplied?.source ?? config.cert!;
+    const keyName = supplied?.source ?? config.key!;
+    if (!supplied) files.push(config.cert!, config.key!);
+    const [cert, key] = supplied ? [supplied.cert, supplied.key] : await Promise.all([readCredentialFile(t, 'cert', certName), readCredentialFile(t, 'key', keyName)]);
+    clientChain = parseCertificates(t, 'cert', certName, cert);
     let privateKey;
     try {
       privateKey = createPrivateKey({ key, passphrase });
     } catch (e) {
-      throw new CredentialsError(keyProblem(t, config.key, e as NodeJS.ErrnoException, passphrase !== undefined), 'key');
+      throw new CredentialsError(keyProblem(t, keyName, e as NodeJS.ErrnoException, passphrase !== undefined), 'key');
     }
     if (!clientChain[0].checkPrivateKey(privateKey)) {
       throw new CredentialsError({
         code: 'KEY_CERT_MISMATCH', severity: 'error',
-        summary: `Tunnel "${t}": the private key ${config.key} does not belong to the certificate ${config.cert} (${oneLineName(clientChain[0].subject)}).`,
+        summary: `Tunnel "${t}": the private key ${keyName} does not belong to the certificate ${certName} (${oneLineName(clientChain[0].subject)}).`,
         fix: 'Use the key that was generated with this certificate, or the certificate issued for this key.',
       }, 'key');
     }
@@ -117,7 +132,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
     options.passphrase = passphrase;
     const leaf = clientChain[0];
     const cn = commonNameOf(leaf.subject);
-    description = `cert ${config.cert} (${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left)`;
+    description = `cert ${certName} (${cn === null ? oneLineName(leaf.subject) : `CN=${cn}`}, ${dayCount(validityOf(leaf).daysLeft)} left)`;
   } else {
     throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert and key, or pfx.' }, 'cert');
   }

@@ -5,6 +5,7 @@
  */
 import { ListenAddress } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
+import { IdentityStatus } from '../tls/renewal';
 import { ConnectionSnapshot } from './connection';
 import { Protection } from './protection';
 import { HandshakeInfo } from './upstream';
@@ -27,6 +28,8 @@ export interface TunnelCounts {
   lastHandshake?: HandshakeInfo;
   lastDiagnosis?: Diagnosis;
   credentials?: string;
+  /** The client certificate new connections present: its dates and what renews it (PEM only). */
+  identity?: IdentityStatus;
 }
 
 /** The counts plus every open connection and the bytes so far, which means visiting each one. */
