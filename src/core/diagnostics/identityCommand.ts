@@ -3,6 +3,7 @@
  * code and the last lines of its standard error. Never its standard output: that is where a
  * private key would be.
  */
+import { formatDuration } from '../units';
 import { Diagnosis } from './diagnosis';
 
 export type IdentityCommandFailure =
@@ -11,10 +12,12 @@ export type IdentityCommandFailure =
   | { kind: 'not-started'; message: string }
   | { kind: 'unusable'; why: string; stderrTail?: string[] };
 
-export function identityCommandDiagnosis(tunnel: string, failure: IdentityCommandFailure, keeps?: string): Diagnosis {
+/** `meanwhile`: what the running tunnel does until the command works (a warning then, not an error). */
+export function identityCommandDiagnosis(tunnel: string, failure: IdentityCommandFailure, meanwhile?: string): Diagnosis {
+  const keeps = meanwhile;
   const t = `Tunnel "${tunnel}"`;
   const stderr = 'stderrTail' in failure && failure.stderrTail && failure.stderrTail.length > 0 ? failure.stderrTail.join(' | ') : undefined;
-  const until = keeps ? ` Until then the tunnel keeps ${keeps}, and tries again.` : '';
+  const until = meanwhile ? ` Until then the tunnel ${meanwhile}.` : '';
   switch (failure.kind) {
     case 'exited': {
       const how = failure.code !== null ? `exited with code ${failure.code}` : `was ended by ${failure.signal ?? 'a signal'}`;
@@ -27,7 +30,7 @@ export function identityCommandDiagnosis(tunnel: string, failure: IdentityComman
     case 'timeout':
       return {
         code: 'IDENTITY_COMMAND_TIMEOUT', severity: keeps ? 'warning' : 'error',
-        summary: `${t}: identityCommand did not finish within ${Math.round(failure.timeoutMs / 1000)} s and was stopped${stderr ? `; its last words on stderr: ${stderr}` : ''}.`,
+        summary: `${t}: identityCommand did not finish within ${formatDuration(failure.timeoutMs)} and was stopped${stderr ? `; its last words on stderr: ${stderr}` : ''}.`,
         fix: `Make it run without asking anything (it has no terminal), and check that the CA answers.${until}`,
       };
     case 'not-started':

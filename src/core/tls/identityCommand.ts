@@ -49,6 +49,8 @@ export interface IdentityCommandRequest {
   timeoutMs?: number;
   /** The environment it inherits (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** Aborted: the command is stopped as on a timeout (the tunnel stopped). */
+  signal?: AbortSignal;
 }
 
 export type IdentityCommandResult =
@@ -92,11 +94,15 @@ export function runIdentityCommand(request: IdentityCommandRequest): Promise<Ide
       stderr = Buffer.concat([stderr, b]);
       if (stderr.length > STDERR_TAIL_BYTES) stderr = stderr.subarray(stderr.length - STDERR_TAIL_BYTES);
     });
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const stop = () => {
       killGroup(child, 'SIGTERM');
       setTimeout(() => killGroup(child, 'SIGKILL'), KILL_GRACE_MS).unref();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
     }, timeoutMs);
+    request.signal?.addEventListener('abort', stop, { once: true });
     child.once('error', (e) => {
       clearTimeout(timer);
       resolve({ kind: 'not-started', message: e.message });

@@ -77,6 +77,8 @@ export class ClientIdentity {
   private failure?: Diagnosis;
   private stopWatchingClock?: () => void;
   private disposed = false;
+  /** Stops a command still running when the tunnel stops. */
+  private readonly abort = new AbortController();
 
   constructor(private readonly host: IdentityHost) {}
 
@@ -183,6 +185,7 @@ export class ClientIdentity {
 
   dispose(): void {
     this.disposed = true;
+    this.abort.abort();
     clearTimeout(this.timer);
     this.stopWatchingClock?.();
   }
@@ -273,6 +276,7 @@ export class ClientIdentity {
       keyFile: config.key,
       cwd: config.folder ?? process.cwd(),
       timeoutMs: this.host.timeoutMs,
+      signal: this.abort.signal,
     });
     if (result.kind !== 'exited') return { failure: result };
     if (result.code !== 0) return { failure: { kind: 'exited', code: result.code, signal: result.signal, stderrTail: result.stderrTail } };
@@ -305,8 +309,9 @@ export class ClientIdentity {
   private failed(failure: IdentityCommandFailure): void {
     this.failures += 1;
     this.lastFailureAt = Date.now();
-    const keeps = this.valid() ? `the certificate it has (valid until ${new Date(this.validTo!).toISOString()})` : 'no valid certificate: new connections are refused';
-    const d = identityCommandDiagnosis(this.host.config().name, failure, `${keeps}; next try in ${Math.round(this.retryDelay() / 1000)} s`);
+    const retry = `tries again in ${Math.round(this.retryDelay() / 1000)} s`;
+    const meanwhile = this.valid() ? `keeps the certificate it has (valid until ${new Date(this.validTo!).toISOString()}) and ${retry}` : `has no valid certificate and refuses new connections; it ${retry}`;
+    const d = identityCommandDiagnosis(this.host.config().name, failure, meanwhile);
     this.failure = d;
     this.host.report(d);
     this.schedule();

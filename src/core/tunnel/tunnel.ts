@@ -435,6 +435,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private bridgeWithIdentity(socket: net.Socket): void {
     const renewing = this.identity.beforeDial();
     if (!renewing) return this.bridge(socket);
+    this.logger.info('the client certificate has expired: a new connection waits for a renewed one before dialling');
     const ignore = () => undefined;
     socket.on('error', ignore);
     renewing.then(
