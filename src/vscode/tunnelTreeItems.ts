@@ -10,6 +10,7 @@ import { formatEndpoint } from '../core/config/model';
 import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { TunnelEntry } from '../core/manager';
 import { ConnectionSnapshot } from '../core/tunnel/connection';
+import { renewalWords } from '../core/tls/renewalWords';
 import { TunnelState } from '../core/tunnel/tunnel';
 import { listenAddress } from './clientCommands';
 import { ageOf } from './diagnosisAge';
@@ -192,6 +193,8 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
     if (h) md.appendMarkdown(`Last handshake: ${h.version}, ${escape(h.cipher)}${h.alpn ? `, ALPN ${escape(h.alpn)}` : ''}${h.resumed ? ', session resumed' : ''}\n\n`);
     if (s.credentials) md.appendMarkdown(`Identity: ${escape(s.credentials)}\n\n`);
   }
+  const renewal = renewalWords(config, state === 'running' ? s?.identity : undefined);
+  if (renewal) md.appendMarkdown(`${renewal.attention === 'none' ? '$(sync)' : renewal.attention === 'warning' ? '$(warning)' : '$(error)'} ${escape(renewal.line)}\n\n`);
   if (state === 'error' && !lastDiagnosis) {
     // The failure's diagnosis went with the settings it was about: say so rather than stay red for no reason.
     md.appendMarkdown(`---\n\n$(info) Its last start failed, and its settings have changed since: start it again to try them.\n`);

@@ -10,6 +10,8 @@ import { parseTunnels } from '../../src/core/config/parse';
 import { ClockJumpWatcher } from '../../src/core/tls/clockJump';
 import { identityFromOutput, shellInvocation } from '../../src/core/tls/identityCommand';
 import { CertificateAuthority } from '../../src/core/pki/authority';
+import { IdentityStatus } from '../../src/core/tls/renewal';
+import { renewalWords } from '../../src/core/tls/renewalWords';
 
 const base = { name: 'db', listen: 15432, target: 'db.internal:5432', cert: '/c/me.crt', key: '/c/me.key' };
 
@@ -132,5 +134,32 @@ describe('the clock-jump detector', () => {
     w.tick();
     assert.equal(jumps.length, 2, '20 s is under the threshold');
     w.dispose();
+  });
+});
+
+describe('the renewal line of the tree and the status bar', () => {
+  const now = Date.parse('2026-06-01T12:00:00Z');
+  const identity = (over: Partial<IdentityStatus>): IdentityStatus => ({ subject: 'CN=alice', validFrom: now - 3_600_000, validTo: now + 2 * 3_600_000, renewAt: now + 3_600_000, renewedBy: 'command', source: 'command output', ...over });
+
+  it('says when identityCommand will renew a certificate outside its window, without a warning', () => {
+    const w = renewalWords({ identityCommand: 'renew' }, identity({}), now)!;
+    assert.equal(w.attention, 'none');
+    assert.match(w.line, /valid until 2026-06-01 14:00:00Z; identityCommand renews it at 2026-06-01 13:00:00Z \(in 1 h 0 min\), from its output, kept in memory/);
+  });
+
+  it('warns inside the renewal window, and says who renews it', () => {
+    const w = renewalWords({ identityCommand: 'renew' }, identity({ renewAt: now - 1000 }), now)!;
+    assert.equal(w.attention, 'warning');
+    assert.match(w.line, /inside its renewal window; identityCommand renews it/);
+    const files = renewalWords({}, identity({ renewedBy: 'files', source: 'files', validTo: now + 3 * 86_400_000 }), now)!;
+    assert.equal(files.attention, 'warning');
+    assert.match(files.line, /in 3 days\); nothing renews it here \(no identityCommand\)/);
+    const untrusted = renewalWords({ identityCommand: 'renew' }, identity({ renewedBy: 'files', validTo: now + 86_400_000 * 2 }), now)!;
+    assert.match(untrusted.line, /not run in an untrusted workspace/);
+  });
+
+  it('says nothing about a long-lived certificate nothing renews; errs once one has expired', () => {
+    assert.equal(renewalWords({}, identity({ renewedBy: 'files', validTo: now + 200 * 86_400_000 }), now), undefined);
+    assert.equal(renewalWords({ identityCommand: 'renew' }, identity({ validTo: now - 1 }), now)!.attention, 'error');
   });
 });

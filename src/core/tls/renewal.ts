@@ -47,6 +47,8 @@ export interface IdentityHost {
 
 /** What the tree, the status bar and the log say about the identity new connections present. */
 export interface IdentityStatus {
+  /** The certificate's subject, one line (`CN=alice`). */
+  subject: string;
   validFrom: number;
   validTo: number;
   /** When the renewal window opens (or opened). */
@@ -174,6 +176,7 @@ export class ClientIdentity {
     if (this.validFrom === undefined || this.validTo === undefined) return undefined;
     const config = this.host.config();
     return {
+      subject: this.leaf?.subject.replace(/\n/g, ', ') ?? '',
       validFrom: this.validFrom,
       validTo: this.validTo,
       renewAt: this.renewAt(config),
