@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRenewBefore, renewalLead } from '../../src/core/config/renewal';
 import { parseTunnels } from '../../src/core/config/parse';
+import { exportTunnel } from '../../src/core/export';
 import { ClockJumpWatcher } from '../../src/core/tls/clockJump';
 import { identityFromOutput, shellInvocation } from '../../src/core/tls/identityCommand';
 import { CertificateAuthority } from '../../src/core/pki/authority';
@@ -161,5 +162,21 @@ describe('the renewal line of the tree and the status bar', () => {
   it('says nothing about a long-lived certificate nothing renews; errs once one has expired', () => {
     assert.equal(renewalWords({}, identity({ renewedBy: 'files', validTo: now + 200 * 86_400_000 }), now), undefined);
     assert.equal(renewalWords({ identityCommand: 'renew' }, identity({ validTo: now - 1 }), now)!.attention, 'error');
+  });
+});
+
+describe('export says what renews the certificate there', () => {
+  it('names the command, the variables, a schedule, and how each sidecar reads the new files', () => {
+    const { tunnels } = parseTunnels([{ ...base, identityCommand: 'step ca renew --force "$MTLS_CERT_FILE" "$MTLS_KEY_FILE"' }]);
+    const flat = (text: string) => text.split('\n').filter((l) => /^[#;]/.test(l)).map((l) => l.replace(/^[#;] ?\s*/, '')).join(' ');
+    const ghostunnel = flat(exportTunnel(tunnels[0], 'ghostunnel').text);
+    assert.match(ghostunnel, /renewal: mtls-tunnels renews the client certificate by running identityCommand \(step ca renew --force "\$MTLS_CERT_FILE" "\$MTLS_KEY_FILE"\)/);
+    assert.match(ghostunnel, /a cron job or a systemd timer/);
+    assert.match(ghostunnel, /MTLS_TUNNEL_NAME=db MTLS_CERT_FILE=\/c\/me\.crt MTLS_KEY_FILE=\/c\/me\.key/);
+    assert.match(ghostunnel, /--timed-reload 5m/);
+    assert.match(flat(exportTunnel(tunnels[0], 'stunnel').text), /send stunnel SIGHUP after each renewal/);
+    assert.match(flat(exportTunnel(tunnels[0], 'envoy').text), /restart it after each renewal, or serve them by SDS/);
+    const plain = parseTunnels([base]).tunnels[0];
+    assert.doesNotMatch(exportTunnel(plain, 'ghostunnel').text, /renewal:/);
   });
 });

@@ -15,7 +15,7 @@ export const ENVOY_PASSPHRASE_ENV = 'MTLS_TUNNEL_PASSPHRASE';
 const TYPE = 'type.googleapis.com/envoy.extensions.';
 
 export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; notes: string[]; carried: boolean } {
-  const notes = commonNotes(config);
+  const notes = commonNotes(config, 'envoy');
   const id = slug(config.name);
   const stat = id.replace(/\./g, '_');
   const tls = upstreamTlsContext(config, notes);
