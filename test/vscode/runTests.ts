@@ -80,14 +80,17 @@ const PASSES: Record<string, Pass> = {
       const pki = await createThrowawayPki(path.join(scratch, 'pki'));
       const server = await startDemoServer(pki);
       const port = await freePort();
+      // Its identityCommand would leave this file behind if it ever ran (the certificate is inside its window).
+      const marker = path.join(scratch, 'identity-command-ran');
       const target = folderWith(path.join(scratch, 'untrusted'), {
         ...WORKSPACE_SETTINGS,
         'mtlsTunnels.tunnels': [{
           name: 'untrusted', listen: port, target: `127.0.0.1:${server.port}`, serverName: 'localhost',
           cert: pki.client.cert, key: pki.client.key, ca: pki.ca, autoStart: true,
+          identityCommand: `touch '${marker}'`, renewBefore: '400d',
         }],
       });
-      return { target, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(port) }, cleanup: () => server.close() };
+      return { target, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(port), MTLS_TUNNELS_RESTRICTED_MARKER: marker }, cleanup: () => server.close() };
     },
     env: { MTLS_TUNNELS_WORKSPACE_TRUST: '1', MTLS_TUNNELS_LOG_NAME: 'vscode-restricted.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
   },
