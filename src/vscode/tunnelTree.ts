@@ -240,7 +240,7 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
     }
     for (const key of this.connections.keys()) if (key.startsWith(`${item.tunnelName}:`) && !keep.has(key)) this.connections.delete(key);
     const identity = entry.state === 'running' ? entry.counts?.identity : undefined;
-    const client = identity ? identityView(entry.config, identity) : clientCertificateView(this.certificates.get(entry.config));
+    const client = identity ? identityView(entry.config, identity) : clientCertificateView(this.certificates.get(entry.config), entry.config);
     if (client) children.push(this.certificateItem(item, 'client', client));
     const server = this.tests.last(item.tunnelName)?.report.serverChain[0];
     if (server) {
@@ -270,8 +270,12 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
   }
 }
 
-function clientCertificateView(cert: ClientCertificate | undefined): CertificateView | undefined {
+function clientCertificateView(cert: ClientCertificate | undefined, config: TunnelConfig): CertificateView | undefined {
   if (!cert) return undefined;
+  // No file yet is expected when identityCommand makes the certificate (perhaps only in memory).
+  if (cert.kind === 'unreadable' && config.identityCommand) {
+    return { label: 'Client certificate', description: 'client · from identityCommand when the tunnel starts', tooltip: renewalWords(config, undefined)?.line ?? cert.message, attention: 'none' };
+  }
   switch (cert.kind) {
     case 'locked':
       return { label: 'Client certificate', description: 'PKCS#12 · locked until its passphrase is entered', tooltip: cert.file, attention: 'none' };
