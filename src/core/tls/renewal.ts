@@ -9,20 +9,22 @@
  * Before each dial the tunnel asks `beforeDial()`: a comparison with a cached timestamp while the
  * certificate is valid; once it has expired (a laptop that slept through its renewal), a renewal
  * first, and the connection is refused without dialling only if that fails. A wall-clock jump
- * (clockJump.ts) makes every identity look again at once.
+ * (clockJump.ts) makes every identity look again at once. The words for all this are in
+ * renewalWords.ts and diagnostics/identityCommand.ts; the command itself in identityCommand.ts.
+ * A little over 300 lines: loading, scheduling, renewing and the check before the dial share the
+ * same few timestamps, read best together.
  */
 import { X509Certificate } from 'node:crypto';
 import { renewalLead } from '../config/renewal';
 import { TunnelConfig } from '../config/model';
-import { DAY_MS, dayCount, validityOf } from '../certs/validity';
 import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { IdentityCommandFailure, identityCommandDiagnosis } from '../diagnostics/identityCommand';
 import { Logger } from '../log';
-import { formatDuration } from '../units';
 import { onClockJump } from './clockJump';
 import { Credentials, CredentialsError, SuppliedIdentity, loadCredentials } from './credentials';
 import { identityFromOutput, runIdentityCommand } from './identityCommand';
+import { expiryWarning } from './renewalWords';
 
 const FIRST_RETRY_MS = 10_000;
 const MAX_RETRY_MS = 5 * 60_000;
@@ -151,25 +153,9 @@ export class ClientIdentity {
     };
   }
 
-  /**
-   * What a certificate just loaded deserves to be told: expired or not yet valid, always; close
-   * to its end (14 days) or inside its renewal window, saying whether identityCommand renews it.
-   * A certificate the command renews is not worth a warning before its window opens.
-   */
+  /** The warning a certificate just loaded deserves (renewalWords.ts): expired, or close to its end and who renews it. */
   loadedWarning(config: TunnelConfig, leaf: X509Certificate): Diagnosis | undefined {
-    const base = clientValidity(config, leaf, 'loaded');
-    if (base && base.code !== 'CLIENT_CERT_EXPIRES_SOON') return base;
-    const runs = this.runs(config);
-    const inWindow = (runs || config.renewBefore !== undefined) && this.due(config, leaf);
-    if (!inWindow && (runs || !base)) return undefined;
-    const validTo = new Date(leaf.validTo);
-    const left = Math.max(0, validTo.getTime() - Date.now());
-    const when = `expires at ${validTo.toISOString().replace(/\.000Z$/, 'Z')} (in ${left < DAY_MS ? formatDuration(left) : dayCount(validityOf(leaf).daysLeft)})`;
-    return {
-      code: 'CLIENT_CERT_EXPIRES_SOON', severity: 'warning',
-      summary: `Tunnel "${config.name}": your client certificate ${when}${inWindow ? ', inside its renewal window' : ''}; ${runs ? 'identityCommand renews it' : config.identityCommand ? 'identityCommand is not run in an untrusted workspace, so nothing renews it here' : 'nothing renews it here (no identityCommand)'}.`,
-      fix: runs ? 'Nothing to do while identityCommand works: a failure is reported with its cause.' : base?.fix ?? `Renew the certificate in ${config.cert} before then, or set identityCommand.`,
-    };
+    return expiryWarning(config, leaf, this.runs(config), this.due(config, leaf));
   }
 
   status(): IdentityStatus | undefined {
