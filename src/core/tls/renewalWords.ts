@@ -60,6 +60,8 @@ export function expiryWarning(config: TunnelConfig, leaf: X509Certificate, comma
   if (base && base.code !== 'CLIENT_CERT_EXPIRES_SOON') return base;
   const inWindow = (commandRuns || config.renewBefore !== undefined) && due;
   if (!inWindow && (commandRuns || !base)) return undefined;
+  // Nothing about renewal to add: the same sentence the doctor says.
+  if (!inWindow && !config.identityCommand) return base;
   const validTo = new Date(leaf.validTo);
   const left = Math.max(0, validTo.getTime() - Date.now());
   const when = `expires at ${validTo.toISOString().replace(/\.000Z$/, 'Z')} (in ${left < DAY_MS ? formatDuration(left) : dayCount(validityOf(leaf).daysLeft)})`;
