@@ -20,7 +20,7 @@ export class ConnectionTests implements vscode.Disposable {
     const { checkTunnel, formatCheckReport } = await import('../core/doctor');
     const passphrase = await this.passphrases.forTunnel(config);
     this.log.info(`[${config.name}] testing the connection to the target`);
-    const report = await checkTunnel(config, { passphrase });
+    const report = await checkTunnel(config, { passphrase, runIdentityCommand: vscode.workspace.isTrusted });
     const text = formatCheckReport(report);
     this.log[report.verdict === 'failed' ? 'error' : report.verdict === 'warning' ? 'warn' : 'info'](`[${config.name}] connection test:\n${text.trimEnd()}`);
     const result = { report, text };

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, it, TestContext } from 'node:test';
 import * as tls from 'node:tls';
 import { Diagnosis } from '../../src/core/diagnostics/diagnosis';
+import { checkTunnel } from '../../src/core/doctor';
 import { Tunnel, TunnelStartError } from '../../src/core/tunnel/tunnel';
 import { withPki } from '../support/pkiFixture';
 import { listenLocal } from '../support/ports';
@@ -209,6 +210,22 @@ describe('identityCommand', () => {
     assert.ok(e instanceof TunnelStartError);
     assert.equal(e.diagnosis.code, 'FILE_MISSING');
     assert.equal(ca.runs(), 0);
+  });
+});
+
+describe('the handshake doctor with identityCommand', () => {
+  it('runs it when asked, as a starting tunnel would, and not otherwise', async (t) => {
+    const ca = freshCa('doctor');
+    const server = await serialServer(t, ca.caCert);
+    const config = identityConfig(server.port, ca.dir, { identityCommand: ca.command({ lifetimeSeconds: 600, output: 'stdout' }) });
+    const without = await checkTunnel(config);
+    assert.deepEqual(without.diagnoses.map((d) => d.code), ['FILE_MISSING']);
+    assert.equal(ca.runs(), 0, 'a check not asked to run it (a readiness probe) never mints a certificate');
+    const report = await checkTunnel(config, { runIdentityCommand: true });
+    assert.equal(ca.runs(), 1);
+    assert.notEqual(report.verdict, 'failed', report.diagnoses.map((d) => d.summary).join('\n'));
+    assert.match(report.clientCertificate?.subject ?? '', /CN=renewing/);
+    assert.equal(server.serials.length >= 1, true, 'the server saw the minted certificate');
   });
 });
 
