@@ -15,6 +15,7 @@
  * same few timestamps, read best together.
  */
 import { X509Certificate } from 'node:crypto';
+import * as os from 'node:os';
 import { renewalLead } from '../config/renewal';
 import { TunnelConfig } from '../config/model';
 import { clientValidity } from '../diagnostics/clientValidity';
@@ -263,7 +264,8 @@ export class ClientIdentity {
       tunnel: config.name,
       certFile: config.cert,
       keyFile: config.key,
-      cwd: config.folder ?? process.cwd(),
+      // The workspace folder (the config file's in the CLI); user settings without a folder: home.
+      cwd: config.folder ?? os.homedir(),
       timeoutMs: this.host.timeoutMs,
       signal: this.abort.signal,
     });
