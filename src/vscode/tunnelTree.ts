@@ -239,7 +239,8 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       children.push(row);
     }
     for (const key of this.connections.keys()) if (key.startsWith(`${item.tunnelName}:`) && !keep.has(key)) this.connections.delete(key);
-    const identity = entry.state === 'running' ? entry.counts?.identity : undefined;
+    // With identityCommand the certificate may live in memory only: the running tunnel's own says what it presents.
+    const identity = entry.state === 'running' && entry.config.identityCommand ? entry.counts?.identity : undefined;
     const client = identity ? identityView(entry.config, identity) : clientCertificateView(this.certificates.get(entry.config), entry.config);
     if (client) children.push(this.certificateItem(item, 'client', client));
     const server = this.tests.last(item.tunnelName)?.report.serverChain[0];
