@@ -64,7 +64,8 @@ export function activate(context: vscode.ExtensionContext): TestApi {
   const log = vscode.window.createOutputChannel('mTLS Tunnels', { log: true });
   const notifier = new Notifier(log);
   const passphrases = new Passphrases(context.secrets, context.globalState, log);
-  const manager = new TunnelManager({ logger: log, passphraseFor: (config) => passphrases.forTunnel(config) });
+  // Restricted Mode reads no workspace tunnels at all; this also keeps any other tunnel's identityCommand from running there.
+  const manager = new TunnelManager({ logger: log, passphraseFor: (config) => passphrases.forTunnel(config), runIdentityCommands: () => vscode.workspace.isTrusted });
   const certificates = new ClientCertificates(passphrases);
   const tests = new ConnectionTests(passphrases, log);
   const documents = new ReportDocuments();

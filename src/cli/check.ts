@@ -25,7 +25,7 @@ export async function runCheck(tunnels: TunnelConfig[], io: CheckIo, options: Ru
     return 1;
   }
   // In parallel: one slow or unreachable target must not hold up the others' answers.
-  const reports = await Promise.all(tunnels.map((t) => checkTunnel(t, { passphrase: options.passphrase?.(t) })));
+  const reports = await Promise.all(tunnels.map((t) => checkTunnel(t, { passphrase: options.passphrase?.(t), runIdentityCommand: true })));
   // Who besides you could use the tunnel's listener: a row under each report's first line.
   const protections = await Promise.all(tunnels.map((t) => probeProtection(t)));
   if (options.json) {

@@ -27,6 +27,8 @@ const size = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).t
 
 export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 5000): Promise<number> {
   for (const t of tunnels) {
+    // A tunnel with identityCommand may start without its files: the command makes them when it starts.
+    if (t.identityCommand) continue;
     try {
       await loadCredentials(t, t.passphrase);
     } catch (e) {

@@ -45,6 +45,8 @@ export interface ManagerOptions {
   passphraseFor?: (config: TunnelConfig) => Promise<string | undefined>;
   drainTimeoutMs?: number;
   watchCredentials?: boolean | CredentialWatchOptions;
+  /** Whether a tunnel's `identityCommand` may run, asked at each start (false: an untrusted workspace). */
+  runIdentityCommands?: () => boolean;
 }
 
 export interface ManagerEvents {
@@ -245,6 +247,7 @@ export class TunnelManager extends EventEmitter<ManagerEvents> {
       passphrase,
       drainTimeoutMs: this.options.drainTimeoutMs,
       watchCredentials: this.options.watchCredentials,
+      runIdentityCommands: this.options.runIdentityCommands?.() ?? true,
     });
     slot.tunnel = tunnel;
     const changed = () => this.emit('changed', config.name);

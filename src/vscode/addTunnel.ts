@@ -1,6 +1,6 @@
 /**
  * "Add Tunnel…": a guided flow of six steps (name, target, protocol guessed from the target's
- * port, identity, CA, where tools connect: addTunnelListen.ts), each with its counter and a Back button, the file steps
+ * port, identity (with an optional command that renews it), CA, where tools connect: addTunnelListen.ts), each with its counter and a Back button, the file steps
  * opening where the files are likely to be. It writes one valid entry into the settings: the
  * entry is checked by the core's parser first, so the flow never leaves settings the tunnel view
  * rejects. Every answer can also be passed in (`mtlsTunnels.addTunnel` with a draft): what is
@@ -27,6 +27,8 @@ export interface TunnelDraft {
   pfx?: string;
   /** A CA bundle path, or null for Node's trusted roots. */
   ca?: string | null;
+  /** The command that renews the certificate (identityCommand), or null for none. */
+  identityCommand?: string | null;
   /** The local port; 'free': the free port the flow would suggest; 'socket' (PostgreSQL): a unix socket in a folder only the user can use. */
   listen?: number | 'free' | 'socket';
   /** The workspace folder (path) whose settings get the entry, in a multi-root workspace. */
@@ -61,6 +63,7 @@ interface Answers {
   key?: string;
   pfx?: string;
   ca?: string | null;
+  identityCommand?: string | null;
   listen?: ListenAnswer;
 }
 
@@ -74,6 +77,8 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
   if (!destination) return undefined;
   const a: Answers = {
     name: draft.name, target: draft.target, protocol: draft.protocol, cert: draft.cert, key: draft.key, pfx: draft.pfx, ca: draft.ca,
+    // A draft that brings its certificate (the demo) brings all it needs: no renewal step then.
+    identityCommand: draft.identityCommand !== undefined ? draft.identityCommand : draft.cert ? null : undefined,
     kind: draft.pfx ? 'pfx' : draft.cert && draft.key ? 'pem' : undefined,
   };
   const taken = new Set(manager.names());
@@ -136,6 +141,13 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
       prefer: (f) => (a.cert && stem(f) === stem(a.cert) ? 2 : 0) + (path.extname(f) === '.key' ? 1 : 0),
     }), (f) => { a.key = f; }),
 
+    // Optional: short-lived certificates come from a CA's command-line client (step, vault).
+    async (back) => a.kind !== 'pem' || given.has('identityCommand') ? 'skip' : outcome(await inputStep({
+      title: title(4), back, prompt: 'Optional: a command that renews this certificate, run by your shell in the workspace folder with MTLS_CERT_FILE and MTLS_KEY_FILE set (it prints the PEM or writes those files). Leave empty for none.',
+      placeholder: 'step ca certificate "$MTLS_TUNNEL_NAME" "$MTLS_CERT_FILE" "$MTLS_KEY_FILE" --force', value: a.identityCommand ?? '',
+      validate: () => undefined,
+    }), (v) => { a.identityCommand = v.trim() || null; }),
+
     async (back) => a.kind !== 'pfx' || given.has('pfx') ? 'skip' : outcome(await fileStep({
       title: title(4), back, placeholder: 'PKCS#12 bundle with your client certificate and key', dialogTitle: 'PKCS#12 bundle',
       folder: folderPath, extensions: ['p12', 'pfx'],
@@ -195,6 +207,7 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
     target: a.target!.trim(),
     protocol: a.protocol,
     ...Object.fromEntries(Object.entries({ ...identity, ca: a.ca ?? undefined }).filter(([, v]) => v).map(([k, v]) => [k, portablePath(v!, folderPath)])),
+    ...(a.kind === 'pem' && a.identityCommand ? { identityCommand: a.identityCommand } : {}),
   };
   const check = parseTunnels([entry], { workspaceFolder: folderPath, userHome: os.homedir(), env: process.env });
   if (check.errors.length) throw new CommandError(`The new tunnel would not be valid: ${check.errors.join('; ')}.`);

@@ -22,7 +22,7 @@ export class ConnectionTests implements vscode.Disposable {
     const passphrase = await this.passphrases.forTunnel(config);
     this.log.info(`[${config.name}] testing the connection to the target`);
     // As `check` says it: who besides you could use the listener, under the report's first line.
-    const [report, protection] = await Promise.all([checkTunnel(config, { passphrase }), probeProtection(config)]);
+    const [report, protection] = await Promise.all([checkTunnel(config, { passphrase, runIdentityCommand: vscode.workspace.isTrusted }), probeProtection(config)]);
     const text = withProtection(formatCheckReport(report), protection);
     this.log[report.verdict === 'failed' ? 'error' : report.verdict === 'warning' ? 'warn' : 'info'](`[${config.name}] connection test:\n${text.trimEnd()}`);
     const result = { report, text };

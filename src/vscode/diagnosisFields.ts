@@ -23,6 +23,10 @@ export function fieldOfDiagnosis(d: Pick<Diagnosis, 'code' | 'summary'>, config?
     case 'WRONG_PASSPHRASE':
     case 'PASSPHRASE_REQUIRED':
       return config?.pfx ? 'pfx' : 'key';
+    case 'IDENTITY_COMMAND_FAILED':
+    case 'IDENTITY_COMMAND_TIMEOUT':
+    case 'IDENTITY_COMMAND_OUTPUT_UNUSABLE':
+      return 'identityCommand';
     case 'PORT_IN_USE':
     case 'LISTEN_DENIED':
     case 'LISTEN_ADDRESS_UNAVAILABLE':
@@ -97,7 +101,7 @@ export function isChangeNotTaken(d: Diagnosis): boolean {
 }
 
 export function isCredentialProblem(code: DiagnosisCode): boolean {
-  return ['FILE_MISSING', 'FILE_UNREADABLE', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH', 'WRONG_PASSPHRASE', 'PASSPHRASE_REQUIRED'].includes(code);
+  return ['FILE_MISSING', 'FILE_UNREADABLE', 'PEM_MALFORMED', 'KEY_CERT_MISMATCH', 'WRONG_PASSPHRASE', 'PASSPHRASE_REQUIRED', 'IDENTITY_COMMAND_FAILED', 'IDENTITY_COMMAND_TIMEOUT', 'IDENTITY_COMMAND_OUTPUT_UNUSABLE'].includes(code);
 }
 
 /** The core's sentence as the editor says it: the CLI's inspect advice names the command, no code spans. */

@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { formatEndpoint } from '../core/config/model';
 import { TunnelManager } from '../core/manager';
+import { renewalWords } from '../core/tls/renewalWords';
 import { ClientCertificates, needsAttention } from './clientCertificates';
 
 export class TunnelStatusBar implements vscode.Disposable {
@@ -38,11 +39,13 @@ export class TunnelStatusBar implements vscode.Disposable {
     }
     const up = entries.filter((e) => e.state === 'running');
     const failed = entries.filter((e) => e.state === 'error');
-    const expiring = entries.filter((e) => needsAttention(this.certificates.get(e.config)));
+    const renewals = entries.map((e) => ({ e, words: renewalWords(e.config, e.state === 'running' ? e.counts?.identity : undefined) })).filter((r) => r.words && r.words.attention !== 'none');
+    // A running tunnel's own identity (perhaps a command's output, in memory) says more than its files.
+    const expiring = entries.filter((e) => !(e.state === 'running' && e.counts?.identity) && needsAttention(this.certificates.get(e.config)));
     const noun = entries.length === 1 ? 'tunnel' : 'tunnels';
     const count = up.length === entries.length ? `${up.length} ${noun} up` : `${up.length}/${entries.length} ${noun} up`;
     this.item.text = `${failed.length ? '$(warning)' : up.length ? '$(lock)' : '$(unlock)'} ${count}`;
-    this.item.backgroundColor = failed.length || expiring.length ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    this.item.backgroundColor = failed.length || expiring.length || renewals.length ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
 
     const md = new vscode.MarkdownString('**mTLS Tunnels**\n\n', true);
     for (const e of entries) {
@@ -50,7 +53,8 @@ export class TunnelStatusBar implements vscode.Disposable {
       md.appendMarkdown(`${icon} ${e.config.name}: \`${formatEndpoint(e.address)}\` → \`${formatEndpoint(e.config.target)}\` (${e.state})\n\n`);
     }
     for (const e of failed) if (e.lastDiagnosis) md.appendText(`${e.lastDiagnosis.summary}\n\n`);
-    for (const e of expiring) md.appendText(`Tunnel "${e.config.name}": the client certificate needs renewing.\n\n`);
+    for (const e of expiring) md.appendText(`Tunnel "${e.config.name}": the client certificate needs renewing${e.config.identityCommand ? '; identityCommand renews it when the tunnel starts' : ''}.\n\n`);
+    for (const { e, words } of renewals) md.appendText(`Tunnel "${e.config.name}": ${words!.line}\n\n`);
     md.appendMarkdown('Click to start or stop tunnels.');
     this.item.tooltip = md;
     this.item.accessibilityInformation = { label: `mTLS Tunnels: ${count}${failed.length ? `, ${failed.length} in error` : ''}` };

@@ -7,7 +7,10 @@
  * tooltips are built on hover, so an open tooltip is not swept away by a redraw of the tree.
  */
 import * as vscode from 'vscode';
+import { TunnelConfig } from '../core/config/model';
 import { TunnelEntry, TunnelManager } from '../core/manager';
+import { IdentityStatus } from '../core/tls/renewal';
+import { renewalWords } from '../core/tls/renewalWords';
 import { ClientCertificate, ClientCertificates } from './clientCertificates';
 import { ConnectionTests } from './connectionTests';
 import {
@@ -236,7 +239,9 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
       children.push(row);
     }
     for (const key of this.connections.keys()) if (key.startsWith(`${item.tunnelName}:`) && !keep.has(key)) this.connections.delete(key);
-    const client = clientCertificateView(this.certificates.get(entry.config));
+    // With identityCommand the certificate may live in memory only: the running tunnel's own says what it presents.
+    const identity = entry.state === 'running' && entry.config.identityCommand ? entry.counts?.identity : undefined;
+    const client = identity ? identityView(entry.config, identity) : clientCertificateView(this.certificates.get(entry.config), entry.config);
     if (client) children.push(this.certificateItem(item, 'client', client));
     const server = this.tests.last(item.tunnelName)?.report.serverChain[0];
     if (server) {
@@ -266,8 +271,12 @@ export class TunnelTreeProvider implements vscode.TreeDataProvider<TunnelNode>, 
   }
 }
 
-function clientCertificateView(cert: ClientCertificate | undefined): CertificateView | undefined {
+function clientCertificateView(cert: ClientCertificate | undefined, config: TunnelConfig): CertificateView | undefined {
   if (!cert) return undefined;
+  // No file yet is expected when identityCommand makes the certificate (perhaps only in memory).
+  if (cert.kind === 'unreadable' && config.identityCommand) {
+    return { label: 'Client certificate', description: 'client · from identityCommand when the tunnel starts', tooltip: renewalWords(config, undefined)?.line ?? cert.message, attention: 'none' };
+  }
   switch (cert.kind) {
     case 'locked':
       return { label: 'Client certificate', description: 'PKCS#12 · locked until its passphrase is entered', tooltip: cert.file, attention: 'none' };
@@ -284,6 +293,19 @@ function clientCertificateView(cert: ClientCertificate | undefined): Certificate
       };
     }
   }
+}
+
+/** A running tunnel's certificate as it presents it (perhaps a command's output, held in memory), with what renews it. */
+function identityView(config: TunnelConfig, identity: IdentityStatus): CertificateView {
+  const renewal = renewalWords(config, identity);
+  const left = identity.validTo - Date.now();
+  const when = left <= 0 ? 'expired' : left < 86_400_000 ? `expires ${new Date(identity.validTo).toLocaleTimeString()}` : daysLeft(Math.floor(left / 86_400_000));
+  return {
+    label: commonName(identity.subject),
+    description: `client · ${when}${identity.renewedBy === 'command' ? ' · renewed by identityCommand' : ''}`,
+    tooltip: `Client certificate ${identity.source === 'command output' ? 'from the output of identityCommand (in memory only)' : config.cert ?? ''}\nSubject: ${identity.subject}\nValid: ${new Date(identity.validFrom).toISOString()} → ${new Date(identity.validTo).toISOString()}${renewal ? `\n${renewal.line}` : ''}`,
+    attention: renewal?.attention ?? 'none',
+  };
 }
 
 function commonName(subject: string): string {

@@ -11,6 +11,7 @@ import { formatDiagnosis } from '../core/diagnostics/diagnosis';
 import { TunnelEntry } from '../core/manager';
 import { ConnectionSnapshot } from '../core/tunnel/connection';
 import { describeProtection, expectedProtection } from '../core/tunnel/protection';
+import { renewalWords } from '../core/tls/renewalWords';
 import { TunnelState } from '../core/tunnel/tunnel';
 import { listenAddress } from './clientCommands';
 import { ageOf } from './diagnosisAge';
@@ -223,6 +224,8 @@ function tunnelTooltip(entry: TunnelEntry): vscode.MarkdownString {
   md.appendMarkdown(`${whereItRuns(entry)}\n\n`);
   // What it found it could do while running; what the settings ask for here otherwise (as `check` says).
   md.appendMarkdown(`Protection: ${escape(describeProtection(entry.counts?.protection ?? expectedProtection(config)))}\n\n`);
+  const renewal = renewalWords(config, state === 'running' ? s?.identity : undefined);
+  if (renewal) md.appendMarkdown(`${renewal.attention === 'none' ? '$(sync)' : renewal.attention === 'warning' ? '$(warning)' : '$(error)'} ${escape(renewal.line)}\n\n`);
   if (state === 'error' && !lastDiagnosis) {
     // The failure's diagnosis went with the settings it was about: say so rather than stay red for no reason.
     md.appendMarkdown(`---\n\n$(info) Its last start failed, and its settings have changed since: start it again to try them.\n`);

@@ -96,8 +96,10 @@ const PASSES: Record<string, Pass> = {
     // A working autoStart tunnel in the settings of a folder VS Code has never been told to trust:
     // had the extension acted on it, something would listen on `port`.
     workspace: async (scratch) => {
-      const made = await autoStartWorkspace(scratch, 'untrusted', 'untrusted');
-      return { ...made, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(made.port) } };
+      // Its identityCommand would leave this file behind if it ever ran (the certificate is inside its window).
+      const marker = path.join(scratch, 'identity-command-ran');
+      const made = await autoStartWorkspace(scratch, 'untrusted', 'untrusted', { identityCommand: `touch '${marker}'`, renewBefore: '400d' });
+      return { ...made, env: { MTLS_TUNNELS_RESTRICTED_PORT: String(made.port), MTLS_TUNNELS_RESTRICTED_MARKER: marker } };
     },
     env: { MTLS_TUNNELS_WORKSPACE_TRUST: '1', MTLS_TUNNELS_LOG_NAME: 'vscode-restricted.log', MTLS_TUNNELS_TIMEOUT_S: '240' },
   },

@@ -81,6 +81,10 @@ export interface TunnelConfig {
   ca?: string;
   /** PEM CRL(s) the server's chain is checked against on every handshake (absolute path). */
   crl?: string;
+  /** A shell command line that renews the client identity (see tls/identityCommand.ts); as written, no substitution. */
+  identityCommand?: string;
+  /** When the renewal window opens; absent: a third of the certificate's lifetime before its end. */
+  renewBefore?: RenewBefore;
   /** SNI and the name the first target's certificate must carry (each target has its own in `targets`). */
   serverName: string;
   verify: { subjectAltNames: string[]; spkiSha256: string[] };
@@ -129,6 +133,9 @@ export function forTarget<C extends Pick<TunnelConfig, 'target' | 'targets' | 's
   const target: Endpoint = { host: t.host, port: t.port };
   return { ...config, target, serverName: t.serverName, proxy: t.proxy, proxyBypass: t.proxyBypass };
 }
+
+/** `renewBefore`: a fixed time before the certificate's end, or a share of its lifetime. */
+export type RenewBefore = { ms: number; text: string } | { fraction: number; text: string };
 
 /** A change that fixes a config problem, as data: rename the key, or replace the value. */
 export type ConfigFix =

@@ -13,6 +13,7 @@ import {
 } from './model';
 import { parseEndpoint } from './endpoint';
 import { parseProxySetting } from './proxy';
+import { checkIdentityCommand, parseRenewBefore } from './renewal';
 import { parseTargetPolicy, parseTargets } from './targets';
 import { VariableContext, substituteVariables } from './variables';
 
@@ -27,6 +28,7 @@ const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'targetPolicy', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
+  'identityCommand', 'renewBefore',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -174,6 +176,15 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     }
   }
   const ca = file('ca');
+  let identityCommand: string | undefined;
+  if (o.identityCommand !== undefined) {
+    const problem = checkIdentityCommand(o.identityCommand);
+    if (problem) err('identityCommand', problem);
+    else if (o.pfx !== undefined) err('identityCommand', 'renews PEM files: use cert and key with it, not pfx (the command gets their paths as MTLS_CERT_FILE and MTLS_KEY_FILE)');
+    else identityCommand = o.identityCommand as string;
+  }
+  const renewBefore = o.renewBefore === undefined ? undefined : parseRenewBefore(o.renewBefore);
+  if (typeof renewBefore === 'string') err('renewBefore', renewBefore);
 
   const serverNameRaw = str('serverName', o.serverName);
   if (serverNameRaw !== undefined && !/^[A-Za-z0-9_.*:-]+$/.test(serverNameRaw)) err('serverName', `"${serverNameRaw}" is not a host name`);
@@ -219,6 +230,8 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     protocol,
     cert, key, pfx, passphrase, ca,
     ...optional('crl', file('crl')),
+    ...optional('identityCommand', identityCommand),
+    ...(renewBefore && typeof renewBefore !== 'string' ? { renewBefore } : {}),
     serverName: serverNameRaw ?? target?.host ?? '',
     verify,
     alpn,

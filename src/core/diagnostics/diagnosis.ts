@@ -63,6 +63,10 @@ export type DiagnosisCode =
   | 'KEY_CERT_MISMATCH'
   | 'WRONG_PASSPHRASE'
   | 'PASSPHRASE_REQUIRED'
+  // the command that renews the client identity
+  | 'IDENTITY_COMMAND_FAILED'
+  | 'IDENTITY_COMMAND_TIMEOUT'
+  | 'IDENTITY_COMMAND_OUTPUT_UNUSABLE'
   | 'PORT_IN_USE'
   | 'LISTEN_DENIED'
   | 'LISTEN_ADDRESS_UNAVAILABLE'

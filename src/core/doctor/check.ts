@@ -10,6 +10,8 @@ import { clientValidity } from '../diagnostics/clientValidity';
 import { diagnose } from '../diagnostics/diagnose';
 import { isBareHangUp, isPlaintextAnswer } from '../diagnostics/errorShapes';
 import { Credentials, CredentialsError, loadCredentials } from '../tls/credentials';
+import { ClientIdentity } from '../tls/renewal';
+import { silentLogger } from '../log';
 import { firstHop } from '../tunnel/proxy';
 import { describeCertificate, describeChain, trustedCertificates } from './certificates';
 import { recordPlaintextAnswer } from './plaintext';
@@ -26,6 +28,17 @@ import { CheckOptions, CheckReport, verdictOf } from './report';
 const FIRST_READ_MS = 300;
 /** Diagnoses of a server refusing our certificate, which its list of acceptable CAs can settle. */
 const REFUSED_OURS = new Set(['CLIENT_CERT_UNKNOWN_CA', 'CLIENT_CERT_REJECTED', 'CLIENT_CERT_REQUIRED', 'CLIENT_CHAIN_INCOMPLETE']);
+
+/** The identity a starting tunnel would present: the files, or what its identityCommand gives when they will not do. */
+async function clientCredentials(config: TunnelConfig, passphrase: string | undefined, runCommand: boolean): Promise<Credentials> {
+  if (!config.identityCommand || !runCommand) return loadCredentials(config, passphrase);
+  const identity = new ClientIdentity({ logger: silentLogger, config: () => config, passphrase: () => passphrase, reload: async () => false, report: () => undefined, commandsAllowed: true });
+  try {
+    return await identity.load(config, passphrase, true);
+  } finally {
+    identity.dispose();
+  }
+}
 
 /**
  * The check of a tunnel. With several targets, every target is checked (at once) as if it were
@@ -72,7 +85,7 @@ async function checkTarget(config: TunnelConfig, options: CheckOptions): Promise
 
   let credentials: Credentials;
   try {
-    credentials = await loadCredentials(config, options.passphrase ?? config.passphrase);
+    credentials = await clientCredentials(config, options.passphrase ?? config.passphrase, options.runIdentityCommand === true);
   } catch (e) {
     if (!(e instanceof CredentialsError)) throw e;
     report.diagnoses.push(e.diagnosis);

@@ -80,6 +80,12 @@ export interface CheckOptions {
   passphrase?: string;
   /** How long to wait after the handshake for a rejection (TLS 1.3 servers send it then); default 300 ms. */
   firstReadMs?: number;
+  /**
+   * Run the tunnel's identityCommand when its certificate is missing, expired or inside its
+   * renewal window, as a starting tunnel does (default false: readiness probes must not mint
+   * certificates; `check` and Test Connection in a trusted workspace say true).
+   */
+  runIdentityCommand?: boolean;
 }
 
 export function verdictOf(diagnoses: Diagnosis[]): Verdict {

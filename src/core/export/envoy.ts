@@ -15,7 +15,7 @@ export const ENVOY_PASSPHRASE_ENV = 'MTLS_TUNNEL_PASSPHRASE';
 const TYPE = 'type.googleapis.com/envoy.extensions.';
 
 export function envoyBootstrap(config: TunnelConfig): { bootstrap: YamlMap; notes: string[]; carried: boolean } {
-  const notes = commonNotes(config);
+  const notes = commonNotes(config, 'envoy');
   // Through a proxy the endpoint is what CONNECT names: one target, as in the other formats.
   const endpoints = config.proxy ? config.targets.slice(0, 1) : config.targets;
   if (config.proxy && config.targets.length > 1) notes.push(`several targets through a proxy: only the first (${endpoints[0].host}:${endpoints[0].port}) is carried`);

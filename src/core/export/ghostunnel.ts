@@ -10,7 +10,7 @@ import { ExportError, ExportResult, commentSafe, commonNotes, header, parseSan, 
 const SAFE_LISTEN_PREFIXES = ['127.0.0.1:', '[::1]:', 'localhost:', 'unix:'];
 
 export function ghostunnelScript(config: TunnelConfig): ExportResult {
-  const notes = commonNotes(config);
+  const notes = commonNotes(config, 'ghostunnel');
   const flags: (string | Expanded)[][] = [];
   // ghostunnel takes `unix:PATH` for a socket, as the settings do.
   const listen = formatListen(config.listen);

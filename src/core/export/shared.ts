@@ -64,8 +64,19 @@ export function checkSingleLine(config: TunnelConfig): void {
 }
 
 /** Differences every format shares; each format adds its own. */
-export function commonNotes(config: TunnelConfig): string[] {
+/** How each sidecar picks up a renewed certificate, since none of them runs identityCommand. */
+const PICKS_UP_RENEWAL = {
+  ghostunnel: 'add --timed-reload 5m (or send it SIGHUP) so ghostunnel reads the new files',
+  stunnel: 'send stunnel SIGHUP after each renewal so it reads the new files',
+  envoy: 'Envoy reads these files only when it starts unless they come through SDS with a watched_directory: restart it after each renewal, or serve them by SDS',
+} as const;
+
+export function commonNotes(config: TunnelConfig, format?: keyof typeof PICKS_UP_RENEWAL): string[] {
   const notes: string[] = [];
+  if (config.identityCommand && format) {
+    // A note only: the command line is the team's, and where it may run (cron, a timer, a sidecar of its own) is theirs to choose.
+    notes.push(`renewal: mtls-tunnels renews the client certificate by running identityCommand (${config.identityCommand}); ${format} runs no command, so run the same command on a schedule (a cron job or a systemd timer, more often than the renewal window is long) with MTLS_TUNNEL_NAME=${config.name} MTLS_CERT_FILE=${config.cert ?? ''} MTLS_KEY_FILE=${config.key ?? ''}, writing those files (a command that prints the PEM must be redirected into them), and ${PICKS_UP_RENEWAL[format]}`);
+  }
   if (config.listen.port === 0) notes.push('listen port 0 means "any free port" in mtls-tunnels; give the sidecar a fixed port');
   if (config.autoStart) notes.push('autoStart is an editor setting; start the sidecar with your process manager instead');
   if (config.proxy && config.proxy.source !== 'settings') {

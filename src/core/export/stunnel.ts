@@ -10,7 +10,7 @@ import { ExportResult, SYSTEM_CA_BUNDLE, ceilSeconds, commonNotes, header, isIp,
 const STUNNEL_DEFAULT_IDLE_S = 43_200;
 
 export function stunnelConf(config: TunnelConfig): ExportResult {
-  const notes = commonNotes(config);
+  const notes = commonNotes(config, 'stunnel');
   // stunnel takes a socket path for `accept` (Unix only); it creates it with its own umask.
   const service: string[] = [`[${slug(config.name)}]`, 'client = yes', `accept = ${isSocketPath(config.listen) ? config.listen.path : address(config.listen)}`];
   if (isSocketPath(config.listen)) notes.push('stunnel creates the unix socket with its umask, not mode 0600: run it with umask 077 so only its user can connect');

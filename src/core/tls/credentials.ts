@@ -84,45 +84,64 @@ function parseCrls(tunnel: string, file: string, pem: Buffer): string[] {
   });
 }
 
-/** Loads and checks credentials; throws CredentialsError. The passphrase is never logged or kept. */
-export async function loadCredentials(config: CredentialFields, passphrase?: string): Promise<Credentials> {
+/**
+ * A certificate (chain) and key that did not come from the files: the PEM an `identityCommand`
+ * printed. Held in memory only; `source` names it in sentences instead of a path.
+ */
+export interface SuppliedIdentity {
+  cert: Buffer;
+  key: Buffer;
+  source: string;
+}
+
+/**
+ * Loads and checks credentials; throws CredentialsError. The passphrase is never logged or kept.
+ * With `supplied`, the certificate and key are those instead of the `cert`/`key` files.
+ */
+export async function loadCredentials(config: CredentialFields, passphrase?: string, supplied?: SuppliedIdentity): Promise<Credentials> {
   const t = config.name;
   const options: tls.SecureContextOptions = { minVersion: config.minTlsVersion };
   const files: string[] = [];
   let clientChain: X509Certificate[] = [];
   let description: string;
 
-  if (config.pfx) {
+  if (config.pfx && !supplied) {
     files.push(config.pfx);
     options.pfx = await readCredentialFile(t, 'pfx', config.pfx);
     options.passphrase = passphrase ?? '';
     description = `pfx ${config.pfx}`;
-  } else if (config.cert) {
-    // Without "key", the key is in the cert file (a combined PEM, as ghostunnel's --keystore).
-    const keyField = config.key ? 'key' : 'cert';
-    files.push(config.cert, ...(config.key ? [config.key] : []));
-    const [cert, keyFile] = await Promise.all([readCredentialFile(t, 'cert', config.cert), config.key ? readCredentialFile(t, 'key', config.key) : undefined]);
-    clientChain = parseCertificates(t, 'cert', config.cert, cert);
-    const key = keyFile ?? keyInCertFile(t, config.cert, cert);
-    const keyName = config.key ? `the private key ${config.key}` : `the private key in ${config.cert}`;
+  } else if (supplied || config.cert) {
+    // identityCommand's output (in memory), or the files; without "key", the key is in the cert
+    // file (a combined PEM, as ghostunnel's --keystore).
+    const certName = supplied?.source ?? config.cert!;
+    const combined = !supplied && !config.key;
+    const keyField = combined ? 'cert' : 'key';
+    if (!supplied) files.push(config.cert!, ...(config.key ? [config.key] : []));
+    const [cert, keyFile] = supplied
+      ? [supplied.cert, supplied.key]
+      : await Promise.all([readCredentialFile(t, 'cert', certName), config.key ? readCredentialFile(t, 'key', config.key) : undefined]);
+    clientChain = parseCertificates(t, 'cert', certName, cert);
+    const key = keyFile ?? keyInCertFile(t, certName, cert);
+    const keyFileName = supplied?.source ?? config.key ?? certName;
+    const keyName = combined ? `the private key in ${certName}` : `the private key ${keyFileName}`;
     let privateKey;
     try {
       privateKey = createPrivateKey({ key, passphrase });
     } catch (e) {
-      throw new CredentialsError(keyProblem(t, keyField, config.key ?? config.cert, e as NodeJS.ErrnoException, passphrase !== undefined), keyField);
+      throw new CredentialsError(keyProblem(t, keyField, keyFileName, e as NodeJS.ErrnoException, passphrase !== undefined), keyField);
     }
     if (!clientChain[0].checkPrivateKey(privateKey)) {
       throw new CredentialsError({
         code: 'KEY_CERT_MISMATCH', severity: 'error',
-        summary: `Tunnel "${t}": ${keyName} does not belong to the certificate ${config.cert} (${oneLineName(clientChain[0].subject)}).`,
+        summary: `Tunnel "${t}": ${keyName} does not belong to the certificate ${certName} (${oneLineName(clientChain[0].subject)}).`,
         fix: 'Use the key that was generated with this certificate, or the certificate issued for this key.',
       }, keyField);
     }
     // A combined file gives OpenSSL its certificates and its key apart, each as clean PEM.
-    options.cert = config.key ? cert : pemCertificates(cert.toString('latin1')).map((b) => b.pem).join('');
+    options.cert = combined ? pemCertificates(cert.toString('latin1')).map((b) => b.pem).join('') : cert;
     options.key = key;
     options.passphrase = passphrase;
-    description = `cert ${config.cert} (${identityLabel(clientChain[0])})`;
+    description = `cert ${certName} (${identityLabel(clientChain[0])})`;
   } else {
     throw new CredentialsError({ code: 'FILE_MISSING', severity: 'error', summary: `Tunnel "${t}" has no client identity.`, fix: 'Set cert (and key, unless the cert file holds it), or pfx.' }, 'cert');
   }

@@ -155,6 +155,16 @@ export class BridgedConnection {
     );
   }
 
+  /** Ends the local connection at once with a diagnosis known before any dial (an expired identity). */
+  refuse(diagnosis: Diagnosis): void {
+    this.client.on('error', () => undefined);
+    this.client.once('close', () => this.onSocketClosed());
+    this.stage = 'done';
+    this.diagnosis = diagnosis;
+    this.host.onFailed(this, diagnosis);
+    if (!this.tellClient(diagnosis)) this.client.destroy();
+  }
+
   snapshot(): ConnectionSnapshot {
     return {
       id: this.id,

@@ -5,6 +5,7 @@
  */
 import { ListenAddress } from '../config/model';
 import { Diagnosis, DiagnosisCode } from '../diagnostics/diagnosis';
+import { IdentityStatus } from '../tls/renewal';
 import { ConnectionSnapshot } from './connection';
 import { Protection } from './protection';
 import { TargetStanding } from './targets';
@@ -30,6 +31,8 @@ export interface TunnelCounts {
   credentials?: string;
   /** With several targets: each one's failures in a row and backoff window, in the order configured. */
   targets?: TargetStanding[];
+  /** The client certificate new connections present: its dates and what renews it (PEM only). */
+  identity?: IdentityStatus;
 }
 
 /** The counts plus every open connection and the bytes so far, which means visiting each one. */

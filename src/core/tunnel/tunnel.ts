@@ -21,12 +21,12 @@ import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import { Endpoint, TunnelConfig, TunnelHold, formatEndpoint, formatListen, isSocketPath, ListenAddress } from '../config/model';
-import { clientValidity } from '../diagnostics/clientValidity';
 import { Diagnosis } from '../diagnostics/diagnosis';
 import { Logger, LogLevel, logsAt, prefixedLogger, silentLogger } from '../log';
 import { protocolHandler } from '../protocols';
 import { formatBytes, formatDuration } from '../units';
-import { Credentials, CredentialsError, loadCredentials, loadSettledCredentials } from '../tls/credentials';
+import { Credentials, CredentialsError } from '../tls/credentials';
+import { ClientIdentity } from '../tls/renewal';
 import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
@@ -53,6 +53,10 @@ export interface TunnelOptions {
   drainTimeoutMs?: number;
   /** How long a failed target is skipped (default 5 s doubling to 60 s); tests shorten it. */
   targetBackoff?: TargetBackoff;
+  /** Run `identityCommand` (default true); false in an untrusted workspace. */
+  runIdentityCommands?: boolean;
+  /** Bound on one run of `identityCommand` (default 120 s). */
+  identityCommandTimeoutMs?: number;
 }
 
 export interface TunnelEvents {
@@ -105,6 +109,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly connectionHost: ConnectionHost;
   private readonly tally = new TunnelTally();
   private readonly gate: SameUserGate;
+  /** The client certificate over time: renewal, and the check before each dial (tls/renewal.ts). */
+  private readonly identity: ClientIdentity;
   /** What the listener was found to be protected by, for the settings it was worked out for. */
   private protection?: { protection: Protection; config: TunnelConfig };
   private lastDiagnosis?: Diagnosis;
@@ -123,6 +129,15 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.logger = prefixedLogger(options.logger ?? silentLogger, config.name);
     this.connectionHost = this.makeConnectionHost();
     this.gate = new SameUserGate(this.logger, () => this.tally.refusedOtherUser());
+    this.identity = new ClientIdentity({
+      logger: this.logger,
+      config: () => this.wanted,
+      passphrase: () => this.passphrase,
+      reload: () => this.reloadCredentials(),
+      report: (d) => this.report(d),
+      commandsAllowed: options.runIdentityCommands !== false,
+      timeoutMs: options.identityCommandTimeoutMs,
+    });
   }
 
   get name(): string {
@@ -153,7 +168,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     try {
       if (c.hold) throw new TunnelStartError(heldDiagnosis(c.hold, 'error'), c.hold.field);
       try {
-        credentials = await loadCredentials(c, this.passphrase);
+        credentials = await this.identity.load(c, this.passphrase, true);
       } catch (e) {
         if (e instanceof CredentialsError) throw new TunnelStartError(e.diagnosis, e.field);
         throw e;
@@ -232,12 +247,10 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     try {
       // Files that just changed may be a renewal half written (the cert before the key): tried
       // again briefly before a failure is the user's.
-      credentials = why === 'files'
-        ? await loadSettledCredentials(config, this.passphrase, {
-          wanted: () => this._state === 'running',
-          onWait: (d, ms) => this.logger.debug(`the credential files do not load yet (${d.code}), perhaps a renewal half written: trying again in ${ms} ms`),
-        })
-        : await loadCredentials(config, this.passphrase);
+      credentials = await this.identity.load(config, this.passphrase, why === 'settings', why === 'files' ? {
+        wanted: () => this._state === 'running',
+        onWait: (d, ms) => this.logger.debug(`the credential files do not load yet (${d.code}), perhaps a renewal half written: trying again in ${ms} ms`),
+      } : undefined);
     } catch (e) {
       if (!(e instanceof CredentialsError)) throw e;
       // Stopped while reading: nothing to keep, nothing to say.
@@ -318,6 +331,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       lastDiagnosis: this.lastDiagnosis,
       credentials: this.live?.credentials.description,
       ...(this.targetSet && this.targetSet.targets.length > 1 ? { targets: this.targetSet.standings() } : {}),
+      identity: this.live ? this.identity.status() : undefined,
     };
   }
 
@@ -350,6 +364,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.setState('stopping');
     this.watcher?.dispose();
+    this.identity.dispose();
     const server = this.server;
     this.listening = undefined;
     const closed = new Promise<void>((resolve) => (server ? closeListener(server, resolve) : resolve()));
@@ -429,7 +444,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     // (a brand-new address may refuse a few too many for a moment, never let one too many in).
     const config = this.live.config;
     const protection = this.protection?.config === config ? this.protection.protection : expectedProtection(config);
-    if (protection.kind !== 'same-user') return this.bridge(socket);
+    if (protection.kind !== 'same-user') return this.bridgeWithIdentity(socket);
     // Paused and not yet bridged: a reset while its owner is looked up must not go unhandled.
     const ignore = () => undefined;
     socket.on('error', ignore);
@@ -437,7 +452,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       (verdict) => {
         socket.off('error', ignore);
         // Refused before any upstream dial: nothing of the tunnel's reaches that process.
-        if (verdict === 'allowed' && !socket.destroyed && this._state === 'running' && this.live) return this.bridge(socket);
+        if (verdict === 'allowed' && !socket.destroyed && this._state === 'running' && this.live) return this.bridgeWithIdentity(socket);
         if (verdict === 'gone') {
           // Accepted and counted, but closed unbridged: whoever made it closed it before it was checked.
           const id = this.tally.accepted();
@@ -449,7 +464,28 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     );
   }
 
-  private bridge(socket: net.Socket): void {
+  /**
+   * Never presents an expired certificate: once it has expired, it is renewed (or the files read
+   * again) before this dial; if that fails, the connection is refused with the dates, undialled.
+   */
+  private bridgeWithIdentity(socket: net.Socket): void {
+    const renewing = this.identity.beforeDial();
+    if (!renewing) return this.bridge(socket);
+    this.logger.info('the client certificate has expired: a new connection waits for a renewed one before dialling');
+    const ignore = () => undefined;
+    socket.on('error', ignore);
+    renewing.then(
+      (valid) => {
+        socket.off('error', ignore);
+        if (socket.destroyed || this._state !== 'running' || !this.live) return socket.destroy();
+        const refusal = valid ? undefined : this.identity.expiredDiagnosis(this.live.config);
+        this.bridge(socket, refusal);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  private bridge(socket: net.Socket, refusal?: Diagnosis): void {
     if (!this.live) return;
     const max = this.live.config.maxConnections;
     if (max > 0 && this.connections.size >= max) {
@@ -461,7 +497,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'the unix socket'}`);
     const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
     this.connections.add(connection);
-    connection.start();
+    if (refusal) connection.refuse(refusal);
+    else connection.start();
   }
 
   private makeConnectionHost(): ConnectionHost {
@@ -525,7 +562,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
 
   private warnAboutClientCertificate(credentials: Credentials): void {
     const leaf = credentials.leaf;
-    const warning = leaf && clientValidity(this.live?.config ?? this.wanted, leaf, 'loaded');
+    const warning = leaf && this.identity.loadedWarning(this.live?.config ?? this.wanted, leaf);
     if (warning) this.report(warning);
   }
 

@@ -1,7 +1,7 @@
 /**
  * A real nginx (single process, foreground) serving HTTPS only to clients whose certificate chains
  * to the test root (`ssl_verify_client on`). `/` answers with the client's subject DN so a test
- * sees which identity arrived; `/files/large.bin` is a random file for byte-exact downloads.
+ * sees which identity arrived (`/serial` with its certificate's serial number); `/files/large.bin` is a random file for byte-exact downloads.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -50,6 +50,10 @@ http {
     location = / {
       default_type text/plain;
       return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify\\n";
+    }
+    location = /serial {
+      default_type text/plain;
+      return 200 "$ssl_client_serial\n";
     }
     location /files/ {
       alias ${at('www')}/;

@@ -1,6 +1,7 @@
 // Restricted Mode: the workspace is not trusted. Its settings name a working autoStart tunnel
 // (written by runTests before VS Code opened it), and nothing of it may run.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import { describe, it } from 'mocha';
 import * as vscode from 'vscode';
 import { extensionApi, tryConnect, waitFor } from '../suite/fixture';
@@ -26,6 +27,14 @@ describe('an untrusted workspace (Restricted Mode)', () => {
     const message = await waitFor(() => api.notifications.slice(seen).find((m) => m.includes('Restricted Mode')), 'the Restricted Mode message');
     assert.match(message, /Trust the workspace/);
     assert.equal(await tryConnect(port), 'ECONNREFUSED');
+  });
+
+  it('never runs the identityCommand the untrusted settings name', async () => {
+    const marker = process.env.MTLS_TUNNELS_RESTRICTED_MARKER;
+    assert.ok(marker, 'runTests passes the file the command would create');
+    await extensionApi();
+    await vscode.commands.executeCommand('mtlsTunnels.startAll');
+    assert.equal(fs.existsSync(marker), false, 'the command never ran');
   });
 
   it('ignores the workspace value even when a test writes one', async () => {

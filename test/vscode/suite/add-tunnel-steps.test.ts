@@ -1,7 +1,8 @@
 // "Add Tunnel…" as a user walks it, keys typed by the runner (its __TYPE__ line) into VS Code's
 // real quick input: every step carries "(n/6)" and, after the first, a Back button; the protocol
 // is guessed from the target's port; the file steps are picks that list the likely files (the
-// key beside the certificate) and take a typed path; Back from the key returns to the
+// key beside the certificate) and take a typed path, then an optional command that renews the
+// certificate; Back from the key returns to the
 // certificate; the flow ends offering "Test Connection now". The TestApi says which step is on
 // screen (quickSteps.ts), and screenshots show what the user sees.
 import * as assert from 'node:assert/strict';
@@ -102,6 +103,10 @@ describe('Add Tunnel, step by step', () => {
       await typePath(api, 'Add Tunnel (4/6)', pki.client.cert, /client certificate/);
       await step(api, 'Add Tunnel (4/6)', (s) => s.active === '$(file) client.key');
       await accept();
+      // The optional command that renews the certificate (empty: none).
+      const renewal = await step(api, 'Add Tunnel (4/6)', (s) => /step ca certificate/.test(s.placeholder ?? ''));
+      assert.equal(renewal.back, true);
+      type('./renew-cert.sh');
 
       const ca = await step(api, 'Add Tunnel (5/6)', (s) => !!s.active);
       assert.equal(ca.active, '$(file) Choose a CA bundle…');
@@ -121,6 +126,7 @@ describe('Add Tunnel, step by step', () => {
       assert.deepEqual(entry, {
         name: 'stepped', listen: Number(port.value), target: `127.0.0.1:${server.port}`, protocol: 'tls',
         cert: '${workspaceFolder}/certs/client.crt', key: '${workspaceFolder}/certs/client.key', ca: '${workspaceFolder}/certs/ca.crt',
+        identityCommand: './renew-cert.sh',
       });
       const done = api.notifications.slice(shownBefore).find((m) => m.startsWith('Tunnel "stepped" added'));
       assert.equal(done, 'Tunnel "stepped" added to the settings. Test the connection now, before you need it?');
