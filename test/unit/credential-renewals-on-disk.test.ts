@@ -174,6 +174,21 @@ describe('renewals on disk', () => {
     assert.deepEqual(echo.clients, ['bob']);
   });
 
+  test('a file rewritten with the same bytes (touched, or a renewal already taken) is not a reload', { timeout: 20_000 }, async (t) => {
+    const echo = await server(t);
+    const live = await liveCredentials(pki(), pki().client);
+    const logger = recordingLogger();
+    const { tunnel, reloads, diagnoses } = await watchedTunnel(t, echo.port, { cert: live.cert, key: live.key }, EVENTS_ONLY, logger);
+    const same = await readFile(live.cert);
+    await writeFile(`${live.cert}.tmp`, same);
+    await rename(`${live.cert}.tmp`, live.cert);
+    await until(() => logger.lines.some((l) => /hold the credentials already in use/.test(l)), 10_000, 'the reload to find the same credentials');
+    assert.deepEqual(reloads, [], 'no credentialsReloaded for the same bytes');
+    assert.deepEqual(diagnoses, []);
+    await say(tunnel, t, 'alice');
+    assert.deepEqual(echo.clients, ['alice']);
+  });
+
   test('without change events (a network share) the poll sees a renewal', { timeout: 20_000 }, async (t) => {
     const echo = await server(t);
     const live = await liveCredentials(pki(), pki().client);

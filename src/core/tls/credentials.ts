@@ -4,7 +4,7 @@
  * Loading fails fast with a Diagnosis: a missing file, a malformed PEM, a key that does not
  * belong to the certificate, a wrong passphrase.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as tls from 'node:tls';
 import { commonNameOf, oneLineName } from '../certs/names';
@@ -25,6 +25,12 @@ export interface Credentials {
   files: string[];
   /** Description for logs, e.g. `cert client.crt (CN=alice, 364 days left)`. */
   description: string;
+  /**
+   * SHA-256 over every byte the credentials were made from (files and command output): equal
+   * digests mean a reload after a change on disk found nothing new (a renewal already taken, a
+   * file touched). Never the passphrase.
+   */
+  digest: string;
 }
 
 export class CredentialsError extends Error {
@@ -101,6 +107,7 @@ export interface SuppliedIdentity {
 export async function loadCredentials(config: CredentialFields, passphrase?: string, supplied?: SuppliedIdentity): Promise<Credentials> {
   const t = config.name;
   const options: tls.SecureContextOptions = { minVersion: config.minTlsVersion };
+  const digest = createHash('sha256');
   const files: string[] = [];
   let clientChain: X509Certificate[] = [];
   let description: string;
@@ -108,6 +115,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
   if (config.pfx && !supplied) {
     files.push(config.pfx);
     options.pfx = await readCredentialFile(t, 'pfx', config.pfx);
+    digest.update(options.pfx);
     options.passphrase = passphrase ?? '';
     description = `pfx ${config.pfx}`;
   } else if (supplied || config.cert) {
@@ -122,6 +130,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
       : await Promise.all([readCredentialFile(t, 'cert', certName), config.key ? readCredentialFile(t, 'key', config.key) : undefined]);
     clientChain = parseCertificates(t, 'cert', certName, cert);
     const key = keyFile ?? keyInCertFile(t, certName, cert);
+    digest.update(cert).update(key);
     const keyFileName = supplied?.source ?? config.key ?? certName;
     const keyName = combined ? `the private key in ${certName}` : `the private key ${keyFileName}`;
     let privateKey;
@@ -149,12 +158,15 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
   if (config.ca) {
     files.push(config.ca);
     const ca = await readCredentialFile(t, 'ca', config.ca);
+    digest.update(ca);
     parseCertificates(t, 'ca', config.ca, ca);
     options.ca = ca;
   }
   if (config.crl) {
     files.push(config.crl);
-    options.crl = parseCrls(t, config.crl, await readCredentialFile(t, 'crl', config.crl));
+    const crl = await readCredentialFile(t, 'crl', config.crl);
+    digest.update(crl);
+    options.crl = parseCrls(t, config.crl, crl);
   }
 
   let context: tls.SecureContext;
@@ -177,7 +189,7 @@ export async function loadCredentials(config: CredentialFields, passphrase?: str
   }
   const leaf = clientChain[0] ?? contextLeaf(context);
   if (config.pfx && leaf) description = `pfx ${config.pfx} (${identityLabel(leaf)})`;
-  return { context, clientChain, files, description, leaf };
+  return { context, clientChain, files, description, leaf, digest: digest.digest('hex') };
 }
 
 /**

@@ -261,6 +261,13 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return false;
     }
     if (this._state !== 'running') return false;
+    if (why === 'files' && this.live && this.live.config === config && this.live.credentials.digest === credentials.digest) {
+      // The same bytes as the credentials in use: a renewal already taken (a retry that read the
+      // second half of a pair before that half's own event arrived), or a file only touched.
+      this.logger.debug('the credential files changed on disk but hold the credentials already in use');
+      this.clearStanding();
+      return true;
+    }
     this.live = this.liveSettings(config, credentials);
     this.sessions.clear();
     this.watch(config);
