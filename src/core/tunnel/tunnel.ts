@@ -234,7 +234,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return run;
   }
 
-  private async applyWanted(why: 'files' | 'settings'): Promise<boolean> {
+  /** `onDisk`: the watcher saw the files change (not an explicit reload): the same bytes again are no change. */
+  private async applyWanted(why: 'files' | 'settings', onDisk = false): Promise<boolean> {
     if (this._state === 'starting') await this.starting?.catch(() => undefined);
     if (this._state !== 'running') return false;
     const config = this.wanted;
@@ -261,7 +262,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return false;
     }
     if (this._state !== 'running') return false;
-    if (why === 'files' && this.live && this.live.config === config && this.live.credentials.digest === credentials.digest) {
+    if (onDisk && this.live && this.live.config === config && this.live.credentials.digest === credentials.digest) {
       // The same bytes as the credentials in use: a renewal already taken (a retry that read the
       // second half of a pair before that half's own event arrived), or a file only touched.
       this.logger.debug('the credential files changed on disk but hold the credentials already in use');
@@ -418,7 +419,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     this.watcher = new CredentialWatcher(files, () => {
       // A reload that throws something unexpected must not become an unhandled rejection (which
       // ends the CLI's process): it is logged, and the tunnel keeps what it has.
-      this.reloadCredentials().catch((e: Error) => {
+      this.serially(() => this.applyWanted('files', true)).catch((e: Error) => {
         try {
           this.logger.error(`reloading the credentials failed: ${e.message}`);
         } catch {
