@@ -4,47 +4,23 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CLI, listeningPorts, RunningProcess, runScript } from '../support/cliProcess';
-import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
-import { withPki } from '../support/pkiFixture';
+import { withCliWorkspace } from '../support/cliWorkspace';
 import { listenLocal, unusedPort } from '../support/ports';
 import { until } from '../support/tunnelKit';
 
-const pki = withPki();
-let dir: string;
-let server: MtlsServer;
+const fixture = withCliWorkspace('mtls-cli');
+const pki = fixture.pki;
 
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-'));
-  server = await startMtlsServer(await pki.ready());
-});
-after(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-function tunnel(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const p = pki();
-  return { name: 'echo', listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca, ...overrides };
-}
-
-async function configFile(name: string, content: unknown): Promise<string> {
-  const file = path.join(dir, name);
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
-  return file;
-}
-
-const run = (args: string[], cwd = dir) => runScript(CLI, args, { cwd });
+const run = (args: string[], cwd = fixture.dir()) => runScript(CLI, args, { cwd });
 
 /** Starts `up` and resolves once every expected tunnel printed its listening line. */
 async function startUp(args: string[], expected: number): Promise<{ up: RunningProcess; ports: Map<string, number> }> {
-  const up = RunningProcess.start(CLI, ['up', ...args], { cwd: dir });
+  const up = RunningProcess.start(CLI, ['up', ...args], { cwd: fixture.dir() });
   await up.waitForOutput((stdout) => listeningPorts(stdout).size === expected, `${expected} listening lines`);
   return { up, ports: listeningPorts(up.stdout) };
 }
@@ -63,11 +39,11 @@ function echo(port: number, payload: Buffer): Promise<Buffer> {
 
 describe('mtls-tunnels up', () => {
   it('carries bytes exactly through each tunnel, logs connections, and drains on SIGINT with exit 0', async () => {
-    const file = await configFile('two.json', { tunnels: [tunnel(), tunnel({ name: 'echo-2' })] });
+    const file = await fixture.configFile('two.json', { tunnels: [fixture.tunnel(), fixture.tunnel({ name: 'echo-2' })] });
     const { up, ports } = await startUp(['--config', file], 2);
     try {
       assert.deepEqual([...ports.keys()].sort(), ['echo', 'echo-2']);
-      assert.match(up.stdout, new RegExp(`^echo listening on 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${server.port} \\(tls\\)$`, 'm'));
+      assert.match(up.stdout, new RegExp(`^echo listening on 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${fixture.server().port} \\(tls\\)$`, 'm'));
       const payload = randomBytes(3 << 20);
       const [a, b] = await Promise.all([echo(ports.get('echo')!, payload), echo(ports.get('echo-2')!, payload)]);
       const sum = (x: Buffer) => createHash('sha256').update(x).digest('hex');
@@ -85,22 +61,22 @@ describe('mtls-tunnels up', () => {
   });
 
   it('starts only the tunnels named on the command line', async () => {
-    const file = await configFile('named.json', { tunnels: [tunnel(), tunnel({ name: 'other' })] });
+    const file = await fixture.configFile('named.json', { tunnels: [fixture.tunnel(), fixture.tunnel({ name: 'other' })] });
     const { up, ports } = await startUp(['other', '--config', file], 1);
     assert.equal((await up.stop('SIGTERM')).code, 0);
     assert.deepEqual([...ports.keys()], ['other']);
   });
 
   it('reads .vscode/settings.json as JSONC by default, with ${workspaceFolder}', async () => {
-    const ws = path.join(dir, 'ws');
+    const ws = path.join(fixture.dir(), 'ws');
     const p = pki();
     await mkdir(path.join(ws, 'certs'), { recursive: true });
     await writeFile(path.join(ws, 'certs', 'ca.crt'), await (await import('node:fs/promises')).readFile(p.ca));
-    await configFile('ws/.vscode/settings.json', `{
+    await fixture.configFile('ws/.vscode/settings.json', `{
       // a comment, and trailing commas below
       "editor.tabSize": 2,
       "mtlsTunnels.tunnels": [
-        { "name": "jsonc", "listen": 0, "target": "127.0.0.1:${server.port}", "serverName": "localhost",
+        { "name": "jsonc", "listen": 0, "target": "127.0.0.1:${fixture.server().port}", "serverName": "localhost",
           "cert": "${p.client.cert}", "key": "${p.client.key}", "ca": "\${workspaceFolder}/certs/ca.crt", },
       ],
     }`);
@@ -116,12 +92,12 @@ describe('mtls-tunnels up', () => {
   });
 
   it('exits 2 with one line per config error, naming tunnel and field', async () => {
-    const file = await configFile('bad.json', { tunnels: [
-      tunnel({ name: 'a', listen: 70000 }),
-      tunnel({ name: 'b', protocol: 'postgress' }),
-      tunnel({ name: 'c', listen: '0.0.0.0:15000' }),
-      tunnel({ name: 'a' }),
-      tunnel({ name: 'd', pfx: '/x.p12' }),
+    const file = await fixture.configFile('bad.json', { tunnels: [
+      fixture.tunnel({ name: 'a', listen: 70000 }),
+      fixture.tunnel({ name: 'b', protocol: 'postgress' }),
+      fixture.tunnel({ name: 'c', listen: '0.0.0.0:15000' }),
+      fixture.tunnel({ name: 'a' }),
+      fixture.tunnel({ name: 'd', pfx: '/x.p12' }),
     ] });
     const r = await run(['up', '--config', file]);
     assert.equal(r.code, 2);
@@ -134,15 +110,15 @@ describe('mtls-tunnels up', () => {
   });
 
   it('exits 2 for a missing config file, invalid JSON, an unknown tunnel name, and bad usage', async () => {
-    const missing = await run(['up', '--config', path.join(dir, 'nope.json')]);
+    const missing = await run(['up', '--config', path.join(fixture.dir(), 'nope.json')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /nope\.json: no such file/);
 
-    const broken = await run(['up', '--config', await configFile('broken.json', '{ "tunnels": [ { "name": "x" ')]);
+    const broken = await run(['up', '--config', await fixture.configFile('broken.json', '{ "tunnels": [ { "name": "x" ')]);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, /broken\.json: not valid JSON at line 1/);
 
-    const unknown = await run(['up', 'ghost', '--config', await configFile('one.json', { tunnels: [tunnel()] })]);
+    const unknown = await run(['up', 'ghost', '--config', await fixture.configFile('one.json', { tunnels: [fixture.tunnel()] })]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /no tunnel named "ghost" \(defined: echo\)/);
 
@@ -156,21 +132,21 @@ describe('mtls-tunnels up', () => {
 
   it('exits 1 before any tunnel listens when credentials are bad', async () => {
     const p = pki();
-    const file = await configFile('badcreds.json', { tunnels: [
-      tunnel({ name: 'good', listen: 0 }),
-      tunnel({ name: 'mismatch', key: p.rsaClient.key }),
+    const file = await fixture.configFile('badcreds.json', { tunnels: [
+      fixture.tunnel({ name: 'good', listen: 0 }),
+      fixture.tunnel({ name: 'mismatch', key: p.rsaClient.key }),
     ] });
     const r = await run(['up', '--config', file]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '', 'no tunnel may report listening');
     assert.match(r.stderr, /Tunnel "mismatch": the private key .* does not belong to the certificate/);
 
-    const missing = await run(['up', '--config', await configFile('missingcert.json', { tunnels: [tunnel({ cert: path.join(dir, 'absent.crt') })] })]);
+    const missing = await run(['up', '--config', await fixture.configFile('missingcert.json', { tunnels: [fixture.tunnel({ cert: path.join(fixture.dir(), 'absent.crt') })] })]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /Tunnel "echo": the cert file .*absent\.crt does not exist/);
 
     // cert alone is a combined PEM: a cert file without the key is said at load, naming "cert".
-    const keyless = await run(['up', '--config', await configFile('keyless.json', { tunnels: [tunnel({ name: 'keyless', key: undefined })] })]);
+    const keyless = await run(['up', '--config', await fixture.configFile('keyless.json', { tunnels: [fixture.tunnel({ name: 'keyless', key: undefined })] })]);
     assert.equal(keyless.code, 1, keyless.stdout + keyless.stderr);
     assert.match(keyless.stderr, /Tunnel "keyless": the cert file .*client\.crt holds no private key, and "key" is not set\./);
     assert.match(keyless.stderr, /Set "key" to the certificate's private key file/);
@@ -180,7 +156,7 @@ describe('mtls-tunnels up', () => {
     const blocker = net.createServer();
     const busy = await listenLocal(blocker);
     try {
-      const file = await configFile('busy.json', { tunnels: [tunnel({ name: 'first' }), tunnel({ name: 'busy', listen: busy })] });
+      const file = await fixture.configFile('busy.json', { tunnels: [fixture.tunnel({ name: 'first' }), fixture.tunnel({ name: 'busy', listen: busy })] });
       const r = await run(['up', '--config', file]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`Tunnel "busy": port ${busy} on 127\\.0\\.0\\.1 is already in use`));
@@ -193,7 +169,7 @@ describe('mtls-tunnels up', () => {
 describe('mtls-tunnels check and inspect', () => {
   it('check exits 0 for a working tunnel and 1 for a broken one, in plain words', async () => {
     const p = pki();
-    const file = await configFile('check.json', { tunnels: [tunnel(), tunnel({ name: 'rogue', cert: p.rogueClient.cert, key: p.rogueClient.key })] });
+    const file = await fixture.configFile('check.json', { tunnels: [fixture.tunnel(), fixture.tunnel({ name: 'rogue', cert: p.rogueClient.cert, key: p.rogueClient.key })] });
     const good = await run(['check', 'echo', '--config', file]);
     assert.equal(good.code, 0, good.stdout + good.stderr);
     assert.match(good.stdout, /TLS 1\.3, TLS_AES/);
@@ -216,11 +192,11 @@ describe('mtls-tunnels check and inspect', () => {
 
   it('check with two targets reports each, and exits 1 naming the one that is down', async () => {
     const down = await unusedPort();
-    const file = await configFile('check-targets.json', { tunnels: [tunnel({ name: 'pair', target: [`127.0.0.1:${server.port}`, `127.0.0.1:${down}`] })] });
+    const file = await fixture.configFile('check-targets.json', { tunnels: [fixture.tunnel({ name: 'pair', target: [`127.0.0.1:${fixture.server().port}`, `127.0.0.1:${down}`] })] });
     const out = await run(['check', 'pair', '--config', file]);
     assert.equal(out.code, 1, out.stdout + out.stderr);
     assert.match(out.stdout, new RegExp(`^Tunnel "pair" → 2 targets \\(failover, tls\\)\n`));
-    assert.ok(out.stdout.includes(`  Target 1 of 2: 127.0.0.1:${server.port} (server name localhost)\n`), out.stdout);
+    assert.ok(out.stdout.includes(`  Target 1 of 2: 127.0.0.1:${fixture.server().port} (server name localhost)\n`), out.stdout);
     assert.ok(out.stdout.includes(`  Target 2 of 2: 127.0.0.1:${down} (server name localhost)\n`), out.stdout);
     // The first target's own section: its handshake and its own verdict.
     const first = out.stdout.slice(0, out.stdout.indexOf('Target 2 of 2'));
@@ -229,13 +205,13 @@ describe('mtls-tunnels check and inspect', () => {
     const second = out.stdout.slice(out.stdout.indexOf('Target 2 of 2'));
     assert.ok(second.includes(`✗ Tunnel "pair": nothing is listening at 127.0.0.1:${down} (connection refused).`), out.stdout);
     assert.match(second, /Verdict: FAILED, this target would not work\./);
-    assert.ok(out.stdout.trimEnd().endsWith(`Verdict: FAILED for 127.0.0.1:${down}: the tunnel would use 127.0.0.1:${server.port} instead (failover), but fix or remove the broken target.`), out.stdout);
+    assert.ok(out.stdout.trimEnd().endsWith(`Verdict: FAILED for 127.0.0.1:${down}: the tunnel would use 127.0.0.1:${fixture.server().port} instead (failover), but fix or remove the broken target.`), out.stdout);
     const json = await run(['check', 'pair', '--json', '--config', file]);
     assert.equal(json.code, 1);
     const [report] = JSON.parse(json.stdout) as { verdict: string; diagnoses: { summary: string }[]; targets: { target: string; verdict: string }[] }[];
     // The tunnel's own diagnoses name the target each is about (what the editor and /readyz quote).
     assert.deepEqual(report.diagnoses.map((d) => d.summary), [`Tunnel "pair", target 127.0.0.1:${down}: nothing is listening at 127.0.0.1:${down} (connection refused).`]);
-    assert.deepEqual(report.targets.map((t) => [t.target, t.verdict]), [[`127.0.0.1:${server.port}`, 'ok'], [`127.0.0.1:${down}`, 'failed']]);
+    assert.deepEqual(report.targets.map((t) => [t.target, t.verdict]), [[`127.0.0.1:${fixture.server().port}`, 'ok'], [`127.0.0.1:${down}`, 'failed']]);
     assert.equal(report.verdict, 'failed');
   });
 
@@ -243,7 +219,7 @@ describe('mtls-tunnels check and inspect', () => {
     const ok = await run(['inspect', pki().client.cert]);
     assert.equal(ok.code, 0);
     assert.match(ok.stdout, /alice/);
-    const missing = await run(['inspect', path.join(dir, 'absent.pem')]);
+    const missing = await run(['inspect', path.join(fixture.dir(), 'absent.pem')]);
     assert.equal(missing.code, 1);
   });
 });

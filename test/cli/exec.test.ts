@@ -6,40 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
-import { withPki } from '../support/pkiFixture';
+import { withCliWorkspace } from '../support/cliWorkspace';
 import { listenLocal, unusedPort } from '../support/ports';
 import { binary, clientEnv, requireBinary, RunningPostgres, startPostgres } from '../support/servers';
 
 const CLI = process.env.MTLS_TUNNELS_CLI ?? path.join(__dirname, '..', '..', 'dist', 'cli.js');
-const pki = withPki();
-let dir: string;
-let server: MtlsServer;
-
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-exec-'));
-  server = await startMtlsServer(await pki.ready());
-});
-after(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-function tunnel(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const p = pki();
-  return { name: 'echo', listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca, ...overrides };
-}
-
-async function configFile(tunnels: Record<string, unknown>[]): Promise<string> {
-  const file = path.join(dir, `tunnels-${Math.random().toString(36).slice(2)}.json`);
-  await writeFile(file, JSON.stringify({ tunnels }, null, 2));
-  return file;
-}
+const fixture = withCliWorkspace('mtls-exec');
+const pki = fixture.pki;
 
 interface Exec {
   child: ChildProcess;
@@ -82,7 +59,7 @@ const PING = [process.execPath, '-e', `
 
 describe('mtls-tunnels exec', () => {
   it('runs the command with the tunnel up: MTLS_TUNNEL_ADDR reaches the mTLS server', async () => {
-    const e = exec(['echo', '--config', await configFile([tunnel()]), '--', ...PING]);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel()]), '--', ...PING]);
     const exit = await e.exited;
     assert.equal(exit.code, 0, e.stderr());
     assert.match(e.stdout(), /^echoed ping via 127\.0\.0\.1:\d+$/m);
@@ -92,7 +69,7 @@ describe('mtls-tunnels exec', () => {
     const holder = net.createServer();
     const taken = await listenLocal(holder);
     try {
-      const e = exec(['echo', '--config', await configFile([tunnel({ listen: taken })]), '--', ...PING]);
+      const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel({ listen: taken })]), '--', ...PING]);
       const exit = await e.exited;
       assert.equal(exit.code, 0, e.stderr());
       const port = Number(/via 127\.0\.0\.1:(\d+)/.exec(e.stdout())?.[1]);
@@ -105,13 +82,13 @@ describe('mtls-tunnels exec', () => {
 
   it('uses its configured listen when it is free', async () => {
     const port = await unusedPort();
-    const e = exec(['echo', '--config', await configFile([tunnel({ listen: port })]), '--', ...PING]);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel({ listen: port })]), '--', ...PING]);
     assert.equal((await e.exited).code, 0, e.stderr());
     assert.match(e.stdout(), new RegExp(`via 127\\.0\\.0\\.1:${port}$`, 'm'));
   });
 
   it("exits with the command's exit code", async () => {
-    const file = await configFile([tunnel()]);
+    const file = await fixture.configFile([fixture.tunnel()]);
     for (const code of [0, 7, 255]) {
       const e = exec(['echo', '--config', file, '--', 'sh', '-c', `exit ${code}`]);
       assert.equal((await e.exited).code, code, e.stderr());
@@ -120,7 +97,7 @@ describe('mtls-tunnels exec', () => {
 
   it('passes SIGTERM sent to exec on to the command, and exits with what the command then does', async () => {
     const script = 'trap "echo got TERM; exit 42" TERM; echo ready; while :; do sleep 0.05; done';
-    const e = exec(['echo', '--config', await configFile([tunnel()]), '--', 'sh', '-c', script]);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel()]), '--', 'sh', '-c', script]);
     await waitForOutput(e, /^ready$/m);
     e.child.kill('SIGTERM'); // to exec alone, not its process group: only forwarding reaches sh
     const exit = await e.exited;
@@ -129,14 +106,14 @@ describe('mtls-tunnels exec', () => {
   });
 
   it('exits 128 + the signal number when a signal ends the command', async () => {
-    const e = exec(['echo', '--config', await configFile([tunnel()]), '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel()]), '--', 'sh', '-c', 'echo ready; exec sleep 30']);
     await waitForOutput(e, /^ready$/m);
     e.child.kill('SIGHUP');
     assert.deepEqual(await e.exited, { code: 128 + os.constants.signals.SIGHUP, signal: null }, e.stderr());
   });
 
   it('a start failure exits 1 with the one-line diagnosis, and the command never runs', async () => {
-    const e = exec(['echo', '--config', await configFile([tunnel({ cert: path.join(dir, 'missing.crt') })]), '--', 'sh', '-c', 'echo ran']);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel({ cert: path.join(fixture.dir(), 'missing.crt') })]), '--', 'sh', '-c', 'echo ran']);
     const exit = await e.exited;
     assert.equal(exit.code, 1);
     assert.equal(e.stdout(), '');
@@ -145,17 +122,17 @@ describe('mtls-tunnels exec', () => {
   });
 
   it('a command that does not exist exits 127, as a shell does', async () => {
-    const e = exec(['echo', '--config', await configFile([tunnel()]), '--', path.join(dir, 'no-such-command')]);
+    const e = exec(['echo', '--config', await fixture.configFile([fixture.tunnel()]), '--', path.join(fixture.dir(), 'no-such-command')]);
     assert.equal((await e.exited).code, 127);
     assert.match(e.stderr(), /cannot run .*no-such-command: command not found/);
   });
 
   it('configuration and usage errors exit 2 without running anything', async () => {
-    const file = await configFile([tunnel()]);
+    const file = await fixture.configFile([fixture.tunnel()]);
     const unknown = exec(['nope', '--config', file, '--', 'sh', '-c', 'echo ran']);
     assert.equal((await unknown.exited).code, 2);
     assert.match(unknown.stderr(), /no tunnel named "nope" \(defined: echo\)/);
-    const bad = exec(['echo', '--config', await configFile([tunnel({ target: 'nowhere' })]), '--', 'sh', '-c', 'echo ran']);
+    const bad = exec(['echo', '--config', await fixture.configFile([fixture.tunnel({ target: 'nowhere' })]), '--', 'sh', '-c', 'echo ran']);
     assert.equal((await bad.exited).code, 2);
     assert.match(bad.stderr(), /echo.*target/);
     const noDashes = exec(['echo', '--config', file, 'sh']);
@@ -174,7 +151,7 @@ describe('mtls-tunnels exec: psql against a real PostgreSQL', { skip: requireBin
   after(() => pg?.stop());
 
   it("psql -Atc 'select 1' with no connection flags reaches the server as alice over TLS", { timeout: 60_000 }, async () => {
-    const file = await configFile([tunnel({ name: 'pg', protocol: 'postgres', target: `127.0.0.1:${pg!.port}` })]);
+    const file = await fixture.configFile([fixture.tunnel({ name: 'pg', protocol: 'postgres', target: `127.0.0.1:${pg!.port}` })]);
     const query = 'select current_user, current_database(), ssl from pg_stat_ssl where pid = pg_backend_pid()';
     const e = exec(['pg', '--config', file, '--', binary('psql'), '-X', '-Atc', query]);
     const exit = await e.exited;
@@ -187,7 +164,7 @@ describe('mtls-tunnels exec: psql against a real PostgreSQL', { skip: requireBin
   });
 
   it("psql's own failure exit code comes back through exec", { timeout: 60_000 }, async () => {
-    const file = await configFile([tunnel({ name: 'pg', protocol: 'postgres', target: `127.0.0.1:${pg!.port}` })]);
+    const file = await fixture.configFile([fixture.tunnel({ name: 'pg', protocol: 'postgres', target: `127.0.0.1:${pg!.port}` })]);
     const e = exec(['pg', '--config', file, '--', binary('psql'), '-X', '-v', 'ON_ERROR_STOP=1', '-Atc', 'select * from no_such_table']);
     assert.equal((await e.exited).code, 1, e.stderr());
     assert.match(e.stderr(), /no_such_table/);

@@ -6,35 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
-import { withPki } from '../support/pkiFixture';
+import { describe, it } from 'node:test';
+import { withCliWorkspace } from '../support/cliWorkspace';
 
 const CLI = process.env.MTLS_TUNNELS_CLI ?? path.join(__dirname, '..', '..', 'dist', 'cli.js');
-const pki = withPki();
-let dir: string;
-let server: MtlsServer;
-
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-systemd-'));
-  server = await startMtlsServer(await pki.ready());
-});
-after(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = withCliWorkspace('mtls-cli-systemd');
+const pki = fixture.pki;
 
 describe('mtls-tunnels export --format systemd', () => {
   it("writes a unit whose ExecStart runs this tunnel from the absolute settings path, and stops with exit 0 on SIGTERM", async () => {
     const p = pki();
-    await writeFile(path.join(dir, 'tunnels.json'), JSON.stringify({ tunnels: [{ name: 'echo', listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca }] }));
-    const exported = spawnSync(process.execPath, [CLI, 'export', 'echo', '--format', 'systemd', '--config', 'tunnels.json'], { cwd: dir, encoding: 'utf8' });
+    await writeFile(path.join(fixture.dir(), 'tunnels.json'), JSON.stringify({ tunnels: [{ name: 'echo', listen: 0, target: `127.0.0.1:${fixture.server().port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca }] }));
+    const exported = spawnSync(process.execPath, [CLI, 'export', 'echo', '--format', 'systemd', '--config', 'tunnels.json'], { cwd: fixture.dir(), encoding: 'utf8' });
     assert.equal(exported.status, 0, exported.stderr);
     const exec = /^ExecStart=(.*)$/m.exec(exported.stdout)?.[1];
-    assert.equal(exec, [process.execPath, path.resolve(CLI), 'up', 'echo', '--config', path.join(dir, 'tunnels.json')].join(' '));
+    assert.equal(exec, [process.execPath, path.resolve(CLI), 'up', 'echo', '--config', path.join(fixture.dir(), 'tunnels.json')].join(' '));
     assert.match(exported.stderr, /suggested file name mtls-tunnel-echo\.service/);
 
     // Plain words only in this unit, so splitting on spaces is what systemd does with it.

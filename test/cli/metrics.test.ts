@@ -6,27 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile } from 'node:fs/promises';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { MtlsServer, startMtlsServer } from '../support/mtlsServer';
-import { withPki } from '../support/pkiFixture';
+import { describe, it } from 'node:test';
+import { withCliWorkspace } from '../support/cliWorkspace';
 
 const CLI = process.env.MTLS_TUNNELS_CLI ?? path.join(__dirname, '..', '..', 'dist', 'cli.js');
-const pki = withPki();
-let dir: string;
-let server: MtlsServer;
-
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'mtls-cli-metrics-'));
-  server = await startMtlsServer(await pki.ready());
-});
-after(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const fixture = withCliWorkspace('mtls-cli-metrics');
+const pki = fixture.pki;
 
 interface Up {
   child: ChildProcessWithoutNullStreams;
@@ -36,7 +24,7 @@ interface Up {
 }
 
 function up(args: string[]): Up {
-  const child = spawn(process.execPath, [CLI, 'up', ...args], { cwd: dir });
+  const child = spawn(process.execPath, [CLI, 'up', ...args], { cwd: fixture.dir() });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -60,17 +48,6 @@ async function waitFor(u: Up, read: () => string, pattern: RegExp): Promise<RegE
 }
 const once = (s: NodeJS.ReadableStream) => new Promise((resolve) => s.once('data', resolve));
 
-async function configFile(tunnels: Record<string, unknown>[]): Promise<string> {
-  const file = path.join(dir, `tunnels-${Math.random().toString(36).slice(2)}.json`);
-  await writeFile(file, JSON.stringify({ tunnels }, null, 2));
-  return file;
-}
-
-function tunnel(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const p = pki();
-  return { name: 'echo', listen: 0, target: `127.0.0.1:${server.port}`, serverName: 'localhost', cert: p.client.cert, key: p.client.key, ca: p.ca, ...overrides };
-}
-
 async function started(u: Up): Promise<{ metricsPort: number; tunnelPort: number }> {
   const metrics = await waitFor(u, u.stdout, /^metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/m);
   const listening = /^echo listening on 127\.0\.0\.1:(\d+) /m.exec(u.stdout());
@@ -82,7 +59,7 @@ const value = (text: string, sample: string) => Number(new RegExp(`^${sample.rep
 
 describe('mtls-tunnels up --metrics', () => {
   it('serves counters that move with real traffic, and drains on SIGTERM with exit 0', async () => {
-    const u = up(['--config', await configFile([tunnel()]), '--metrics', '127.0.0.1:0']);
+    const u = up(['--config', await fixture.configFile([fixture.tunnel()]), '--metrics', '127.0.0.1:0']);
     try {
       const { metricsPort, tunnelPort } = await started(u);
       const scrape = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -112,11 +89,11 @@ describe('mtls-tunnels up --metrics', () => {
   });
 
   it('/healthz turns 503 once the certificate files are replaced by an expired pair and reloaded', async () => {
-    const cert = path.join(dir, 'renewed.crt');
-    const key = path.join(dir, 'renewed.key');
+    const cert = path.join(fixture.dir(), 'renewed.crt');
+    const key = path.join(fixture.dir(), 'renewed.key');
     await copyFile(pki().client.cert, cert);
     await copyFile(pki().client.key, key);
-    const u = up(['--config', await configFile([tunnel({ cert, key })]), '--metrics', '127.0.0.1:0']);
+    const u = up(['--config', await fixture.configFile([fixture.tunnel({ cert, key })]), '--metrics', '127.0.0.1:0']);
     try {
       const { metricsPort } = await started(u);
       assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status, 200);
@@ -135,14 +112,14 @@ describe('mtls-tunnels up --metrics', () => {
   });
 
   it('refuses a non-loopback address without --unsafe-metrics (exit 2, nothing listens)', async () => {
-    const u = up(['--config', await configFile([tunnel()]), '--metrics', '0.0.0.0:0']);
+    const u = up(['--config', await fixture.configFile([fixture.tunnel()]), '--metrics', '0.0.0.0:0']);
     assert.equal(await u.exited, 2);
     assert.match(u.stderr(), /--metrics 0\.0\.0\.0:0: 0\.0\.0\.0 is not a loopback address.*add --unsafe-metrics if you really mean it/);
     assert.equal(u.stdout(), '');
   });
 
   it('serves on a non-loopback address with --unsafe-metrics', async () => {
-    const u = up(['--config', await configFile([tunnel()]), '--metrics', '0.0.0.0:0', '--unsafe-metrics']);
+    const u = up(['--config', await fixture.configFile([fixture.tunnel()]), '--metrics', '0.0.0.0:0', '--unsafe-metrics']);
     try {
       const m = await waitFor(u, u.stdout, /^metrics on http:\/\/0\.0\.0\.0:(\d+)\/metrics/m);
       assert.equal((await fetch(`http://127.0.0.1:${m[1]}/healthz`)).status, 200);
@@ -157,7 +134,7 @@ describe('mtls-tunnels up --metrics', () => {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
     try {
       const port = (holder.address() as net.AddressInfo).port;
-      const u = up(['--config', await configFile([tunnel()]), '--metrics', `127.0.0.1:${port}`]);
+      const u = up(['--config', await fixture.configFile([fixture.tunnel()]), '--metrics', `127.0.0.1:${port}`]);
       assert.equal(await u.exited, 1);
       assert.match(u.stderr(), new RegExp(`cannot serve metrics on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
       assert.doesNotMatch(u.stdout(), /listening on/);

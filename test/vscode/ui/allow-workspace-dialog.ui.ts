@@ -3,14 +3,7 @@
 // its button opens VS Code's real modal naming what would be exposed (extension tests cannot show
 // modals, so this drives the workbench with Playwright). Cancel leaves it held; Allow starts it.
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
-import type { Page } from 'playwright-core';
-
-interface Ui {
-  page: Page;
-  screenshot(name: string): Promise<void>;
-  log(line: string): void;
-}
+import { probe, runCommand, Ui, until } from './uiKit';
 
 const BUTTON = 'Allow for this workspace…';
 
@@ -45,33 +38,4 @@ export async function run({ page, screenshot, log }: Ui): Promise<void> {
   await dialog.waitFor({ state: 'visible' });
   await dialog.locator('.dialog-buttons .monaco-button', { hasText: /^Allow$/ }).click();
   await until(async () => (await probe(port)) === 'connected', `the allowed tunnel to listen on ${port}`);
-}
-
-/** F1, the command's title, Enter: as a user runs it. */
-async function runCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  const input = page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible' });
-  await input.fill(`>${title}`);
-  const rows = page.locator('.quick-input-widget .monaco-list-row');
-  await rows.first().waitFor();
-  const labels = (await rows.locator('.label-name').allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
-  const index = labels.indexOf(title);
-  if (index < 0) throw new Error(`"${title}" is not among the commands offered: ${labels.join(' | ')}`);
-  await rows.nth(index).click();
-}
-
-function probe(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve('connected'); });
-    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
-  });
-}
-
-async function until(probeFn: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await probeFn());) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
