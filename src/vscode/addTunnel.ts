@@ -7,9 +7,12 @@
  * given is not asked, which lets the demo, scripts and tests add tunnels without the quick picks.
  *
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { splitPem } from '../core/certs/pem';
+import { isPrivateKeyLabel } from '../core/certs/privateKeys';
 import { PROTOCOLS, Protocol } from '../core/config/model';
 import { parseEndpoint, parseTunnels } from '../core/config/parse';
 import { TunnelEntry, TunnelManager } from '../core/manager';
@@ -134,8 +137,8 @@ export async function addTunnel(manager: TunnelManager, settings: TunnelSettings
       prefer: (f) => (stem(f) === 'client' ? 2 : /client/i.test(stem(f)) ? 1 : 0) - (/(^|[^a-z])ca([^a-z]|$)/i.test(stem(f)) ? 2 : 0),
     }), (f) => { a.cert = f; }),
 
-    // The key usually sits beside the certificate, with the same name.
-    async (back) => a.kind !== 'pem' || given.has('key') ? 'skip' : outcome(await fileStep({
+    // The key usually sits beside the certificate, with the same name; a combined PEM holds it.
+    async (back) => a.kind !== 'pem' || given.has('key') || holdsPrivateKey(a.cert) ? 'skip' : outcome(await fileStep({
       title: title(4), back, placeholder: `The private key of ${path.basename(a.cert ?? 'that certificate')} (PEM)`,
       dialogTitle: 'The private key of your client certificate (PEM)', folder: a.cert && path.dirname(a.cert), extensions: KEY_EXTENSIONS,
       prefer: (f) => (a.cert && stem(f) === stem(a.cert) ? 2 : 0) + (path.extname(f) === '.key' ? 1 : 0),
@@ -272,4 +275,13 @@ function portablePath(file: string, folder: string | undefined): string {
   if (inFolder) return `\${workspaceFolder}/${inFolder}`;
   const inHome = under(os.homedir());
   return inHome ? `\${userHome}/${inHome}` : file;
+}
+
+/** A certificate file that also holds its private key (a combined PEM): no key file to ask for. */
+function holdsPrivateKey(file: string | undefined): boolean {
+  try {
+    return !!file && splitPem(fs.readFileSync(file, 'latin1')).some((b) => isPrivateKeyLabel(b.label));
+  } catch {
+    return false;
+  }
 }

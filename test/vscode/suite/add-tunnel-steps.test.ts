@@ -143,4 +143,39 @@ describe('Add Tunnel, step by step', () => {
       await fs.rm(certs, { recursive: true, force: true });
     }
   });
+  it('takes a certificate file that holds its key (a combined PEM) without asking for a key', async function () {
+    if (!onCodeServer) this.skip(); // typing needs the runner's keyboard
+    this.timeout(60_000);
+    const api = await extensionApi();
+    const workspace = process.env.MTLS_TUNNELS_TEST_WORKSPACE!;
+    const certs = path.join(workspace, 'combined-certs');
+    const pki = await createThrowawayPki(certs);
+    const combined = path.join(certs, 'me.pem');
+    await fs.writeFile(combined, `${await fs.readFile(pki.client.cert, 'utf8')}${await fs.readFile(pki.client.key, 'utf8')}`);
+    const previous = vscode.workspace.getConfiguration('mtlsTunnels').inspect('tunnels')?.workspaceValue;
+    try {
+      const flow = vscode.commands.executeCommand<string | undefined>('mtlsTunnels.addTunnel');
+      await step(api, 'Add Tunnel (1/6)');
+      type('combined');
+      await step(api, 'Add Tunnel (2/6)');
+      type('127.0.0.1:8443');
+      await step(api, 'Add Tunnel (3/6)', (s) => s.active !== undefined);
+      await accept();
+      await step(api, 'Add Tunnel (4/6)', (s) => s.placeholder === 'Your client identity');
+      await accept(); // certificate and key (PEM)
+      await step(api, 'Add Tunnel (4/6)', (s) => /client certificate/.test(s.placeholder ?? '') && !!s.active);
+      await typePath(api, 'Add Tunnel (4/6)', combined, /client certificate/);
+      // Straight to the optional renewal command: the key is in the file.
+      const next = await step(api, 'Add Tunnel (4/6)', (s) => !/client certificate/.test(s.placeholder ?? ''));
+      assert.match(next.placeholder ?? '', /step ca certificate/, `no key step for a combined PEM (on screen: ${next.placeholder})`);
+      type('');
+      await step(api, 'Add Tunnel (5/6)', (s) => !!s.active);
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      assert.equal(await flow, undefined);
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await setTunnels(previous);
+      await fs.rm(certs, { recursive: true, force: true });
+    }
+  });
 });
