@@ -47,6 +47,10 @@ http {
     ssl_client_certificate ${options.pki.ca};
     ssl_verify_client on;
     ssl_verify_depth 3;
+    # nginx closes a keep-alive connection after 1000 requests by default; the renewal soak keeps
+    # one open across every renewal to show it survives them.
+    keepalive_requests 1000000;
+    keepalive_timeout 600s;
     location = / {
       default_type text/plain;
       return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify\\n";
