@@ -11,8 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { splitPem } from '../core/certs/pem';
-import { isPrivateKeyLabel } from '../core/certs/privateKeys';
+import { privateKeyBlock } from '../core/certs/privateKeys';
 import { PROTOCOLS, Protocol } from '../core/config/model';
 import { parseEndpoint, parseTunnels } from '../core/config/parse';
 import { TunnelEntry, TunnelManager } from '../core/manager';
@@ -280,7 +279,7 @@ function portablePath(file: string, folder: string | undefined): string {
 /** A certificate file that also holds its private key (a combined PEM): no key file to ask for. */
 function holdsPrivateKey(file: string | undefined): boolean {
   try {
-    return !!file && splitPem(fs.readFileSync(file, 'latin1')).some((b) => isPrivateKeyLabel(b.label));
+    return !!file && privateKeyBlock(fs.readFileSync(file, 'latin1')) !== undefined;
   } catch {
     return false;
   }

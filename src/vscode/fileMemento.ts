@@ -19,16 +19,16 @@ export class FileMemento implements vscode.Memento {
 
   /** The store for this workspace: a file when VS Code gives the workspace a storage folder, else workspaceState. */
   static forWorkspace(context: vscode.ExtensionContext): vscode.Memento {
-    return context.storageUri?.scheme === 'file'
-      ? new FileMemento(path.join(context.storageUri.fsPath, 'state.json'), context.workspaceState)
-      : context.workspaceState;
+    return FileMemento.inFolder(context.storageUri, context.workspaceState);
   }
 
   /** The same for state shared by every window (the demo server's port): a file in the global storage folder. */
   static forEveryWindow(context: vscode.ExtensionContext): vscode.Memento {
-    return context.globalStorageUri.scheme === 'file'
-      ? new FileMemento(path.join(context.globalStorageUri.fsPath, 'state.json'), context.globalState)
-      : context.globalState;
+    return FileMemento.inFolder(context.globalStorageUri, context.globalState);
+  }
+
+  private static inFolder(folder: vscode.Uri | undefined, fallback: vscode.Memento): vscode.Memento {
+    return folder?.scheme === 'file' ? new FileMemento(path.join(folder.fsPath, 'state.json'), fallback) : fallback;
   }
 
   keys(): readonly string[] {

@@ -5,7 +5,7 @@
  */
 import { KeyObject, createPrivateKey } from 'node:crypto';
 import { CertificateFileError } from './errors';
-import { PemBlock } from './pem';
+import { PemBlock, splitPem } from './pem';
 
 export type PrivateKeyFormat = 'PKCS#8' | 'PKCS#1' | 'SEC1' | 'PKCS#12';
 
@@ -25,6 +25,11 @@ const PEM_FORMATS: Record<string, PrivateKeyFormat> = {
 
 export function isPrivateKeyLabel(label: string): boolean {
   return label in PEM_FORMATS;
+}
+
+/** The first private key block in PEM text (a combined file: certificates and their key), if any. */
+export function privateKeyBlock(text: string): PemBlock | undefined {
+  return splitPem(text).find((b) => isPrivateKeyLabel(b.label));
 }
 
 function isEncryptedBlock(block: PemBlock): boolean {

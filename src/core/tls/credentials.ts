@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import * as tls from 'node:tls';
 import { commonNameOf, oneLineName } from '../certs/names';
 import { pemCertificates, splitPem } from '../certs/pem';
-import { isPrivateKeyLabel } from '../certs/privateKeys';
+import { privateKeyBlock } from '../certs/privateKeys';
 import { dayCount, validityOf } from '../certs/validity';
 import { TunnelConfig } from '../config/model';
 import { Diagnosis } from '../diagnostics/diagnosis';
@@ -59,7 +59,7 @@ function parseCertificates(tunnel: string, field: string, file: string, pem: Buf
   const fail = (why: string): never => {
     throw new CredentialsError({ code: 'PEM_MALFORMED', severity: 'error', summary: `Tunnel "${tunnel}": the ${field} file ${file} ${why}.`, fix: `Point "${field}" at a PEM file that starts with -----BEGIN CERTIFICATE-----.` }, field);
   };
-  if (blocks.length === 0) fail(splitPem(text).some((b) => isPrivateKeyLabel(b.label)) ? 'holds a private key, not a certificate' : 'holds no PEM certificate');
+  if (blocks.length === 0) fail(privateKeyBlock(text) ? 'holds a private key, not a certificate' : 'holds no PEM certificate');
   return blocks.map((b) => {
     try {
       return new X509Certificate(b.der);
@@ -257,7 +257,7 @@ function pfxProblem(tunnel: string, file: string, passphrase: string | undefined
 
 /** The private key block of a combined PEM (certificates and key in one file); its absence names "cert". */
 function keyInCertFile(tunnel: string, file: string, pem: Buffer): Buffer {
-  const block = splitPem(pem.toString('latin1')).find((b) => isPrivateKeyLabel(b.label));
+  const block = privateKeyBlock(pem.toString('latin1'));
   if (block) return Buffer.from(block.pem, 'latin1');
   throw new CredentialsError({
     code: 'PEM_MALFORMED', severity: 'error',
