@@ -9,7 +9,8 @@
  * Bridge CPU comes from `/proc/PID/task/*\/schedstat` (nanoseconds, all threads) for Node; stunnel
  * runs a thread per connection whose schedstat vanishes with it, so its CPU is utime+stime ticks.
  * `--smaps` adds where the memory sits (the node binary, malloc's `[heap]`, anonymous); `--fresh`
- * starts new bridge processes for every repetition.
+ * starts new bridge processes for every repetition. `MTLS_BENCH_ALLOW_OTHER_USERS=1` turns the
+ * same-user check off on both bridges (as in run.ts), to see a lever on the dial without the owner lookup.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
       const cli = await bundleCli(spec, dir, label);
       bridges.push(bridge(`${label}=${spec}`, true, (port) => {
         const config = path.join(dir, `tunnels-${port}.json`);
-        writeFileSync(config, JSON.stringify({ tunnels: [{ name: 'ab', listen: port, target: `127.0.0.1:${ports.tls}`, serverName: 'localhost', cert: pki.client.cert, key: pki.client.key, ca: pki.ca }] }));
+        writeFileSync(config, JSON.stringify({ tunnels: [{ name: 'ab', listen: port, target: `127.0.0.1:${ports.tls}`, serverName: 'localhost', cert: pki.client.cert, key: pki.client.key, ca: pki.ca, ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}) }] }));
         return start(process.execPath, [cli, 'up', '--config', config], path.join(dir, `${label}.log`));
       }));
     }
