@@ -52,8 +52,8 @@ describe('the server chain on a full handshake', () => {
     assert.equal(upstream.handshake.resumed, false);
     assert.equal(reads, 0, 'the chain was converted for a handshake that needed only the leaf');
     const chain = upstream.peerCertificate;
-    assert.equal(chain?.subject.CN, 'localhost');
-    assert.match(chain?.issuerCertificate?.subject.CN ?? '', /Intermediate/);
+    assert.equal(String(chain?.subject.CN), 'localhost');
+    assert.match(String(chain?.issuerCertificate?.subject.CN), /Intermediate/);
   });
 
   test('an untrusted server is explained from the chain it sent', async (t) => {
@@ -61,7 +61,7 @@ describe('the server chain on a full handshake', () => {
     const config = tunnelConfig(pki(), server.port);
     const e = await failure(dialUpstream(config, await loadCredentials(config)));
     assert.equal(e.phase, 'handshake');
-    assert.match(e.peerCertificate?.issuer.CN ?? '', /Rogue/);
+    assert.match(String(e.peerCertificate?.issuer.CN), /Rogue/);
   });
 
   test('a name that does not match keeps the chain for its explanation', async (t) => {
@@ -69,7 +69,7 @@ describe('the server chain on a full handshake', () => {
     const config = tunnelConfig(pki(), server.port);
     const e = await failure(dialUpstream(config, await loadCredentials(config)));
     assert.match(e.peerCertificate?.subjectaltname ?? '', /other\.example/);
-    assert.match(e.peerCertificate?.issuerCertificate?.subject.CN ?? '', /Intermediate/);
+    assert.match(String(e.peerCertificate?.issuerCertificate?.subject.CN), /Intermediate/);
   });
 
   test('pinned keys are checked against the whole chain', async (t) => {
