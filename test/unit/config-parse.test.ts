@@ -70,6 +70,7 @@ describe('config parser: defaults and a full entry', () => {
       alpn: [],
       minTlsVersion: 'TLSv1.2',
       connectTimeoutMs: 10_000,
+      resumption: 'once',
       idleTimeoutMs: 0,
       closeTimeoutMs: 60_000,
       maxConnectionLifetimeMs: 0,
@@ -85,8 +86,9 @@ describe('config parser: defaults and a full entry', () => {
       listen: '127.0.0.1:6380', target: '[2001:db8::1]:6379', protocol: 'postgres-direct', ca: `${ABS}/ca.pem`,
       serverName: 'redis.internal', verify: { subjectAltNames: ['DNS:redis.internal', 'URI:spiffe://corp/redis', 'IP:10.0.0.1', 'email:ops@corp'], spkiSha256: [pin] },
       alpn: ['h2', 'postgresql'], minTlsVersion: 'TLSv1.3', connectTimeoutMs: 100, idleTimeoutMs: 86_400_000,
-      maxConnections: 1_000_000, autoStart: true,
+      maxConnections: 1_000_000, autoStart: true, resumption: 'reuse',
     }, { workspaceFolder: '/ws' });
+    assert.equal(t.resumption, 'reuse');
     assert.deepEqual(t.listen, { host: '127.0.0.1', port: 6380 });
     assert.deepEqual(t.target, { host: '2001:db8::1', port: 6379 });
     assert.equal(t.protocol, 'postgres-direct');
@@ -160,6 +162,13 @@ describe('config parser: names', () => {
     const { errors } = parseTunnels({ name: 'db' });
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /mtlsTunnels\.tunnels must be an array of tunnels, not an object/);
+  });
+
+  test('resumption is one of three words; a near miss gets the word and a fix', () => {
+    assert.equal(ok({ resumption: 'off' }).resumption, 'off');
+    const near = errorOn(bad({ resumption: 'resuse' }), 'resumption', /^must be "once", "reuse" or "off", not "resuse"; did you mean "reuse"\?$/);
+    assert.deepEqual(near.location.fix, { kind: 'replaceValue', value: 'reuse' });
+    errorOn(bad({ resumption: true }), 'resumption', /^must be "once", "reuse" or "off", not boolean true$/);
   });
 
   test('unknown fields are refused with a suggestion when one is close', () => {

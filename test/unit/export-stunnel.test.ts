@@ -66,6 +66,25 @@ describe('stunnel runs the exported config', { skip: requireBinary('stunnel') },
     assert.deepEqual(server.clients, ['alice']);
   });
 
+  test('resumption off becomes sessionResume = no: stunnel then resumes none of its handshakes, where by default it resumes some', { timeout: 30_000 }, async (t) => {
+    const resumedWith = async (resumption: 'once' | 'off'): Promise<boolean[]> => {
+      const resumed: boolean[] = [];
+      const server = await startMtlsServer(pki(), { minVersion: 'TLSv1.3', handler: (s) => { resumed.push(s.isSessionReused()); s.pipe(s); } });
+      t.after(() => server.close());
+      const config = await exported(server.port, { resumption });
+      await runStunnel(t, config);
+      for (let i = 0; i < 6; i++) {
+        const client = await connectLocal(t, config.listen.port);
+        assert.equal(await echoOnce(client, `round ${i}`), `round ${i}`);
+        client.end();
+        await until(() => resumed.length === i + 1, 5000, `handshake ${i + 1} at the server`);
+      }
+      return resumed;
+    };
+    assert.ok((await resumedWith('once')).some(Boolean), 'stunnel resumes some handshakes by default');
+    assert.deepEqual(await resumedWith('off'), Array(6).fill(false));
+  });
+
   test('a combined PEM (cert alone) exports without a key line, and stunnel reads the key from it', { timeout: 30_000 }, async (t) => {
     const server = await startMtlsServer(pki());
     t.after(() => server.close());

@@ -115,3 +115,19 @@ describe('export: crl, closeTimeoutMs, maxConnectionLifetimeMs', () => {
     assert.equal(tcpProxyOf(tunnel()).max_downstream_connection_duration, undefined);
   });
 });
+
+describe('export: resumption', () => {
+  test('off is carried by stunnel and Envoy; reuse has no equivalent anywhere and each says so; once says nothing', () => {
+    const off = tunnel({ resumption: 'off' });
+    hasLine(exportTunnel(off, 'stunnel').text, 'sessionResume = no');
+    assert.equal(clusterOf(off).transport_socket.typed_config.max_session_keys, 0);
+    assert.ok(exportTunnel(off, 'ghostunnel').notes.some((n) => /resumption off: ghostunnel has no setting/.test(n)));
+    const reuse = tunnel({ resumption: 'reuse' });
+    for (const format of ['stunnel', 'ghostunnel', 'envoy'] as const) {
+      assert.ok(exportTunnel(reuse, format).notes.some((n) => /^resumption reuse: /.test(n)), format);
+      assert.ok(!exportTunnel(tunnel(), format).notes.some((n) => /resumption/.test(n)), `${format} says nothing for once`);
+    }
+    assert.doesNotMatch(exportTunnel(reuse, 'stunnel').text, /sessionResume/);
+    assert.equal(clusterOf(tunnel()).transport_socket.typed_config.max_session_keys, undefined);
+  });
+});

@@ -6,6 +6,9 @@ export type Protocol = (typeof PROTOCOLS)[number];
 /** How a list of targets is used: the first that works, in order, or each new connection the next. */
 export const TARGET_POLICIES = ['failover', 'round-robin'] as const;
 export type TargetPolicy = (typeof TARGET_POLICIES)[number];
+/** How upstream TLS sessions are resumed (tunnel/sessionPool.ts says what each does and costs). */
+export const RESUMPTION_POLICIES = ['once', 'reuse', 'off'] as const;
+export type Resumption = (typeof RESUMPTION_POLICIES)[number];
 
 export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
 export type TlsVersion = (typeof TLS_VERSIONS)[number];
@@ -91,6 +94,8 @@ export interface TunnelConfig {
   alpn: string[];
   minTlsVersion: TlsVersion;
   connectTimeoutMs: number;
+  /** `once`: each session ticket resumes one connection; `reuse`: the newest resumes every connection until another comes; `off`: a full handshake every time. */
+  resumption: Resumption;
   idleTimeoutMs: number;
   /** After one side half-closes, how long the other may stay open before both are closed (0: no bound). */
   closeTimeoutMs: number;
@@ -198,6 +203,7 @@ export const DEFAULTS = {
   listenHost: '127.0.0.1',
   minTlsVersion: 'TLSv1.2' as TlsVersion,
   connectTimeoutMs: 10_000,
+  resumption: 'once' as Resumption,
   idleTimeoutMs: 0,
   /** As ghostunnel's --close-timeout. */
   closeTimeoutMs: 60_000,

@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import {
-  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, TLS_VERSIONS, TlsVersion, TunnelConfig,
+  ConfigError, ConfigErrorLocation, DEFAULTS, Endpoint, ListenAddress, PROTOCOLS, Protocol, RESUMPTION_POLICIES, TLS_VERSIONS, TlsVersion, TunnelConfig,
   defaultAlpn, isLoopbackHost,
 } from './model';
 import { parseEndpoint } from './endpoint';
@@ -28,7 +28,7 @@ const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'targetPolicy', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
-  'identityCommand', 'renewBefore',
+  'identityCommand', 'renewBefore', 'resumption',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -117,6 +117,14 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
       return fallback;
     }
     return v;
+  };
+  const oneOf = <T extends string>(field: string, options: readonly T[], fallback: T): T => {
+    const v = o[field];
+    if (v === undefined) return fallback;
+    if ((options as readonly unknown[]).includes(v)) return v as T;
+    const near = typeof v === 'string' ? closest(v, options) : undefined;
+    err(field, `must be ${options.map((x) => `"${x}"`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, not ${describe(v)}${near ? `; did you mean "${near}"?` : ''}`, near ? { fix: { kind: 'replaceValue', value: near } } : {});
+    return fallback;
   };
   const strings = (field: string, value: unknown, check?: (s: string) => string | undefined): string[] => {
     if (value === undefined) return [];
@@ -237,6 +245,7 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     alpn,
     minTlsVersion,
     connectTimeoutMs: int('connectTimeoutMs', 100, 600_000, DEFAULTS.connectTimeoutMs),
+    resumption: oneOf('resumption', RESUMPTION_POLICIES, DEFAULTS.resumption),
     idleTimeoutMs: int('idleTimeoutMs', 0, 86_400_000, DEFAULTS.idleTimeoutMs),
     closeTimeoutMs: int('closeTimeoutMs', 0, 86_400_000, DEFAULTS.closeTimeoutMs),
     // A week at most: beyond 2^31 ms a Node timer fires at once.

@@ -153,8 +153,11 @@ function upstreamTlsContext(config: TunnelConfig, endpoints: TunnelConfig['targe
     notes.push(`several targets with their own server names: one cluster has one SNI (${sniFor(names.find((n) => !isIp(n)) ?? '') ?? 'none'}) and accepts any of ${names.join(', ')} from every target; set "serverName" if the servers share a name, or export one tunnel per target`);
   }
   if (config.crl) notes.push('crl: Envoy reads the CRL file when the configuration loads; a changed file needs a restart (or an SDS secret with watched_directory)');
+  if (config.resumption === 'reuse') notes.push('resumption reuse: Envoy has no setting to offer one session ticket on every connection; it keeps its own session handling (max_session_keys)');
   return {
     sni: sniFor(names.find((n) => !isIp(n)) ?? config.serverName),
+    // resumption off: Envoy keeps no session to resume.
+    max_session_keys: config.resumption === 'off' ? 0 : undefined,
     common_tls_context: {
       tls_params: { tls_minimum_protocol_version: config.minTlsVersion === 'TLSv1.3' ? 'TLSv1_3' : 'TLSv1_2' },
       alpn_protocols: config.alpn.length > 0 ? config.alpn : undefined,

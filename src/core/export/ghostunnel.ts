@@ -63,6 +63,7 @@ export function ghostunnelScript(config: TunnelConfig): ExportResult {
     flags.push(['--max-conn-lifetime', goDuration(config.maxConnectionLifetimeMs)]);
     notes.push('maxConnectionLifetimeMs: ghostunnel counts --max-conn-lifetime from the TLS handshake, mtls-tunnels from accepting the local connection');
   }
+  if (config.resumption !== 'once') notes.push(`resumption ${config.resumption}: ghostunnel has no setting for TLS session resumption (not carried)`);
   if (config.crl) notes.push('crl: ghostunnel does not check the server\'s certificate against a CRL in client mode (no equivalent): a revoked server certificate is accepted');
   if (config.maxConnections > 0) flags.push(['--max-concurrent-conns', String(config.maxConnections)]);
   if (config.idleTimeoutMs > 0) notes.push('idleTimeoutMs: ghostunnel has no idle timeout (--max-conn-lifetime caps a connection\'s whole life, not its idle time)');

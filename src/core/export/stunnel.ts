@@ -82,6 +82,8 @@ export function stunnelConf(config: TunnelConfig): ExportResult {
     notes.push('closeTimeoutMs 0 (no bound on a half-closed connection): stunnel has no such setting (TIMEOUTclose = 0 means not waiting at all), so its default of 60 s applies');
   }
   if (config.maxConnectionLifetimeMs > 0) notes.push('maxConnectionLifetimeMs: stunnel cannot close a connection after a fixed lifetime (no equivalent)');
+  if (config.resumption === 'off') service.push('; resumption off: a full handshake every time', 'sessionResume = no');
+  if (config.resumption === 'reuse') notes.push('resumption reuse: stunnel has no setting to offer one session ticket on every connection; its session cache resumes each session once (no equivalent)');
   if (config.maxConnections > 0) notes.push('maxConnections: stunnel has no per-service connection limit (no equivalent)');
   if (config.verify.spkiSha256.length > 0) notes.push('verify.spkiSha256: stunnel has no key pinning (closest: verifyPeer = yes with the server certificate itself in CAfile, which pins the certificate rather than its key)');
   if (config.alpn.length > 0 && config.protocol !== 'postgres-direct') notes.push(`alpn ${config.alpn.join(', ')}: stunnel offers no ALPN (no equivalent)`);

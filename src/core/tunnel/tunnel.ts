@@ -512,7 +512,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private makeConnectionHost(): ConnectionHost {
     return {
       logger: this.logger,
-      takeSession: (index) => this.sessions.get(this.sessionKey(index))?.take(),
+      takeSession: (index) => (this.live ? this.sessions.get(this.sessionKey(index))?.take(this.live.config.resumption) : undefined),
       keepSession: (s, live, index) => {
         // A TLS 1.3 ticket arrives after the handshake, so it can come in after a reload; resuming
         // it would present the previous client certificate (or reach the previous target) again.
@@ -520,7 +520,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         const key = this.sessionKey(index);
         let pool = this.sessions.get(key);
         if (!pool) this.sessions.set(key, (pool = new SessionPool()));
-        pool.keep(s);
+        pool.keep(s, live.config.resumption);
       },
       onEstablished: (c) => {
         const s = c.snapshot();
