@@ -73,6 +73,8 @@ interface Contender {
   bridge: boolean;
   target: Target;
   pid?: number;
+  /** An opt-in setting of the project measured on the new-connection rows only (a second table). */
+  connOnly?: boolean;
   /** (Re)starts the bridge process; no-op for baselines. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -122,19 +124,28 @@ function tail(file: string): string {
   }
 }
 
-function projectContender(env: Env, extraNodeArgs: string[] = []): Contender {
-  const log = path.join(env.dir, 'mtls-tunnels.log');
-  return bridgeContender('mtls-tunnels', (port) => {
+/**
+ * The project's CLI with the bench tunnel; `settings` adds fields to it (an opt-in contender,
+ * named after them, runs only the new-connection rows).
+ */
+function projectContender(env: Env, extraNodeArgs: string[] = [], settings: Record<string, unknown> = {}): Contender {
+  const optIn = Object.keys(settings).length > 0;
+  const name = optIn ? `mtls-tunnels ${Object.entries(settings).map(([k, v]) => `${k}=${String(v)}`).join(' ')}` : 'mtls-tunnels';
+  const log = path.join(env.dir, optIn ? `mtls-tunnels-${Object.values(settings).join('-')}.log` : 'mtls-tunnels.log');
+  const contender = bridgeContender(name, (port) => {
     const config = path.join(env.dir, `tunnels-${port}.json`);
     writeFileSync(config, JSON.stringify({
       tunnels: [{
         name: 'bench', listen: port, target: `127.0.0.1:${env.backendTls}`, serverName: 'localhost',
         cert: env.pki.client.cert, key: env.pki.client.key, ca: env.pki.ca,
         ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}),
+        ...settings,
       }],
     }, null, 2));
     return start(process.execPath, [...extraNodeArgs, env.cli.file, 'up', '--config', config], log);
   }, log);
+  contender.connOnly = optIn;
+  return contender;
 }
 
 function stunnelContender(env: Env): Contender {
@@ -234,7 +245,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
     say(`repetition ${rep + 1}/${opts.reps}: ${order.map((c) => c.name).join(', ')}`);
     for (const dir of ['Up', 'Down'] as const) {
       if (opts.only && !opts.only.has('bulk')) break;
-      for (const c of order) {
+      for (const c of order.filter((x) => !x.connOnly)) {
         const cpu0 = c.pid ? cpuSeconds(c.pid) : 0;
         const back0 = cpuSeconds(env.backendPid);
         const self0 = process.cpuUsage();
@@ -272,7 +283,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
         }
       }
     }
-    for (const c of opts.only && !opts.only.has('ping') ? [] : order) {
+    for (const c of opts.only && !opts.only.has('ping') ? [] : order.filter((x) => !x.connOnly)) {
       const r = await pingPong(c.target, opts.pingRounds, 32, 50);
       record(samples, c.name, 'pingP50Us', r.p50Ms * 1000);
       record(samples, c.name, 'pingP99Us', r.p99Ms * 1000);
@@ -281,7 +292,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
 }
 
 async function runMemory(contenders: Contender[], env: Env, samples: Samples, say: (s: string) => void): Promise<void> {
-  const bridges = contenders.filter((c) => c.bridge);
+  const bridges = contenders.filter((c) => c.bridge && !c.connOnly);
   const reps = env.opts.only && !env.opts.only.has('mem') ? 0 : Math.min(env.opts.reps, 3);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of rotate(bridges, rep)) {
@@ -422,6 +433,21 @@ function table(summary: Summary, names: string[]): string {
   return lines.join('\n');
 }
 
+/** The new-connection rows for opt-in contenders, each against stunnel and the default. */
+function optInTable(summary: Summary, optIns: string[]): string {
+  const head = ['Metric', 'mtls-tunnels', 'stunnel', ...optIns.flatMap((n) => [n, `${n} / stunnel`])];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const m of METRICS.filter((x) => /^conn|^resumedPct/.test(x.key))) {
+    const stunnel = summary.medians.stunnel?.[m.key];
+    const cells = optIns.flatMap((n) => {
+      const v = summary.medians[n]?.[m.key];
+      return [fmt(v, m.digits), v !== undefined && stunnel ? `${fmt(v / stunnel, 2)}×` : ''];
+    });
+    lines.push(`| ${m.label} (${m.unit}) | ${fmt(summary.medians['mtls-tunnels']?.[m.key], m.digits)} | ${fmt(stunnel, m.digits)} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 type HandshakeTotals = Record<string, Record<string, { full: number; resumed: number }>>;
 
 /** Per contender and conn/s row (`C1Clean`, …): full and resumed upstream handshakes, all repetitions. */
@@ -532,6 +558,8 @@ async function main(): Promise<void> {
     const contenders: Contender[] = [
       projectContender(env),
       stunnelContender(env),
+      // Opt-in: the newest session ticket on every connection (sessionPool.ts), as stunnel does.
+      projectContender(env, [], { resumption: 'reuse' }),
       baseline('direct-tls', { port: backend.tls, tls: { cert: readFileSync(pki.client.cert), key: readFileSync(pki.client.key), ca: readFileSync(pki.ca), servername: 'localhost' } }),
       baseline('plain-tcp', { port: backend.plain }),
     ];
@@ -557,7 +585,8 @@ async function main(): Promise<void> {
     const connected = (log.match(/ connected \(/g) ?? []).length;
     const resumed = (log.match(/ connected \([^)]*resumed\)/g) ?? []).length;
 
-    const names = contenders.map((c) => c.name);
+    const names = contenders.filter((c) => !c.connOnly).map((c) => c.name);
+    const optIns = contenders.filter((c) => c.connOnly).map((c) => c.name);
     const summary = summarize(samples);
     const result = {
       date: new Date().toISOString(),
@@ -589,7 +618,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${opts.reps} interleaved repetitions (memory: ${Math.min(opts.reps, 3)}), medians; bulk ${opts.bulkBytes / MB} MB; load average ${m.loadAverageAtStart} → ${result.machine.loadAverageAtEnd}\n`);
     process.stdout.write(`mtls-tunnels upstream session resumption: ${result.notes.projectSessionResumption}\n\n`);
     process.stdout.write(`upstream handshakes in the conn/s rows, resumed/total (backend's count, all repetitions):\n${handshakeLines(handshakes)}\n\n`);
-    process.stdout.write(`${table(summary, names)}\n\nwritten to bench/results/latest.json\n`);
+    process.stdout.write(`${table(summary, names)}\n\n`);
+    if (optIns.length > 0) process.stdout.write(`opt-in settings, new-connection rows only (same run):\n\n${optInTable(summary, optIns)}\n\n`);
+    process.stdout.write('written to bench/results/latest.json\n');
   } finally {
     await cleanup();
   }
