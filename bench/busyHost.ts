@@ -14,17 +14,21 @@
  *   see nothing in the editor, only in the tunnel.
  *
  * The mTLS echo backend (bench/backend.ts) and the load generator run in child processes, never
- * on the busy thread. Per placement × profile: ping-pong through the tunnel (32 bytes, one
- * persistent connection) and connect→first echo byte of new connections at c=1 (clean close).
- * Both send each round after a random 0-4 ms pause, so rounds land in a busy block as often as a
- * user's request would (back to back, a stall delays only the one round under way). Variants are
+ * on the busy thread, each in a session of its own (so Linux's autogroup scheduling does not count
+ * them with the busy process, as it would not count psql in a terminal or a remote server). Per
+ * placement × profile: ping-pong through the tunnel (32 bytes, one persistent connection) and
+ * connect→first echo byte of new connections at c=1 (clean close), each round after a random
+ * 1-4 ms pause so that rounds do not follow the stalls' rhythm; and a steady stream (32 bytes due
+ * every 2 ms, open loop, timed from when each was due), which weighs a stall by its length (one
+ * round trip at a time, a 100 ms block holds up one round). Also, during the stream, how long the
+ * engine's thread was runnable but waiting for a CPU (schedstat). Variants are
  * interleaved, repeated `--reps` times, medians printed, the table saved to
  * bench/results/published/2026-12-02-busy-host.txt. Also: the worker's extra RSS at idle, the time
  * to start a worker with the engine, CPU per round trip (from /proc/self/task/TID/schedstat).
  * `--owner-check` turns the same-user check on (off by default: its /proc lookups are measured in
  * bench/ownerLookup.ts and would add their own p99 to the connection rows).
  *
- *   node --import tsx bench/busyHost.ts [--reps 3] [--rounds 1000] [--conns 300] [--owner-check]
+ *   node --import tsx bench/busyHost.ts [--reps 3] [--rounds 800] [--stream 1000] [--conns 200] [--owner-check] [--same-session]
  */
 import { fork, ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,22 +39,28 @@ import { Worker } from 'node:worker_threads';
 import * as esbuild from 'esbuild';
 import { createThrowawayPki } from '../src/core/pki/testPki';
 import { EngineArgs, startEngine, threadId } from './busyHostEngine';
-import { echoOnce, median, percentile, pingPong, withTimeout } from './load';
+import { echoOnce, median, percentile, pingPong, steadyStream, withTimeout } from './load';
 import { rssBytes, sleep, spawnPiped, stopAll } from './procs';
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'bench', 'results', 'published', '2026-12-02-busy-host.txt');
 const arg = (name: string, fallback: number) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
 const REPS = arg('reps', 3);
-const ROUNDS = arg('rounds', 1000);
-const CONNS = arg('conns', 300);
-const gap = () => Math.random() * 4;
+const ROUNDS = arg('rounds', 800);
+const CONNS = arg('conns', 200);
+const STREAM = arg('stream', 1000);
+const STREAM_EVERY_MS = 2;
+/** `--same-session`: the load generator and backend share the busy process's autogroup (to show why they do not by default). */
+const DETACHED = !process.argv.includes('--same-session');
+const gap = () => 1 + Math.random() * 3; // setTimeout has a 1 ms floor anyway
 
-interface Job { id: number; kind: 'ping' | 'conn'; port: number; count: number }
+interface Job { id: number; kind: 'ping' | 'conn' | 'stream'; port: number; count: number }
 interface Stats { p50Ms: number; p99Ms: number; maxMs: number }
 
 // ---------------------------------------------------------------------------------------------
 // The load generator (a child process: `--loadgen`)
+
+const stats = (ms: number[]): Stats => ({ p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: percentile(ms, 100) });
 
 async function conns(port: number, count: number): Promise<Stats> {
   const ms: number[] = [];
@@ -58,14 +68,15 @@ async function conns(port: number, count: number): Promise<Stats> {
     await sleep(gap());
     ms.push((await withTimeout(echoOnce({ port }, false, 'clean'), 10_000, 'connect+echo')).ms);
   }
-  return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: percentile(ms, 100) };
+  return stats(ms);
 }
 
 function loadgen(): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message) => {
     const job = message as Job;
-    const run = job.kind === 'ping' ? pingPong({ port: job.port }, job.count, 32, 50, gap) : conns(job.port, job.count);
+    const run = job.kind === 'ping' ? pingPong({ port: job.port }, job.count, 32, 50, gap)
+      : job.kind === 'stream' ? steadyStream({ port: job.port }, job.count, 32, STREAM_EVERY_MS) : conns(job.port, job.count);
     run.then((result) => process.send!({ id: job.id, result }), (e: Error) => process.send!({ id: job.id, error: e.message }));
   });
 }
@@ -80,7 +91,8 @@ const PROFILES: Profile[] = [
   { name: '100 ms every 500 ms', busyMs: 100, everyMs: 500 },
 ];
 type Placement = 'main thread' | 'worker';
-interface Sample { ping: Stats; conn: Stats; busyShare: number; cpuUsPerRound: { engine: number; process: number } }
+interface Cpu { engine: number; process: number }
+interface Sample { ping: Stats; stream: Stats; waitShare: number; conn: Stats; busyShare: number; cpuUsPerRound: Cpu; cpuUsPerConn: Cpu }
 
 /** The other extension: a synchronous spin of `busyMs` every `everyMs`; stop() returns the ms spun. */
 function busy(p: Profile): () => number {
@@ -98,7 +110,10 @@ function busy(p: Profile): () => number {
 }
 
 /** Nanoseconds on CPU of one thread of this process (first field of its schedstat). */
-const taskCpuNs = (tid: number) => Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+const schedstat = (tid: number) => readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+const taskCpuNs = (tid: number) => schedstat(tid)[0];
+/** Nanoseconds one thread has spent runnable, waiting on a run queue (second field). */
+const taskWaitNs = (tid: number) => schedstat(tid)[1];
 const processCpuNs = () => readdirSync('/proc/self/task').reduce((sum, t) => {
   try {
     return sum + taskCpuNs(Number(t));
@@ -109,7 +124,7 @@ const processCpuNs = () => readdirSync('/proc/self/task').reduce((sum, t) => {
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 function startLoadgen(): (job: Omit<Job, 'id'>) => Promise<Stats> {
-  const child: ChildProcess = fork(__filename, ['--loadgen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(__filename, ['--loadgen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: DETACHED });
   let next = 0;
   const waiting = new Map<number, { resolve: (s: Stats) => void; reject: (e: Error) => void }>();
   child.on('message', (m: { id: number; result?: Stats; error?: string }) => {
@@ -148,7 +163,7 @@ function stopWorker(worker: Worker): Promise<void> {
 }
 
 async function startBackend(dir: string, file: string, args: EngineArgs & { serverCert: string; serverKey: string }): Promise<number> {
-  const { child } = spawnPiped(process.execPath, [file, JSON.stringify({ cert: args.serverCert, key: args.serverKey, ca: args.ca })], path.join(dir, 'backend.log'));
+  const { child } = spawnPiped(process.execPath, [file, JSON.stringify({ cert: args.serverCert, key: args.serverKey, ca: args.ca })], path.join(dir, 'backend.log'), { detached: DETACHED });
   const line = await withTimeout(new Promise<string>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -220,14 +235,21 @@ async function main(): Promise<void> {
         const v0 = performance.now();
         const stopBusy = busy(pr);
         await sleep(pr.everyMs + 10); // the busy rhythm under way
-        const e0 = taskCpuNs(tid);
-        const p0 = processCpuNs();
-        const ping = await job({ kind: 'ping', port, count: ROUNDS });
-        const perRound = (ns: number) => ns / 1000 / (ROUNDS + 50);
-        const cpuUsPerRound = { engine: perRound(taskCpuNs(tid) - e0), process: perRound(processCpuNs() - p0) };
-        const conn = await job({ kind: 'conn', port, count: CONNS });
+        // CPU in µs per unit of `f`, this engine's thread and all threads of this process.
+        const cpuOf = async <T>(f: () => Promise<T>, units: number): Promise<[T, Cpu]> => {
+          const e0 = taskCpuNs(tid);
+          const p0 = processCpuNs();
+          const r = await f();
+          return [r, { engine: (taskCpuNs(tid) - e0) / 1000 / units, process: (processCpuNs() - p0) / 1000 / units }];
+        };
+        const [ping, cpuUsPerRound] = await cpuOf(() => job({ kind: 'ping', port, count: ROUNDS }), ROUNDS + 50);
+        const w0 = taskWaitNs(tid);
+        const s0 = performance.now();
+        const stream = await job({ kind: 'stream', port, count: STREAM });
+        const waitShare = (taskWaitNs(tid) - w0) / 1e6 / (performance.now() - s0);
+        const [conn, cpuUsPerConn] = await cpuOf(() => job({ kind: 'conn', port, count: CONNS }), CONNS);
         const busyShare = stopBusy() / (performance.now() - v0);
-        samples.get(`${pl}|${pr.name}`)!.push({ ping, conn, busyShare, cpuUsPerRound });
+        samples.get(`${pl}|${pr.name}`)!.push({ ping, stream, waitShare, conn, busyShare, cpuUsPerRound, cpuUsPerConn });
       }
     }
     const loadEnd = loadavg();
@@ -236,21 +258,24 @@ async function main(): Promise<void> {
     const f2 = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
     const lines = [
       `busyHost: the tunnel engine on the main thread vs in a worker, main thread busy; medians of ${REPS} interleaved repetitions`,
-      `ping-pong: 32 B, ${ROUNDS} rounds on one connection; new connections: ${CONNS} at c=1, clean close; each round after a random 0-4 ms pause`,
-      `same-user check: ${args.ownerCheck ? 'on' : 'off (allowOtherUsers)'}; node ${process.version}; ${os.cpus().length} CPUs`,
+      `ping-pong: 32 B, ${ROUNDS} rounds on one connection, each after a random 1-4 ms pause; new connections: ${CONNS} at c=1, clean close, same pauses`,
+      `steady stream: ${STREAM} messages of 32 B due every ${STREAM_EVERY_MS} ms on one connection (open loop), each timed from when it was due`,
+      `load generator and backend: ${DETACHED ? 'each in its own session (autogroup)' : 'in this process\'s session (--same-session)'}; same-user check: ${args.ownerCheck ? 'on' : 'off (allowOtherUsers)'}; node ${process.version}; ${os.cpus().length} CPUs`,
       `load average (1/5/15 min): start ${loadStart}; per repetition ${loads.join(' | ')}; end ${loadEnd}`,
       '',
-      '| engine | main thread | ping p50 (ms) | ping p99 (ms) | ping max (ms) | connect→first echo p50 (ms) | p99 (ms) | main thread busy (measured) |',
-      '|---|---|---:|---:|---:|---:|---:|---:|',
+      '| engine | main thread | ping p50 / p99 / max (ms) | steady stream p50 / p99 / max (ms) | engine thread waiting for a CPU during the stream | connect→first echo p50 / p99 (ms) | main thread busy (measured) |',
+      '|---|---|---:|---:|---:|---:|---:|',
       ...variants.map(({ pl, pr }) => {
         const xs = samples.get(`${pl}|${pr.name}`)!;
-        return `| ${pl} | ${pr.name} | ${f2(m(xs, (s) => s.ping.p50Ms))} | ${f2(m(xs, (s) => s.ping.p99Ms))} | ${f2(m(xs, (s) => s.ping.maxMs))} | ${f2(m(xs, (s) => s.conn.p50Ms))} | ${f2(m(xs, (s) => s.conn.p99Ms))} | ${(100 * m(xs, (s) => s.busyShare)).toFixed(0)} % |`;
+        const three = (g: (s: Sample) => Stats) => (['p50Ms', 'p99Ms', 'maxMs'] as const).map((k) => f2(m(xs, (s) => g(s)[k]))).join(' / ');
+        return `| ${pl} | ${pr.name} | ${three((s) => s.ping)} | ${three((s) => s.stream)} | ${(100 * m(xs, (s) => s.waitShare)).toFixed(1)} % | ${f2(m(xs, (s) => s.conn.p50Ms))} / ${f2(m(xs, (s) => s.conn.p99Ms))} | ${(100 * m(xs, (s) => s.busyShare)).toFixed(0)} % |`;
       }),
       '',
-      'CPU per ping-pong round trip, main thread idle (schedstat; includes the connection\'s setup spread over its rounds):',
+      'CPU, main thread idle (schedstat, µs): per ping-pong round trip (its connection\'s setup spread over its rounds) and per new connection (2 \'changed\' events each), engine thread / all threads of this process:',
       ...(Object.keys(placements) as Placement[]).map((pl) => {
         const xs = samples.get(`${pl}|idle`)!;
-        return `  ${pl}: engine thread ${m(xs, (s) => s.cpuUsPerRound.engine).toFixed(1)} µs, all threads of this process ${m(xs, (s) => s.cpuUsPerRound.process).toFixed(1)} µs`;
+        const cpu = (g: (s: Sample) => Cpu) => `${m(xs, (s) => g(s).engine).toFixed(1)} / ${m(xs, (s) => g(s).process).toFixed(1)}`;
+        return `  ${pl}: round trip ${cpu((s) => s.cpuUsPerRound)}; new connection ${cpu((s) => s.cpuUsPerConn)}`;
       }),
       `worker with the engine, idle: +${((rssAfter - rssBefore) / 1024 / 1024).toFixed(1)} MB RSS (process ${(rssBefore / 1024 / 1024).toFixed(0)} -> ${(rssAfter / 1024 / 1024).toFixed(0)} MB, 1 s after it listened)`,
       `start to listening: worker with the engine ${startups.map((x) => x.toFixed(0)).join(' / ')} ms (new Worker -> tunnel listening; median ${median(startups).toFixed(0)}); main thread manager.start ${mainStartMs.toFixed(0)} ms`,

@@ -239,6 +239,43 @@ export async function pingPong(target: Target, rounds: number, size: number, war
   return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) };
 }
 
+/**
+ * Open loop: a `size`-byte message due every `everyMs` on one connection, whatever came back, each
+ * timed from when it was due to its echo. A stall of T ms then delays every message due in it (by
+ * T, T - everyMs, ...), so the percentiles weigh a stall by how long it lasts, which round trips
+ * one at a time cannot: a 100 ms block holds up only the one round under way.
+ */
+export async function steadyStream(target: Target, count: number, size: number, everyMs: number): Promise<{ p50Ms: number; p99Ms: number; maxMs: number }> {
+  const s = (await withTimeout(echoOnce(target, true), 10_000, 'stream connect')).socket!;
+  const msg = Buffer.alloc(size, 0x73);
+  const due: number[] = [];
+  const ms: number[] = [];
+  try {
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      let got = 0;
+      s.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        const now = performance.now();
+        while (ms.length < due.length && got >= (ms.length + 1) * msg.length) ms.push(now - due[ms.length]);
+        if (ms.length >= count) resolve();
+      });
+      s.once('close', () => reject(new Error('closed during the stream')));
+      const t0 = performance.now();
+      const tick = () => {
+        while (due.length < count && t0 + due.length * everyMs <= performance.now()) {
+          due.push(t0 + due.length * everyMs);
+          s.write(msg);
+        }
+        if (due.length < count) setTimeout(tick, 1);
+      };
+      tick();
+    }), 60_000, 'stream');
+  } finally {
+    s.destroy();
+  }
+  return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: percentile(ms, 100) };
+}
+
 /** Opens `count` connections (each confirmed end to end by an echo), `concurrency` at a time. */
 export async function openIdle(target: Target, count: number, concurrency: number): Promise<net.Socket[]> {
   const sockets: net.Socket[] = [];
