@@ -28,7 +28,7 @@
  * `--owner-check` turns the same-user check on (off by default: its /proc lookups are measured in
  * bench/ownerLookup.ts and would add their own p99 to the connection rows).
  *
- *   node --import tsx bench/busyHost.ts [--reps 3] [--rounds 800] [--stream 1000] [--conns 200] [--owner-check] [--same-session]
+ *   node --import tsx bench/busyHost.ts [--reps 3] [--rounds 800] [--stream 1000] [--conns 200] [--owner-check] [--same-session] [--out FILE]
  */
 import { fork, ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ import { echoOnce, median, percentile, pingPong, steadyStream, withTimeout } fro
 import { rssBytes, sleep, spawnPiped, stopAll } from './procs';
 
 const ROOT = path.resolve(__dirname, '..');
-const OUT = path.join(ROOT, 'bench', 'results', 'published', '2026-12-02-busy-host.txt');
+const OUT = process.argv.includes('--out') ? path.resolve(process.argv[process.argv.indexOf('--out') + 1]) : path.join(ROOT, 'bench', 'results', 'published', '2026-12-02-busy-host.txt');
 const arg = (name: string, fallback: number) => (process.argv.includes(`--${name}`) ? Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) : fallback);
 const REPS = arg('reps', 3);
 const ROUNDS = arg('rounds', 800);
@@ -55,7 +55,8 @@ const DETACHED = !process.argv.includes('--same-session');
 const gap = () => 1 + Math.random() * 3; // setTimeout has a 1 ms floor anyway
 
 interface Job { id: number; kind: 'ping' | 'conn' | 'stream'; port: number; count: number }
-interface Stats { p50Ms: number; p99Ms: number; maxMs: number }
+/** `waitShare`: the share of the job's time the load generator's thread spent waiting for a CPU. */
+interface Stats { p50Ms: number; p99Ms: number; maxMs: number; waitShare?: number }
 
 // ---------------------------------------------------------------------------------------------
 // The load generator (a child process: `--loadgen`)
@@ -75,9 +76,12 @@ function loadgen(): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message) => {
     const job = message as Job;
+    const w0 = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    const t0 = performance.now();
     const run = job.kind === 'ping' ? pingPong({ port: job.port }, job.count, 32, 50, gap)
       : job.kind === 'stream' ? steadyStream({ port: job.port }, job.count, 32, STREAM_EVERY_MS) : conns(job.port, job.count);
-    run.then((result) => process.send!({ id: job.id, result }), (e: Error) => process.send!({ id: job.id, error: e.message }));
+    const waitShare = () => (Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) - w0) / 1e6 / (performance.now() - t0);
+    run.then((result) => process.send!({ id: job.id, result: { ...result, waitShare: waitShare() } }), (e: Error) => process.send!({ id: job.id, error: e.message }));
   });
 }
 
@@ -263,12 +267,12 @@ async function main(): Promise<void> {
       `load generator and backend: ${DETACHED ? 'each in its own session (autogroup)' : 'in this process\'s session (--same-session)'}; same-user check: ${args.ownerCheck ? 'on' : 'off (allowOtherUsers)'}; node ${process.version}; ${os.cpus().length} CPUs`,
       `load average (1/5/15 min): start ${loadStart}; per repetition ${loads.join(' | ')}; end ${loadEnd}`,
       '',
-      '| engine | main thread | ping p50 / p99 / max (ms) | steady stream p50 / p99 / max (ms) | engine thread waiting for a CPU during the stream | connect→first echo p50 / p99 (ms) | main thread busy (measured) |',
+      '| engine | main thread | ping p50 / p99 / max (ms) | steady stream p50 / p99 / max (ms) | waiting for a CPU during the stream: engine thread / load generator | connect→first echo p50 / p99 (ms) | main thread busy (measured) |',
       '|---|---|---:|---:|---:|---:|---:|',
       ...variants.map(({ pl, pr }) => {
         const xs = samples.get(`${pl}|${pr.name}`)!;
         const three = (g: (s: Sample) => Stats) => (['p50Ms', 'p99Ms', 'maxMs'] as const).map((k) => f2(m(xs, (s) => g(s)[k]))).join(' / ');
-        return `| ${pl} | ${pr.name} | ${three((s) => s.ping)} | ${three((s) => s.stream)} | ${(100 * m(xs, (s) => s.waitShare)).toFixed(1)} % | ${f2(m(xs, (s) => s.conn.p50Ms))} / ${f2(m(xs, (s) => s.conn.p99Ms))} | ${(100 * m(xs, (s) => s.busyShare)).toFixed(0)} % |`;
+        return `| ${pl} | ${pr.name} | ${three((s) => s.ping)} | ${three((s) => s.stream)} | ${(100 * m(xs, (s) => s.waitShare)).toFixed(1)} % / ${(100 * m(xs, (s) => s.stream.waitShare ?? NaN)).toFixed(1)} % | ${f2(m(xs, (s) => s.conn.p50Ms))} / ${f2(m(xs, (s) => s.conn.p99Ms))} | ${(100 * m(xs, (s) => s.busyShare)).toFixed(0)} % |`;
       }),
       '',
       'CPU, main thread idle (schedstat, µs): per ping-pong round trip (its connection\'s setup spread over its rounds) and per new connection (2 \'changed\' events each), engine thread / all threads of this process:',
