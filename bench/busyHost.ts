@@ -76,11 +76,11 @@ function loadgen(): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message) => {
     const job = message as Job;
-    const w0 = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    const w0 = taskWaitNs('self');
     const t0 = performance.now();
     const run = job.kind === 'ping' ? pingPong({ port: job.port }, job.count, 32, 50, gap)
       : job.kind === 'stream' ? steadyStream({ port: job.port }, job.count, 32, STREAM_EVERY_MS) : conns(job.port, job.count);
-    const waitShare = () => (Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]) - w0) / 1e6 / (performance.now() - t0);
+    const waitShare = () => (taskWaitNs('self') - w0) / 1e6 / (performance.now() - t0);
     run.then((result) => process.send!({ id: job.id, result: { ...result, waitShare: waitShare() } }), (e: Error) => process.send!({ id: job.id, error: e.message }));
   });
 }
@@ -113,11 +113,12 @@ function busy(p: Profile): () => number {
   };
 }
 
-/** Nanoseconds on CPU of one thread of this process (first field of its schedstat). */
-const schedstat = (tid: number) => readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+/** A thread's schedstat: ns on a CPU, ns runnable but waiting on a run queue, timeslices. */
+const schedstat = (tid: number | 'self') => readFileSync(tid === 'self' ? '/proc/thread-self/schedstat' : `/proc/self/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+/** Nanoseconds on CPU of one thread of this process. */
 const taskCpuNs = (tid: number) => schedstat(tid)[0];
 /** Nanoseconds one thread has spent runnable, waiting on a run queue (second field). */
-const taskWaitNs = (tid: number) => schedstat(tid)[1];
+const taskWaitNs = (tid: number | 'self') => schedstat(tid)[1];
 const processCpuNs = () => readdirSync('/proc/self/task').reduce((sum, t) => {
   try {
     return sum + taskCpuNs(Number(t));
