@@ -200,8 +200,13 @@ export async function connRate(target: Target, concurrency: number, durationMs: 
   return { perSecond: latencies.length / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), count: latencies.length, errors };
 }
 
-/** Round trips of `size`-byte messages on one persistent connection; latencies in ms. */
-export async function pingPong(target: Target, rounds: number, size: number, warmup: number): Promise<{ p50Ms: number; p99Ms: number }> {
+/**
+ * Round trips of `size`-byte messages on one persistent connection; latencies in ms. Back to back
+ * unless `gapMs` says how long to wait before each next round: back to back, a stall of the bridge
+ * delays one round however long it lasts (coordinated omission), while rounds sent at times that do
+ * not follow the bridge's rhythm land in a stall as often as a user's request would.
+ */
+export async function pingPong(target: Target, rounds: number, size: number, warmup: number, gapMs?: () => number): Promise<{ p50Ms: number; p99Ms: number; maxMs: number }> {
   const { socket } = await withTimeout(echoOnce(target, true), 10_000, 'ping connect');
   const s = socket!;
   const msg = Buffer.alloc(size, 0x70);
@@ -222,6 +227,7 @@ export async function pingPong(target: Target, rounds: number, size: number, war
         if (round >= warmup) latencies.push(performance.now() - t);
         round++;
         if (round >= warmup + rounds) resolve();
+        else if (gapMs) setTimeout(send, gapMs());
         else send();
       });
       s.once('close', () => reject(new Error('closed during ping-pong')));
@@ -230,7 +236,44 @@ export async function pingPong(target: Target, rounds: number, size: number, war
   } finally {
     s.destroy();
   }
-  return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: percentile(latencies, 100) };
+}
+
+/**
+ * Open loop: a `size`-byte message due every `everyMs` on one connection, whatever came back, each
+ * timed from when it was due to its echo. A stall of T ms then delays every message due in it (by
+ * T, T - everyMs, ...), so the percentiles weigh a stall by how long it lasts, which round trips
+ * one at a time cannot: a 100 ms block holds up only the one round under way.
+ */
+export async function steadyStream(target: Target, count: number, size: number, everyMs: number): Promise<{ p50Ms: number; p99Ms: number; maxMs: number }> {
+  const s = (await withTimeout(echoOnce(target, true), 10_000, 'stream connect')).socket!;
+  const msg = Buffer.alloc(size, 0x73);
+  const due: number[] = [];
+  const ms: number[] = [];
+  try {
+    await withTimeout(new Promise<void>((resolve, reject) => {
+      let got = 0;
+      s.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        const now = performance.now();
+        while (ms.length < due.length && got >= (ms.length + 1) * msg.length) ms.push(now - due[ms.length]);
+        if (ms.length >= count) resolve();
+      });
+      s.once('close', () => reject(new Error('closed during the stream')));
+      const t0 = performance.now();
+      const tick = () => {
+        while (due.length < count && t0 + due.length * everyMs <= performance.now()) {
+          due.push(t0 + due.length * everyMs);
+          s.write(msg);
+        }
+        if (due.length < count) setTimeout(tick, 1);
+      };
+      tick();
+    }), 60_000, 'stream');
+  } finally {
+    s.destroy();
+  }
+  return { p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: percentile(ms, 100) };
 }
 
 /** Opens `count` connections (each confirmed end to end by an echo), `concurrency` at a time. */

@@ -86,10 +86,11 @@ export async function waitForPort(port: number, child: ChildProcess, timeoutMs: 
   throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
 }
 
-export function spawnPiped(command: string, args: string[], logFile: string): Started {
+/** `detached`: in a session of its own (and so, on Linux, its own scheduling autogroup). */
+export function spawnPiped(command: string, args: string[], logFile: string, options: { detached?: boolean } = {}): Started {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', fd] });
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', fd], detached: options.detached });
     children.add(child);
     child.once('exit', () => children.delete(child));
     child.on('error', () => undefined);
