@@ -44,14 +44,14 @@ export function report(r: ReportInput): string {
     '',
     `idle rate of the host's main thread: ${(idleRate * 1000).toFixed(0)} ms of CPU per second, taken off for "above idle"; per open/close = above idle / ${events}`,
     '',
-    '| on the extension host\'s main thread | main-thread CPU (ms) | above idle (ms) | per open/close (µs) | ELU | longest stall (ms) | p99 loop delay (ms) | burst wall time (ms) | process CPU, all threads (ms) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| on the extension host\'s main thread | main-thread CPU (ms) | above idle (ms) | per open/close (µs) | ELU | longest stall (ms) | p99 loop delay (ms) | burst wall time (ms) | process CPU, all threads (ms) | tree redraws | connection rows fetched |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const style of ['expanded', 'collapsed', 'bare', 'idle'] as Style[]) {
     const burst = style !== 'idle';
     const perEvent = burst ? fixed(((aboveIdle(style) ?? NaN) * 1000) / events, 0) : '–';
     const wall = burst ? fixed(m(style, (s) => s.wallMs), 0) : '–';
-    lines.push(`| ${LABELS[style]} | ${fixed(cpu(style), 0)} | ${burst ? fixed(aboveIdle(style), 0) : '–'} | ${perEvent} | ${fixed(m(style, (s) => s.elu), 2)} | ${fixed(m(style, (s) => s.maxStallMs), 1)} | ${fixed(m(style, (s) => s.p99StallMs), 1)} | ${wall} | ${fixed(m(style, (s) => s.processCpuMs), 0)} |`);
+    lines.push(`| ${LABELS[style]} | ${fixed(cpu(style), 0)} | ${burst ? fixed(aboveIdle(style), 0) : '–'} | ${perEvent} | ${fixed(m(style, (s) => s.elu), 2)} | ${fixed(m(style, (s) => s.maxStallMs), 1)} | ${fixed(m(style, (s) => s.p99StallMs), 1)} | ${wall} | ${fixed(m(style, (s) => s.processCpuMs), 0)} | ${fixed(m(style, (s) => s.treeRedraws), 0)} | ${fixed(m(style, (s) => s.connectionRowsFetched), 0)} |`);
   }
   const bare = aboveIdle('bare');
   lines.push('');

@@ -134,6 +134,9 @@ describe('a burst of connections in the editor (benchmark)', () => {
           const samples = new Map<Style, Sample[]>(STYLES.map((s) => [s, []]));
           const run = async (style: Style): Promise<Sample> => {
             if (style === 'expanded' || style === 'collapsed') await view.set(style);
+            let redraws = 0;
+            const counting = api.tree.onDidChangeTreeData(() => redraws++);
+            view.rowsFetched = 0;
             const sample = await measure(async () => {
               if (style === 'idle') {
                 await new Promise((r) => setTimeout(r, IDLE_MS));
@@ -141,8 +144,9 @@ describe('a burst of connections in the editor (benchmark)', () => {
               }
               return style === 'bare' ? burstThrough(load, bare, 'bare') : burstThrough(load, api.manager, 'burst');
             });
+            counting.dispose();
             if (style === 'expanded' || style === 'collapsed') await view.assertNoneOpen(style);
-            return sample;
+            return { ...sample, treeRedraws: redraws, connectionRowsFetched: view.rowsFetched };
           };
           // Warm-up, not recorded: the first burst through each tunnel (JIT, TLS session caches, the view's first rows).
           await run('expanded');
@@ -178,13 +182,25 @@ describe('a burst of connections in the editor (benchmark)', () => {
  */
 class RowState implements vscode.Disposable {
   private expanded = false;
+  /** Connection rows the view has asked for (the tree's own getChildren, counted on the way out). */
+  rowsFetched = 0;
   private readonly disposables: vscode.Disposable[];
 
   constructor(private readonly api: TestApi) {
     const follow = (to: boolean) => (e: vscode.TreeViewExpansionEvent<unknown>) => {
       if ((e.element as TunnelItem).tunnelName === 'burst') this.expanded = to;
     };
-    this.disposables = [api.view.onDidExpandElement(follow(true)), api.view.onDidCollapseElement(follow(false))];
+    const tree = api.tree;
+    const getChildren = tree.getChildren;
+    tree.getChildren = (node) => {
+      const children = getChildren.call(tree, node);
+      this.rowsFetched += children.filter((c) => c.contextValue?.startsWith('connection:')).length;
+      return children;
+    };
+    this.disposables = [
+      api.view.onDidExpandElement(follow(true)), api.view.onDidCollapseElement(follow(false)),
+      { dispose: () => void (tree.getChildren = getChildren) },
+    ];
   }
 
   async set(style: 'expanded' | 'collapsed'): Promise<void> {

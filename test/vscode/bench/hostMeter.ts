@@ -18,6 +18,10 @@ export interface Sample {
   windowMs: number;
   /** What `work` reports as its own wall time (ms), e.g. the burst without the settle after it. */
   wallMs: number;
+  /** Redraws the tree sent to the view in the window (set by the caller). */
+  treeRedraws?: number;
+  /** Connection rows the view asked the tree for in the window (set by the caller). */
+  connectionRowsFetched?: number;
 }
 
 type ThreadCpu = (previous?: NodeJS.CpuUsage) => NodeJS.CpuUsage;
