@@ -28,6 +28,7 @@ import { createThrowawayPki, ThrowawayPki } from '../../../src/core/pki/testPki'
 import type { TestApi } from '../../../src/extension';
 import type { TunnelItem } from '../../../src/vscode/tunnelTree';
 import { waitFor, withTunnels } from '../suite/fixture';
+import { screenshot } from '../suite/screenshot';
 import type { BurstDone, BurstRequest } from './burstLoad';
 import { measure, Sample } from './hostMeter';
 import { report, Style } from './burstReport';
@@ -160,6 +161,7 @@ describe('a burst of connections in the editor (benchmark)', () => {
               console.log(`bench-burst rep ${rep + 1} ${style}: ${JSON.stringify(sample)}`);
             }
           }
+          await whatTheUserSees(api, view, load);
           const text = report({ connections: CONNECTIONS, reps: REPS, settleMs: SETTLE_MS, idleMs: IDLE_MS, loadBefore, loadAfter: os.loadavg(), samples });
           console.log(text);
           const out = process.env.MTLS_TUNNELS_BENCH_OUT;
@@ -176,6 +178,30 @@ describe('a burst of connections in the editor (benchmark)', () => {
     }
   });
 });
+
+/**
+ * Not measured: one more burst with the row expanded, with screenshots of the view while the
+ * connections are open and after they closed (test-results/bench-burst-*.png).
+ */
+async function whatTheUserSees(api: TestApi, view: RowState, load: LoadProcess): Promise<void> {
+  await view.set('expanded');
+  let peaked: () => void = () => undefined;
+  const peak = new Promise<void>((resolve) => (peaked = resolve));
+  const check = () => {
+    if ((api.manager.entry('burst')?.counts?.openConnections ?? 0) >= CONNECTIONS) peaked();
+  };
+  api.manager.on('changed', check);
+  try {
+    const bursting = burstThrough(load, api.manager, 'burst');
+    await Promise.race([peak, bursting]);
+    await screenshot('bench-burst-during');
+    await bursting;
+  } finally {
+    api.manager.off('changed', check);
+  }
+  await view.assertNoneOpen('expanded');
+  await screenshot('bench-burst-after');
+}
 
 /**
  * The tunnel row as the user has it in the view, expanded or collapsed, followed through the
