@@ -6,14 +6,16 @@
 //
 // Each repetition runs, in rotated order:
 //   expanded   the extension's tunnel, its view shown with the tunnel row expanded: every open
-//              connection is a row the view asks for on each (coalesced) redraw
+//              connection is a row the view may ask for at each (coalesced) redraw (the table
+//              counts the rows it did ask for)
 //   collapsed  the same tunnel, view shown, row collapsed: the user sees the row's count
 //   bare       the same engine on the same thread with nothing extra: a TunnelManager of this
 //              test's own, same settings, no listener on its events and no log
 //   idle       no burst: the host's own background over a 3 s window
 // Results go to MTLS_TUNNELS_BENCH_OUT (runTests.ts's bench-burst pass; `npm run bench:editor`)
-// and the log. Asserted: every connection echoed and closed on both sides, the tunnel counted
-// them and is back at 0 open, and the tree and status bar say so. Nothing is timed.
+// and the log; then one unmeasured burst leaves screenshots of the expanded view during and after
+// it. Asserted: every connection echoed and closed on both sides, the tunnel counted them and is
+// back at 0 open, and the tree and status bar say so. Nothing is timed.
 import * as assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -57,8 +59,13 @@ class LoadProcess {
   }
 
   burst(port: number): Promise<BurstDone['done']> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m: BurstDone) => resolve(m.done));
+    return new Promise((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`the load process exited (${code}) during a burst`));
+      this.child.once('exit', exited);
+      this.child.once('message', (m: BurstDone) => {
+        this.child.off('exit', exited);
+        resolve(m.done);
+      });
       this.child.send({ burst: { port, connections: CONNECTIONS } } satisfies BurstRequest);
     });
   }
