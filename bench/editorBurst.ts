@@ -20,7 +20,8 @@
  * tunnel builds one per open and one per close for its own events; the rest are the listeners'),
  * 'changed' events, and the burst's wall time and main-thread busy time (event loop utilization;
  * the load generator and the mTLS backend run in this process too, so that is context, not the
- * listeners' cost). The extension-host measurement (VS Code's own main thread) is not here.
+ * listeners' cost). The extension-host measurement (VS Code's own main thread) is
+ * test/vscode/bench/editor-burst.test.ts (`npm run bench:editor`).
  */
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 const outdir = 'out/test/vscode';
 // suite/: the main suite, run with the extension under development; multiroot/, restricted/ and reload/:
 // passes with their own workspace (test/vscode/runTests.ts); packaged/: run against the installed
-// .vsix (test/vscode/packagedPass.ts). Each folder has an index.ts, mocha's entry point.
-const passes = ['suite', 'multiroot', 'restricted', 'reload', 'packaged'];
+// .vsix (test/vscode/packagedPass.ts); bench/: the editor-burst benchmark (`npm run bench:editor`),
+// whose burstLoad.ts runs in a process of its own. Each folder has an index.ts, mocha's entry point.
+const passes = ['suite', 'multiroot', 'restricted', 'reload', 'packaged', 'bench'];
 const tests = passes.flatMap((dir) => fs.readdirSync(`test/vscode/${dir}`, { recursive: true })
   .filter((f) => f.endsWith('.test.ts'))
   .map((f) => `test/vscode/${dir}/${f}`));
@@ -19,7 +20,7 @@ const uiScripts = fs.readdirSync('test/vscode/ui').filter((f) => f.endsWith('.ui
 // Start clean: the suite runs every *.test.js it finds, so a deleted test must not linger.
 fs.rmSync(outdir, { recursive: true, force: true });
 await esbuild.build({
-  entryPoints: ['test/vscode/runTests.ts', ...passes.map((dir) => `test/vscode/${dir}/index.ts`), ...tests, ...uiScripts],
+  entryPoints: ['test/vscode/runTests.ts', ...passes.map((dir) => `test/vscode/${dir}/index.ts`), ...tests, ...uiScripts, 'test/vscode/bench/burstLoad.ts'],
   outbase: 'test/vscode',
   outdir,
   bundle: true,

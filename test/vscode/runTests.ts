@@ -8,10 +8,12 @@
 // the packaged .vsix installed as a user would (packagedPass.ts). By default that VS Code is the
 // server from the code-server npm package driven by headless Chromium
 // (scripts/vscode/code-server-runner.mjs), because desktop builds cannot be downloaded on our
-// machines. Elsewhere:
+// machines. One more pass, bench-burst (test/vscode/bench), is a benchmark, not a test: it runs
+// only when named (`npm run bench:editor`). Elsewhere:
 //   VSCODE_EXECUTABLE=/path/to/code   run in that desktop VS Code
 //   --download                        let @vscode/test-electron download one (needs internet)
 //   MTLS_TUNNELS_PASSES=main,multiroot,restricted,reload,ui,ui-grant,walk,packaged   run only these passes
+//   --passes=bench-burst              the same, as an argument
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -46,6 +48,8 @@ interface Pass {
   runs?: number;
   /** No test suite: the code-server runner plays this script (out/test/vscode/ui/NAME.js) in the workbench. */
   uiScript?: string;
+  /** Runs only when named in the passes asked for (a benchmark: it would only lengthen `npm test`). */
+  optIn?: boolean;
 }
 
 function folderWith(dir: string, settings: object): string {
@@ -157,6 +161,13 @@ const PASSES: Record<string, Pass> = {
     },
     env: { MTLS_TUNNELS_LOG_NAME: 'vscode-walk.log', MTLS_TUNNELS_TIMEOUT_S: '180' },
   },
+  'bench-burst': {
+    suite: 'bench',
+    optIn: true,
+    // An empty folder: the test writes its own tunnel into the settings; its backend runs in the load process.
+    workspace: async (scratch) => ({ target: folderWith(path.join(scratch, 'workspace'), WORKSPACE_SETTINGS) }),
+    env: { MTLS_TUNNELS_BENCH_OUT: path.join(repo, 'bench/results/editor-burst-host.txt'), MTLS_TUNNELS_LOG_NAME: 'vscode-bench-burst.log', MTLS_TUNNELS_TIMEOUT_S: '900' },
+  },
 };
 
 async function runPass(name: string, pass: Pass): Promise<number> {
@@ -227,11 +238,12 @@ function freePort(): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const only = process.env.MTLS_TUNNELS_PASSES?.split(',').map((s) => s.trim());
-  const wanted = (name: string) => !only || only.includes(name);
+  const asked = process.argv.find((a) => a.startsWith('--passes='))?.slice('--passes='.length) ?? process.env.MTLS_TUNNELS_PASSES;
+  const only = asked?.split(',').map((s) => s.trim());
+  const wanted = (name: string, pass?: Pass) => (only ? only.includes(name) : !pass?.optIn);
   let failed = 0;
   for (const [name, pass] of Object.entries(PASSES)) {
-    if (!wanted(name)) continue;
+    if (!wanted(name, pass)) continue;
     // No retries: the reload pass once raced the web workbench's storage flush against the page
     // close; what a reload restores is now written to a file by the extension (fileMemento.ts).
     failed = (await runPass(name, pass)) || failed;
