@@ -244,7 +244,7 @@ function readChain(socket: tls.TLSSocket): tls.DetailedPeerCertificate | undefin
  * Reads the server's chain on a full handshake only when something needs it: a verification that
  * failed (to explain it, before Node destroys the socket and the chain with it), a name that does
  * not match, or pinned keys. A handshake that verifies needs only the leaf for the name check
- * (23 µs instead of ~400 µs for the chain; bench/README.md, "the full-handshake path"); a resumed
+ * (23 µs instead of ~400 µs for the chain; bench/README.md, "a new connection's CPU"); a resumed
  * session is not verified again. The chain of a good connection is read if someone asks later.
  *
  * Node's own name check asks for the chain (`getPeerCertificate(true)`); it gets the leaf, or
