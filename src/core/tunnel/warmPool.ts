@@ -147,7 +147,7 @@ export class WarmPool {
 
   private dial(): void {
     const live = this.live;
-    const w: Warm = { dead: false, index: 0, madeAt: 0, held: [], heldBytes: 0, onError: (e) => this.lose(w, e.code ?? e.message) };
+    const w: Warm = { dead: false, index: 0, madeAt: 0, held: [], heldBytes: 0, onError: (e) => this.lose(w, `broken (${e.code ?? e.message})`) };
     this.dialling++;
     dialTargets(live.targets, live.config, live.credentials, {
       options: (index) => ({
@@ -237,7 +237,7 @@ export class WarmPool {
     if (!this.said.has('lost')) {
       this.said.add('lost');
       const age = w.upstream ? `after ${this.clock() - w.madeAt} ms ` : '';
-      this.logger.warn(`a warm connection was ${why} ${age}while it waited (warmMaxAgeMs ${this.live.config.warmMaxAgeMs}): the server may drop idle connections sooner; lower warmMaxAgeMs or turn warmConnections off. New connections dial as usual; warm ones are tried again in ${this.backoffMs()} ms, backing off`);
+      this.logger.warn(`a warm connection was ${why} ${age}while it waited (warmMaxAgeMs ${this.live.config.warmMaxAgeMs}): the server may drop idle connections sooner (or refuse them: the next dialled connection would say why); lower warmMaxAgeMs or turn warmConnections off. New connections dial as usual; warm ones are tried again in ${this.backoffMs()} ms, backing off`);
     }
     this.later();
   }
