@@ -2,7 +2,8 @@
  * Warm upstream connections (`warmConnections`), against a real mTLS server: a client is served
  * by a connection the server saw handshake before the client came; one the server ended or reset
  * while it waited is never handed out (the client dials, nothing is lost); after a credential
- * reload only connections with the new certificate serve; an old one is not handed out
+ * reload only connections with the new certificate serve, and after a change of target only
+ * the new target; an old one is not handed out
  * (`warmMaxAgeMs`, checked on take with a moved clock, and retired by its timer); stop closes them
  * all; a server's unasked greeting waits for the client; PostgreSQL's SSLRequest preamble too.
  */
@@ -111,6 +112,26 @@ describe('warm upstream connections', () => {
     assert.equal(await echoOnce(client, 'who'), 'who');
     assert.deepEqual(server.used().map((s) => s.cn), ['bob'], 'the server saw the new certificate');
     await until(() => server.sessions.filter((s) => s.cn === 'alice').every((s) => s.closed), 5000, "alice's warm connections to close");
+  });
+
+  test('a settings change that leaves the dial alone keeps the warm connections; a new target closes them', async (t) => {
+    const first = await countingServer(t, pki());
+    const second = await countingServer(t, pki());
+    const config = tunnelConfig(pki(), first.port, { warmConnections: 1 });
+    const tunnel = await startTunnel(t, config);
+    await until(() => warmCounts(tunnel).ready === 1, 5000, 'a warm connection');
+    assert.equal(await tunnel.reconfigure({ ...config, idleTimeoutMs: 60_000 }), true);
+    const kept = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(kept, 'same dial'), 'same dial');
+    assert.equal(first.used()[0]?.n, 1, 'the connection made before the change served');
+
+    await until(() => warmCounts(tunnel).ready === 1, 5000, 'the refill');
+    assert.equal(await tunnel.reconfigure(tunnelConfig(pki(), second.port, { warmConnections: 1 })), true);
+    await until(() => first.sessions.filter((s) => !s.gotData).every((s) => s.closed), 5000, 'the warm one to the old target to close');
+    const moved = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(moved, 'new target'), 'new target');
+    assert.equal(first.used().length, 1, 'nothing more reached the old target');
+    assert.equal(second.used().length, 1);
   });
 
   test('warmMaxAgeMs: a connection past its age is not handed out (moved clock), and the timer retires and replaces them', async (t) => {
