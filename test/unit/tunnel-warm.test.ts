@@ -76,6 +76,24 @@ describe('warm upstream connections', () => {
     assert.equal(warmCounts(tunnel).lost, 0);
   });
 
+  test('many clients in a row each take a warm connection, and no dial leaves a listener behind', async (t) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const server = await countingServer(t, pki());
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { warmConnections: 1 }));
+    for (let i = 0; i < 15; i++) {
+      await until(() => warmCounts(tunnel).ready === 1, 5000, 'a warm connection');
+      const client = await connectLocal(t, tunnelPort(tunnel));
+      assert.equal(await echoOnce(client, `n${i}`), `n${i}`);
+      client.destroy();
+    }
+    assert.equal(warmCounts(tunnel).taken, 15);
+    // One abort signal shared by every warm dial once collected a listener (and its sockets) per dial.
+    assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+  });
+
   for (const how of ['ends', 'resets'] as const) {
     test(`the server ${how} a waiting warm connection: it is never handed out, the client dials and every byte arrives`, async (t) => {
       const server = await countingServer(t, pki());

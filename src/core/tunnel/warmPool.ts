@@ -80,7 +80,11 @@ export class WarmPool {
   private failures = 0;
   private retryTimer?: NodeJS.Timeout;
   private readonly said = new Set<'lost' | 'failed'>();
-  private readonly abort = new AbortController();
+  /**
+   * One per dial under way, aborted by close(): a signal shared by every dial would keep each
+   * dial's listener (and through it its sockets) for the pool's whole life.
+   */
+  private readonly dials = new Set<AbortController>();
   private readonly tally = { taken: 0, retired: 0, lost: 0 };
   private readonly clock: () => number;
   private readonly logger: Logger;
@@ -131,7 +135,7 @@ export class WarmPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort();
+    for (const d of this.dials) d.abort();
     clearTimeout(this.retryTimer);
     for (const w of this.ready.splice(0)) this.retire(w, false);
   }
@@ -148,22 +152,26 @@ export class WarmPool {
   private dial(): void {
     const live = this.live;
     const w: Warm = { dead: false, index: 0, madeAt: 0, held: [], heldBytes: 0, onError: (e) => this.lose(w, `broken (${e.code ?? e.message})`) };
+    const abort = new AbortController();
+    this.dials.add(abort);
     this.dialling++;
     dialTargets(live.targets, live.config, live.credentials, {
       options: (index) => ({
         session: this.host.takeSession(index),
         onSession: (s) => this.host.keepSession(s, this.live, index),
-        signal: this.abort.signal,
+        signal: abort.signal,
         // Attached by the dial itself before it resolves: an error in between is not unhandled.
         onError: w.onError,
       }),
     }).then(({ upstream, index }) => {
       this.dialling--;
+      this.dials.delete(abort);
       w.upstream = upstream;
       if (this.closed || w.dead) return void upstream.socket.destroy();
       this.keep(w, index);
     }, (e: Error & { code?: string }) => {
       this.dialling--;
+      this.dials.delete(abort);
       if (this.closed) return;
       this.failures++;
       if (!this.said.has('failed')) {
