@@ -12,6 +12,8 @@
  * starts new bridge processes for every repetition. `--a-tunnel JSON` / `--b-tunnel JSON` add
  * fields to that side's tunnel entry, for a lever that is a setting rather than a build:
  * `--a . --b . --b-tunnel '{"warmConnections":2}' --only conn1` measures warm connections.
+ * `--upstream-delay-ms N` puts the backend N ms away each way (bench/delayRelay.ts), since
+ * loopback has no round trips for a warm connection to save.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -117,6 +119,12 @@ async function main(): Promise<void> {
     await esbuild.build({ entryPoints: [path.join(ROOT, 'bench', 'backend.ts')], outfile: path.join(dir, 'backend.js'), bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
     const backend = spawnPiped(process.execPath, [path.join(dir, 'backend.js'), JSON.stringify({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca })], path.join(dir, 'backend.log'));
     const ports = await new Promise<{ tls: number }>((resolve) => backend.child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString().split('\n')[0]))));
+    const delayMs = Number(opt('--upstream-delay-ms', '0'));
+    if (delayMs > 0) {
+      await esbuild.build({ entryPoints: [path.join(ROOT, 'bench', 'delayRelay.ts')], outfile: path.join(dir, 'delayRelay.js'), bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
+      const relay = spawnPiped(process.execPath, [path.join(dir, 'delayRelay.js'), JSON.stringify({ port: ports.tls, delayMs })], path.join(dir, 'relay.log'));
+      ports.tls = await new Promise<number>((resolve) => relay.child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString().split('\n')[0]).port)));
+    }
     const bridges: Bridge[] = [];
     for (const label of ['a', 'b']) {
       const spec = opt(`--${label}`, label === 'a' ? 'HEAD' : '.');
@@ -231,7 +239,7 @@ async function main(): Promise<void> {
       const m = names.map((n) => median(res[n]?.[k] ?? []));
       rows.push(`| ${k} | ${m.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '–')).join(' | ')} | ${(m[1] / m[0]).toFixed(2)}× |`);
     }
-    process.stdout.write(`\n${reps} interleaved repetitions, medians; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n${rows.join('\n')}\n`);
+    process.stdout.write(`\n${reps} interleaved repetitions, medians${delayMs > 0 ? `; backend ${delayMs} ms away each way` : ''}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n${rows.join('\n')}\n`);
     process.stdout.write(`\nsamples: ${JSON.stringify(res)}\n`);
   } finally {
     await stopAll();
