@@ -15,6 +15,8 @@
  * - Lost connections and failed dials back off the refill (1 s doubling to 60 s) so a server that
  *   drops idle connections is not dialled in a loop; the log says so once per pool.
  * - Warm dials resume and keep TLS sessions in the tunnel's session pool as client dials do.
+ * - A taken connection is replaced once it has its first answer from the server, so the new
+ *   handshake does not compete with the exchange it serves.
  */
 import { Logger } from '../log';
 import { ConnectionHost, LiveSettings } from './connection';
@@ -56,6 +58,8 @@ export interface WarmCounts {
 const DEFAULT_BACKOFF: WarmBackoff = { firstMs: 1000, maxMs: 60_000 };
 /** Unasked bytes a warm connection may hold for its client; a server that says more is not waiting for one. */
 const HELD_MAX = 16 * 1024;
+/** How long a refill waits at most for the taken connection's first answer (see refillAfterFirstAnswer). */
+const REFILL_WAIT_MS = 50;
 
 type Host = Pick<ConnectionHost, 'logger' | 'takeSession' | 'keepSession'>;
 
@@ -126,8 +130,8 @@ export class WarmPool {
       s.pause();
       if (found.heldBytes > 0) s.unshift(Buffer.concat(found.held));
       found.upstream!.handshake.warm = true;
-    }
-    this.fill();
+      this.refillAfterFirstAnswer(s);
+    } else this.fill();
     return found && { upstream: found.upstream!, index: found.index };
   }
 
@@ -142,6 +146,28 @@ export class WarmPool {
 
   counts(): WarmCounts {
     return { ready: this.ready.length, ...this.tally };
+  }
+
+  /**
+   * The replacement's handshake would share the event loop (and the server) with the exchange
+   * the taken connection has just begun, so it waits for that connection's first bytes from the
+   * server, its close, or REFILL_WAIT_MS for a server that answers nothing first.
+   */
+  private refillAfterFirstAnswer(s: Upstream['socket']): void {
+    let done = false;
+    const refill = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.off('data', refill);
+      s.off('close', refill);
+      this.fill();
+    };
+    // The socket is paused: a 'data' listener reads nothing until the connection relays.
+    s.once('data', refill);
+    s.once('close', refill);
+    const timer = setTimeout(refill, REFILL_WAIT_MS);
+    timer.unref();
   }
 
   private fill(): void {
