@@ -94,6 +94,28 @@ describe('warm upstream connections', () => {
     assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
   });
 
+  test('the replacement is dialled after the taken connection has its first answer, not alongside its first exchange', async (t) => {
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let heard!: () => void;
+    const clientHeard = new Promise<void>((resolve) => (heard = resolve));
+    const server = await startMtlsServer(pki(), {
+      handler: (s) => s.once('data', (d: Buffer) => {
+        heard();
+        void answered.then(() => s.end(d));
+      }),
+    }, t);
+    const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { warmConnections: 1 }), { warmPool: { refillWaitMs: 60_000 } });
+    await until(() => warmCounts(tunnel).ready === 1, 5000, 'a warm connection');
+    const client = await connectLocal(t, tunnelPort(tunnel));
+    client.write('first');
+    await within(clientHeard, 5000, 'the server to hear the client');
+    assert.equal(server.accepted, 1, 'no replacement while the taken connection waits for its answer');
+    answer();
+    assert.equal((await readToEnd(client, 5000)).data?.toString(), 'first');
+    await until(() => warmCounts(tunnel).ready === 1 && server.accepted === 2, 5000, 'the replacement, after the answer');
+  });
+
   for (const how of ['ends', 'resets'] as const) {
     test(`the server ${how} a waiting warm connection: it is never handed out, the client dials and every byte arrives`, async (t) => {
       const server = await countingServer(t, pki());

@@ -59,7 +59,7 @@ export interface TunnelOptions {
   /** Bound on one run of `identityCommand` (default 120 s). */
   identityCommandTimeoutMs?: number;
   /** How warm connections back off and tell their age (tests shorten and move them). */
-  warmPool?: Pick<WarmPoolOptions, 'backoff' | 'clock'>;
+  warmPool?: Pick<WarmPoolOptions, 'backoff' | 'clock' | 'refillWaitMs'>;
 }
 
 export interface TunnelEvents {

@@ -42,6 +42,8 @@ export interface WarmPoolOptions {
   clock?: () => number;
   /** False while no dial should be made (the client certificate has expired). */
   canDial?: () => boolean;
+  /** How long a refill waits at most for the taken connection's first answer (default 50 ms). */
+  refillWaitMs?: number;
 }
 
 /** For snapshots and tests: how many wait now, and what became of the others. */
@@ -166,7 +168,7 @@ export class WarmPool {
     // The socket is paused: a 'data' listener reads nothing until the connection relays.
     s.once('data', refill);
     s.once('close', refill);
-    const timer = setTimeout(refill, REFILL_WAIT_MS);
+    const timer = setTimeout(refill, this.options.refillWaitMs ?? REFILL_WAIT_MS);
     timer.unref();
   }
 
