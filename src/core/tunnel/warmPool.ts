@@ -18,6 +18,7 @@
  * - A taken connection is replaced once it has its first answer from the server, so the new
  *   handshake does not compete with the exchange it serves.
  */
+import { createHash } from 'node:crypto';
 import { Logger } from '../log';
 import { ConnectionHost, LiveSettings } from './connection';
 import { dialTargets } from './targets';
@@ -102,10 +103,11 @@ export class WarmPool {
     this.fill();
   }
 
-  /** What a warm connection is made with: the same key, the same connection. */
+  /** What a warm connection is made with: the same key, the same connection (hashed: a proxy's credentials are in it). */
   static keyOf(live: LiveSettings): string {
     const c = live.config;
-    return JSON.stringify([live.credentials.digest, c.targets, c.targetPolicy, c.protocol, c.serverName, c.verify, c.alpn, c.minTlsVersion, c.connectTimeoutMs, c.proxy ?? null, c.warmConnections, c.warmMaxAgeMs]);
+    const dial = [live.credentials.digest, c.targets, c.targetPolicy, c.protocol, c.serverName, c.verify, c.alpn, c.minTlsVersion, c.connectTimeoutMs, c.proxy ?? null, c.warmConnections, c.warmMaxAgeMs];
+    return createHash('sha256').update(JSON.stringify(dial)).digest('hex');
   }
 
   /** Settings with the same key (only something else changed): sessions from now on belong to them. */
