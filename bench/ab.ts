@@ -1,6 +1,6 @@
 /**
  * Two builds of the bridge side by side, for measuring one engine change at a time:
- * `npx tsx bench/ab.ts --a HEAD~1 --b . [--stunnel] [--only up,down,conn1,conn50,ping,mem] [--reps N] [--mb N] [--fresh] [--smaps]`.
+ * `npx tsx bench/ab.ts --a HEAD~1 --b . [--stunnel] [--only up,down,conn1,conn50,ping,paced,mem] [--reps N] [--mb N] [--fresh] [--smaps]`.
  *
  * `--a`/`--b` name a git revision (its `src/` is bundled), `.` (the working tree) or a bundled
  * CLI `.js` file. Both bridges (and stunnel with `--stunnel`) run at once against one backend and
@@ -9,8 +9,13 @@
  * Bridge CPU comes from `/proc/PID/task/*\/schedstat` (nanoseconds, all threads) for Node; stunnel
  * runs a thread per connection whose schedstat vanishes with it, so its CPU is utime+stime ticks.
  * `--smaps` adds where the memory sits (the node binary, malloc's `[heap]`, anonymous); `--fresh`
- * starts new bridge processes for every repetition. `MTLS_BENCH_ALLOW_OTHER_USERS=1` turns the
- * same-user check off on both bridges (as in run.ts), to see a lever on the dial without the owner lookup.
+ * starts new bridge processes for every repetition. `--a-tunnel JSON` / `--b-tunnel JSON` add
+ * fields to that side's tunnel entry, for a lever that is a setting rather than a build:
+ * `--a . --b . --b-tunnel '{"warmConnections":2}' --only conn1` measures warm connections.
+ * `--upstream-delay-ms N` puts the backend N ms away each way (bench/delayRelay.ts), since
+ * loopback has no round trips for a warm connection to save.
+ * `MTLS_BENCH_ALLOW_OTHER_USERS=1` turns the same-user check off on both bridges (as in run.ts),
+ * to see a lever on the dial without the owner lookup.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +24,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
 import { createThrowawayPki, ThrowawayPki } from '../src/core/pki/testPki';
-import { bulkDown, bulkUp, connRate, echoOnce, median, openIdle, pingPong, Target } from './load';
+import { bulkDown, bulkUp, connRate, echoOnce, median, openIdle, percentile, pingPong, Target } from './load';
 import { freePort, killAllNow, sleep, spawnPiped, start, Started, stop, stopAll, waitForPort } from './procs';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -116,13 +121,21 @@ async function main(): Promise<void> {
     await esbuild.build({ entryPoints: [path.join(ROOT, 'bench', 'backend.ts')], outfile: path.join(dir, 'backend.js'), bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
     const backend = spawnPiped(process.execPath, [path.join(dir, 'backend.js'), JSON.stringify({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca })], path.join(dir, 'backend.log'));
     const ports = await new Promise<{ tls: number }>((resolve) => backend.child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString().split('\n')[0]))));
+    const delayMs = Number(opt('--upstream-delay-ms', '0'));
+    if (delayMs > 0) {
+      await esbuild.build({ entryPoints: [path.join(ROOT, 'bench', 'delayRelay.ts')], outfile: path.join(dir, 'delayRelay.js'), bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
+      const relay = spawnPiped(process.execPath, [path.join(dir, 'delayRelay.js'), JSON.stringify({ port: ports.tls, delayMs })], path.join(dir, 'relay.log'));
+      ports.tls = await new Promise<number>((resolve) => relay.child.stdout!.once('data', (d: Buffer) => resolve(JSON.parse(d.toString().split('\n')[0]).port)));
+    }
     const bridges: Bridge[] = [];
     for (const label of ['a', 'b']) {
       const spec = opt(`--${label}`, label === 'a' ? 'HEAD' : '.');
       const cli = await bundleCli(spec, dir, label);
-      bridges.push(bridge(`${label}=${spec}`, true, (port) => {
+      const extra = JSON.parse(opt(`--${label}-tunnel`, '{}')) as Record<string, unknown>;
+      const extraText = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : '';
+      bridges.push(bridge(`${label}=${spec}${extraText}`, true, (port) => {
         const config = path.join(dir, `tunnels-${port}.json`);
-        writeFileSync(config, JSON.stringify({ tunnels: [{ name: 'ab', listen: port, target: `127.0.0.1:${ports.tls}`, serverName: 'localhost', cert: pki.client.cert, key: pki.client.key, ca: pki.ca, ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}) }] }));
+        writeFileSync(config, JSON.stringify({ tunnels: [{ name: 'ab', listen: port, target: `127.0.0.1:${ports.tls}`, serverName: 'localhost', cert: pki.client.cert, key: pki.client.key, ca: pki.ca, ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}), ...extra }] }));
         return start(process.execPath, [cli, 'up', '--config', config], path.join(dir, `${label}.log`));
       }));
     }
@@ -170,8 +183,24 @@ async function main(): Promise<void> {
           const c0 = cpuSeconds(b);
           const x = await connRate(b.target, c, 3000, 5000);
           rec(b, `conn/s c=${c}`, x.perSecond);
+          // Connect to the first echoed byte, what a client waits for before its first answer.
+          rec(b, `connect→echo p50 c=${c} (ms)`, x.p50Ms);
+          rec(b, `connect→echo p99 c=${c} (ms)`, x.p99Ms);
           rec(b, `CPU/conn c=${c} (ms)`, ((cpuSeconds(b) - c0) * 1000) / x.count);
           await sleep(300);
+        }
+      }
+      // One new connection every 20 ms, as a script or a test suite opens them: between them a
+      // warm pool has time to refill, which back-to-back connections (conn1) never leave it.
+      if (only.has('paced')) {
+        for (const b of order) {
+          const ms: number[] = [];
+          for (let i = 0; i < 100; i++) {
+            ms.push((await echoOnce(b.target)).ms);
+            await sleep(20);
+          }
+          rec(b, 'paced 50/s connect→echo p50 (ms)', percentile(ms, 50));
+          rec(b, 'paced 50/s connect→echo p99 (ms)', percentile(ms, 99));
         }
       }
       if (only.has('ping')) {
@@ -212,7 +241,7 @@ async function main(): Promise<void> {
       const m = names.map((n) => median(res[n]?.[k] ?? []));
       rows.push(`| ${k} | ${m.map((v) => (Number.isFinite(v) ? v.toFixed(2) : '–')).join(' | ')} | ${(m[1] / m[0]).toFixed(2)}× |`);
     }
-    process.stdout.write(`\n${reps} interleaved repetitions, medians; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n${rows.join('\n')}\n`);
+    process.stdout.write(`\n${reps} interleaved repetitions, medians${delayMs > 0 ? `; backend ${delayMs} ms away each way` : ''}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n${rows.join('\n')}\n`);
     process.stdout.write(`\nsamples: ${JSON.stringify(res)}\n`);
   } finally {
     await stopAll();

@@ -66,7 +66,7 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
     else if (t.proxyBypass) io.logger.info(`[${t.name}] "proxy": "env" goes direct: ${t.proxyBypass}`);
     tunnel.on('connectionOpened', (c) => {
       const h = c.handshake;
-      io.logger.info(`[${t.name}] #${c.id} ${c.client} connected${h ? ` (${h.version}${h.resumed ? ', resumed' : ''})` : ''}`);
+      io.logger.info(`[${t.name}] #${c.id} ${c.client} connected${h ? ` (${h.version}${h.resumed ? ', resumed' : ''}${h.warm ? ', warm' : ''})` : ''}`);
     });
     tunnel.on('connectionClosed', (c) => {
       if (!c.handshake) return; // failed before the handshake: the diagnosis was logged already

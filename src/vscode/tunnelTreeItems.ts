@@ -111,7 +111,7 @@ export class ConnectionItem extends vscode.TreeItem {
     const c = this.connection;
     const h = c.handshake;
     return `Connection #${c.id} from ${c.client}${c.target ? ` to ${c.target}` : ''}, opened ${new Date(c.openedAt).toLocaleTimeString()}\n`
-      + (h ? `${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}` : 'TLS handshake under way');
+      + (h ? `${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}${h.warm ? ', warm (made before the client came)' : ''}` : 'TLS handshake under way');
   }
 }
 

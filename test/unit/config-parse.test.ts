@@ -4,6 +4,7 @@
  * come back.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, TunnelConfig } from '../../src/core/config/model';
@@ -75,6 +76,8 @@ describe('config parser: defaults and a full entry', () => {
       closeTimeoutMs: 60_000,
       maxConnectionLifetimeMs: 0,
       maxConnections: 0,
+      warmConnections: 0,
+      warmMaxAgeMs: 10_000,
       autoStart: false,
       folder: undefined,
     });
@@ -368,6 +371,30 @@ describe('config parser: protocol, identity, verification, TLS and numbers', () 
     ];
     for (const [field, value, pattern] of cases) errorOn(bad({ [field]: value }), field, pattern);
     assert.equal(ok({ idleTimeoutMs: 0, maxConnections: 0 }).maxConnections, 0);
+  });
+
+  test('warmConnections and warmMaxAgeMs: off by default, bounded, and refused for MySQL', () => {
+    const t = ok({ warmConnections: 2, warmMaxAgeMs: 5000, protocol: 'postgres' });
+    assert.equal(t.warmConnections, 2);
+    assert.equal(t.warmMaxAgeMs, 5000);
+    const cases: [string, unknown, RegExp][] = [
+      ['warmConnections', 17, /from 0 to 16, not number 17/],
+      ['warmConnections', 1.5, /whole number/],
+      ['warmConnections', true, /not boolean true/],
+      ['warmMaxAgeMs', 999, /from 1000 to 60000, not number 999/],
+      ['warmMaxAgeMs', 60_001, /from 1000 to 60000/],
+    ];
+    for (const [field, value, pattern] of cases) errorOn(bad({ [field]: value }), field, pattern);
+    const mysql = errorOn(bad({ protocol: 'mysql', warmConnections: 1 }), 'warmConnections', /cannot be used with protocol "mysql": the MySQL server speaks first .*connect_timeout/);
+    assert.match(String(mysql), /^tunnel "db": warmConnections: /);
+    // Zero is off, which MySQL tunnels may say.
+    assert.equal(ok({ protocol: 'mysql', warmConnections: 0 }).warmConnections, 0);
+    // The editor's schema says the same bounds, and the same refusal for MySQL.
+    const items = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).contributes.configuration.properties['mtlsTunnels.tunnels'].items;
+    assert.deepEqual([items.properties.warmConnections.minimum, items.properties.warmConnections.maximum, items.properties.warmConnections.default], [0, 16, 0]);
+    assert.deepEqual([items.properties.warmMaxAgeMs.minimum, items.properties.warmMaxAgeMs.maximum, items.properties.warmMaxAgeMs.default], [1000, 60_000, 10_000]);
+    const mysqlRule = items.allOf.find((r: { if?: { properties?: { protocol?: { const?: string } } } }) => r.if?.properties?.protocol?.const === 'mysql');
+    assert.equal(mysqlRule.then.properties.warmConnections.const, 0);
   });
 
   test('autoStart: a boolean', () => {

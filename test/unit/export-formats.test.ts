@@ -30,6 +30,14 @@ describe('every format', () => {
       assert.match(r.fileName, new RegExp(`^staging-db\\.${format}\\.(sh|conf|yaml)$`));
     });
 
+    // (A systemd unit runs mtls-tunnels itself, so there the setting applies.)
+    test(`${format}: warmConnections is said to be not exported`, () => {
+      const r = exportTunnel(tunnel({ warmConnections: 2 }), format);
+      const said = r.notes.filter((n) => /^warmConnections 2: not exported/.test(n));
+      assert.equal(said.length, 1, r.notes.join(' | '));
+      assert.ok(!exportTunnel(tunnel(), format).notes.some((n) => n.includes('warmConnections')), 'and not when it is off');
+    });
+
     test(`${format}: a line break in a path is refused, not written`, () => {
       assert.throws(() => exportTunnel(tunnel({ ca: '/pki/ca.crt\ncheckHost = evil' }), format), ExportError);
     });

@@ -2,7 +2,8 @@
  * Only the tunnel's user can use a loopback tunnel on Linux: a real client process run as another
  * local user (`runuser -u mtlstest`) is refused before any upstream dial, logged once with its uid
  * and name, and counted, while the owner's client works in the same run; `allowOtherUsers: true`
- * lets it through. Needs root (to create the user and switch to it), as CI runs; skipped otherwise.
+ * lets it through; a warm upstream connection (warmConnections) waits untouched through the refusal.
+ * Needs root (to create the user and switch to it), as CI runs; skipped otherwise.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -98,6 +99,25 @@ describe('same-user loopback on Linux', { skip: skipReason() }, () => {
     assert.deepEqual(allowed, { got: 'ping\n', how: 'reply' });
     await until(() => tunnel.counts().totalConnections === 2, 3000, 'the other user\'s connection to be bridged');
     assert.equal(tunnel.counts().refusedOtherUsers, 2);
+  });
+
+  test('with warmConnections, a warm connection is never handed to another user\'s client: the check comes first', { timeout: 30_000 }, async (t) => {
+    const got: boolean[] = [];
+    const backend = await startMtlsServer(pki, { handler: (s) => {
+      const i = got.push(false) - 1;
+      s.once('data', () => (got[i] = true));
+      s.pipe(s);
+    } }, t);
+    const tunnel = await startTunnel(t, tunnelConfig(pki, backend.port, { name: 'shared-warm', warmConnections: 1 }));
+    await until(() => tunnel.counts().warm?.ready === 1, 5000, 'a warm connection');
+    const refused = await clientAsOther(tunnelPort(tunnel));
+    assert.equal(refused.got, '');
+    assert.equal(tunnel.counts().refusedOtherUsers, 1);
+    assert.deepEqual(tunnel.counts().warm, { ready: 1, taken: 0, retired: 0, lost: 0 }, 'the warm connection is still waiting, untouched');
+    assert.deepEqual(got, [false]);
+    const mine = await connectLocal(t, tunnelPort(tunnel));
+    assert.equal(await echoOnce(mine, 'mine\n'), 'mine\n');
+    assert.equal(tunnel.counts().warm?.taken, 1, 'the owner\'s client took it');
   });
 });
 

@@ -102,6 +102,12 @@ export interface TunnelConfig {
   /** Close a connection this long after it was accepted (0: no limit). */
   maxConnectionLifetimeMs: number;
   maxConnections: number;
+  /**
+   * Upstream connections kept dialled and handshaken before any client asks (0: none), each for
+   * at most `warmMaxAgeMs`; see tunnel/warmPool.ts. Refused for MySQL.
+   */
+  warmConnections: number;
+  warmMaxAgeMs: number;
   autoStart: boolean;
   /** The HTTP CONNECT proxy to the target; absent: a direct connection. */
   proxy?: ProxyConfig;
@@ -209,6 +215,9 @@ export const DEFAULTS = {
   closeTimeoutMs: 60_000,
   maxConnectionLifetimeMs: 0,
   maxConnections: 0,
+  warmConnections: 0,
+  /** Well inside the idle limits servers put on a connection that has not sent a request yet (nginx's and PostgreSQL's are 60 s). */
+  warmMaxAgeMs: 10_000,
 };
 
 /** `host:port` with IPv6 hosts in brackets; a unix-socket listener as `unix:/path`. */

@@ -28,7 +28,7 @@ const FIELDS = [
   'name', 'listen', 'unsafeListen', 'target', 'targetPolicy', 'protocol', 'cert', 'key', 'pfx', 'passphrase', 'ca', 'crl',
   'serverName', 'verify', 'alpn', 'minTlsVersion', 'connectTimeoutMs', 'idleTimeoutMs',
   'closeTimeoutMs', 'maxConnectionLifetimeMs', 'maxConnections', 'autoStart', 'proxy', 'user', 'database', 'allowOtherUsers',
-  'identityCommand', 'renewBefore', 'resumption',
+  'identityCommand', 'renewBefore', 'resumption', 'warmConnections', 'warmMaxAgeMs',
 ] as const;
 const VERIFY_FIELDS = ['subjectAltNames', 'spkiSha256'];
 const SAN_PREFIXES = ['DNS:', 'IP:', 'URI:', 'email:'];
@@ -224,6 +224,15 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     else err('minTlsVersion', `must be ${TLS_VERSIONS.join(' or ')}, not ${describe(o.minTlsVersion)} (older versions are not allowed)`);
   }
 
+  // A MySQL server speaks first and our TLS upgrade is built from the client's own capability
+  // flags, so no MySQL connection can be made before its client arrives (and the server drops one
+  // that has not logged in within connect_timeout, 10 s by default). PostgreSQL is fine: the
+  // SSLRequest and the handshake carry nothing of the client; its StartupMessage comes after.
+  const warmConnections = int('warmConnections', 0, 16, DEFAULTS.warmConnections);
+  if (warmConnections > 0 && protocol === 'mysql') {
+    err('warmConnections', 'cannot be used with protocol "mysql": the MySQL server speaks first and drops a connection that has not logged in within its connect_timeout (10 s by default), and the tunnel\'s TLS upgrade needs the client\'s own handshake; remove warmConnections');
+  }
+
   const tunnel: TunnelConfig = {
     name: nameOk ? (o.name as string) : label,
     listen: listen ?? { host: DEFAULTS.listenHost, port: 0 },
@@ -251,6 +260,9 @@ function parseEntry(entry: unknown, index: number, vars: VariableContext, errors
     // A week at most: beyond 2^31 ms a Node timer fires at once.
     maxConnectionLifetimeMs: int('maxConnectionLifetimeMs', 0, 604_800_000, DEFAULTS.maxConnectionLifetimeMs),
     maxConnections: int('maxConnections', 0, 1_000_000, DEFAULTS.maxConnections),
+    warmConnections,
+    // At least a second: a shorter life would redial more than it serves.
+    warmMaxAgeMs: int('warmMaxAgeMs', 1000, 60_000, DEFAULTS.warmMaxAgeMs),
     autoStart: bool('autoStart'),
     ...optional('user', str('user', o.user)),
     ...optional('database', str('database', o.database)),

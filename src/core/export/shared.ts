@@ -77,6 +77,9 @@ export function commonNotes(config: TunnelConfig, format?: keyof typeof PICKS_UP
     // A note only: the command line is the team's, and where it may run (cron, a timer, a sidecar of its own) is theirs to choose.
     notes.push(`renewal: mtls-tunnels renews the client certificate by running identityCommand (${config.identityCommand}); ${format} runs no command, so run the same command on a schedule (a cron job or a systemd timer, more often than the renewal window is long) with MTLS_TUNNEL_NAME=${config.name} MTLS_CERT_FILE=${config.cert ?? ''} MTLS_KEY_FILE=${config.key ?? ''}, writing those files (a command that prints the PEM must be redirected into them), and ${PICKS_UP_RENEWAL[format]}`);
   }
+  if (config.warmConnections > 0 && format) {
+    notes.push(`warmConnections ${config.warmConnections}: not exported; mtls-tunnels keeps that many upstream connections handshaken before clients come, ${format} dials when a client connects`);
+  }
   if (config.listen.port === 0) notes.push('listen port 0 means "any free port" in mtls-tunnels; give the sidecar a fixed port');
   if (config.autoStart) notes.push('autoStart is an editor setting; start the sidecar with your process manager instead');
   if (config.proxy && config.proxy.source !== 'settings') {

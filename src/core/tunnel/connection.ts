@@ -26,6 +26,7 @@ import { Flow, forward } from './forward';
 import { dialTargets, TargetSet, TargetsFailed } from './targets';
 import { HandshakeInfo, Upstream, UpstreamError } from './upstream';
 import { classifyUpstreamError, isSilentRefusal } from './upstreamClose';
+import { WarmUpstream } from './warmPool';
 
 /** How long a local client may read the explanation of a failure before it is let go. */
 const EXPLANATION_GRACE_MS = 2000;
@@ -112,9 +113,12 @@ export class BridgedConnection {
   /** The target the dial reached (an index into the config's targets), once it did. */
   private targetIndex?: number;
 
-  constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost) {
+  /** `warm`: an upstream dialled before this client came (warmPool.ts), used instead of a dial. */
+  constructor(readonly id: number, private readonly client: net.Socket, private readonly live: LiveSettings, private readonly host: ConnectionHost, private readonly warm?: WarmUpstream) {
     // A unix-socket client has no address: the socket is all there is to name.
     this.clientAddress = client.remoteAddress ? `${client.remoteAddress}:${client.remotePort}` : 'the unix socket';
+    // The pool let go of its error listener as it handed the socket over: this one takes over at once.
+    warm?.upstream.socket.on('error', (e: NodeJS.ErrnoException) => this.onUpstreamError(e));
   }
 
   /** Starts bridging: listeners on the client, then establishing the upstream and relaying. */
@@ -197,7 +201,7 @@ export class BridgedConnection {
   private async establish(): Promise<Upstream | undefined> {
     const { config, protocol, credentials } = this.live;
     const { targets } = this.live;
-    const dial = dialTargets(targets, config, credentials, {
+    const dial = (this.warm ? Promise.resolve(this.warm) : dialTargets(targets, config, credentials, {
       options: (index) => ({
         session: this.host.takeSession(index),
         onSession: (s) => this.host.keepSession(s, this.live, index),
@@ -213,7 +217,7 @@ export class BridgedConnection {
       }),
       onFailover: (failed, backoffMs, next) => this.host.logger.info(`#${this.id} target ${failed.target} failed (${failed.error.code ?? failed.error.message}): trying ${formatEndpoint(targets.targets[next])}; ${failed.target} is skipped for ${backoffMs} ms`),
       canFailOver: (e) => e.phase === 'connect' || e.phase === 'proxy' || !protocol.preambleTalksToClient,
-    }).then(({ upstream, index }) => {
+    })).then(({ upstream, index }) => {
       this.targetIndex = index;
       if (targets.targets.length > 1) this.host.logger.info(`#${this.id} using target ${formatEndpoint(targets.targets[index])}`);
       return upstream;
@@ -287,7 +291,7 @@ export class BridgedConnection {
     this.establishedAt = Date.now();
     const h = upstream.handshake;
     if (logsAt(this.host.logger, LogLevel.Debug)) {
-      this.host.logger.debug(`#${this.id} handshake: ${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}`);
+      this.host.logger.debug(`#${this.id} handshake: ${h.version}, ${h.cipher}${h.alpn ? `, ALPN ${h.alpn}` : ''}${h.resumed ? ', session resumed' : ''}${h.warm ? ', warm' : ''}`);
     }
     this.host.onEstablished(this);
     up.once('close', () => this.onSocketClosed());

@@ -10,6 +10,7 @@ import { ConnectionSnapshot } from './connection';
 import { Protection } from './protection';
 import { TargetStanding } from './targets';
 import { HandshakeInfo } from './upstream';
+import { WarmCounts } from './warmPool';
 
 export type TunnelState = 'stopped' | 'starting' | 'running' | 'stopping' | 'error';
 
@@ -33,6 +34,8 @@ export interface TunnelCounts {
   targets?: TargetStanding[];
   /** The client certificate new connections present: its dates and what renews it (PEM only). */
   identity?: IdentityStatus;
+  /** With `warmConnections`: how many wait now, and how many were handed out, retired or lost. */
+  warm?: WarmCounts;
 }
 
 /** The counts plus every open connection and the bytes so far, which means visiting each one. */

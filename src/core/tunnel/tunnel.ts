@@ -35,6 +35,7 @@ import { expectedProtection, Protection, SameUserGate } from './protection';
 import { SessionPool } from './sessionPool';
 import { TargetBackoff, TargetSet } from './targets';
 import { TunnelCounts, TunnelSnapshot, TunnelState, TunnelTally } from './stats';
+import { WarmPool, WarmPoolOptions } from './warmPool';
 
 export { TunnelCounts, TunnelSnapshot, TunnelState } from './stats';
 export { Protection } from './protection';
@@ -58,6 +59,8 @@ export interface TunnelOptions {
   runIdentityCommands?: boolean;
   /** Bound on one run of `identityCommand` (default 120 s). */
   identityCommandTimeoutMs?: number;
+  /** How warm connections back off and tell their age (tests shorten and move them). */
+  warmPool?: Pick<WarmPoolOptions, 'backoff' | 'clock' | 'refillWaitMs'>;
 }
 
 export interface TunnelEvents {
@@ -106,6 +109,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly sessions = new Map<string, SessionPool>();
   /** The targets' order and backoff; kept while "target" and "targetPolicy" stay the same. */
   private targetSet?: TargetSet;
+  /** Upstream connections made before their clients come (`warmConnections`), for the current dial. */
+  private warm?: WarmPool;
   private readonly logger: Logger;
   private readonly connectionHost: ConnectionHost;
   private readonly tally = new TunnelTally();
@@ -188,6 +193,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.bound = c.listen;
     this.live = this.liveSettings(c, credentials);
+    this.warmUp();
     const addr = this.listening;
     this.logger.info(`listening on ${addr ? formatListen(addr) : '?'} -> ${targetsText(c)} (${c.protocol}); ${credentials.description}`);
     await this.protect(c);
@@ -272,6 +278,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     this.live = this.liveSettings(config, credentials);
     this.sessions.clear();
+    this.warmUp();
     this.watch(config);
     this.clearStanding();
     if (why === 'files') this.logger.info(`credentials reloaded: ${credentials.description}`);
@@ -341,6 +348,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       credentials: this.live?.credentials.description,
       ...(this.targetSet && this.targetSet.targets.length > 1 ? { targets: this.targetSet.standings() } : {}),
       identity: this.live ? this.identity.status() : undefined,
+      ...(this.warm ? { warm: this.warm.counts() } : {}),
     };
   }
 
@@ -372,6 +380,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
       return;
     }
     this.setState('stopping');
+    this.warm?.close();
+    this.warm = undefined;
     this.watcher?.dispose();
     this.identity.dispose();
     const server = this.server;
@@ -504,10 +514,31 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     }
     const id = this.tally.accepted();
     if (logsAt(this.logger, LogLevel.Info)) this.logger.info(`#${id} opened from ${socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'the unix socket'}`);
-    const connection = new BridgedConnection(id, socket, this.live, this.connectionHost);
+    // Only now, past the same-user check and the identity's dates, may a warm connection serve it.
+    const warm = refusal ? undefined : this.warm?.take();
+    const connection = new BridgedConnection(id, socket, this.live, this.connectionHost, warm);
     this.connections.add(connection);
     if (refusal) connection.refuse(refusal);
     else connection.start();
+  }
+
+  /**
+   * After `live` changed: warm connections made for another dial (credentials, target,
+   * verification…) are closed, never handed out; a change that leaves the dial alone keeps them.
+   */
+  private warmUp(): void {
+    const live = this.live!;
+    if (this.warm && this.warm.key === WarmPool.keyOf(live)) return this.warm.adopt(live);
+    this.warm?.close();
+    this.warm = live.config.warmConnections > 0
+      ? new WarmPool(live, this.connectionHost, { ...this.options.warmPool, canDial: () => this.identityValid() })
+      : undefined;
+  }
+
+  /** An expired client certificate is never presented, not even to warm a connection. */
+  private identityValid(): boolean {
+    const s = this.identity.status();
+    return !s || Date.now() < s.validTo;
   }
 
   private makeConnectionHost(): ConnectionHost {

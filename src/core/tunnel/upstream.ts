@@ -24,6 +24,8 @@ export interface HandshakeInfo {
   cipher: string;
   alpn: string | false;
   resumed: boolean;
+  /** Dialled before its client came, and kept warm until it did (`warmConnections`). */
+  warm?: boolean;
 }
 
 export interface PhaseTimings {
