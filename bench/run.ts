@@ -560,6 +560,8 @@ async function main(): Promise<void> {
       stunnelContender(env),
       // Opt-in: the newest session ticket on every connection (sessionPool.ts), as stunnel does.
       projectContender(env, [], { resumption: 'reuse' }),
+      // Opt-in: upstream connections dialled before their clients come (warmPool.ts).
+      projectContender(env, [], { warmConnections: 2 }),
       baseline('direct-tls', { port: backend.tls, tls: { cert: readFileSync(pki.client.cert), key: readFileSync(pki.client.key), ca: readFileSync(pki.ca), servername: 'localhost' } }),
       baseline('plain-tcp', { port: backend.plain }),
     ];
