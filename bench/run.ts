@@ -1,5 +1,5 @@
 /**
- * mTLS Tunnels vs stunnel: `npx tsx bench/run.ts [--quick] [--reps N] [--profile] [--only bulk,conn,ping,mem] [--bulk-mb N]`.
+ * mTLS Tunnels vs stunnel: `npx tsx bench/run.ts [--quick] [--reps N] [--profile] [--only bulk,conn,ping,mem,redis,pg,editor] [--bulk-mb N]`.
  *
  * Sets up a throwaway PKI in a temp dir, starts a Node mTLS backend (bench/backend.ts) in its own
  * process, stunnel in client mode and `mtls-tunnels up` in their own processes, then runs every
@@ -8,11 +8,14 @@
  * to the backend's plain twin (loopback limit). Writes bench/results/latest.json.
  * Then real clients through both bridges: redis-benchmark and pgbench against real Redis and
  * PostgreSQL that demand client certificates (bench/realClients.ts; `--only redis,pg`).
+ * Last (full runs only, or `--only editor`), the editor burst in the real extension host
+ * (`npm run bench:editor`, test/vscode/bench): its table is printed after the others, or a line
+ * saying why it was skipped (it needs the VS Code server the tests install).
  * `--profile` instead runs bulk transfers once through the project's bridge under
  * `node --cpu-prof` and prints where its CPU goes.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -433,6 +436,21 @@ function table(summary: Summary, names: string[]): string {
   return lines.join('\n');
 }
 
+/**
+ * The editor row: 1000 connections in a burst through the extension inside the real VS Code
+ * host, measured on its main thread. Its own runner builds and starts VS Code; its table is
+ * printed as it wrote it.
+ */
+function editorBurst(say: (s: string) => void): void {
+  say('\neditor burst in the extension host (npm run bench:editor)');
+  const file = path.join(ROOT, 'bench', 'results', 'editor-burst-host.txt');
+  const started = Date.now();
+  const r = spawnSync('npm', ['run', '--silent', 'bench:editor'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  const fresh = existsSync(file) && statSync(file).mtimeMs >= started;
+  if (r.status === 0 && fresh) process.stdout.write(`\n${readFileSync(file, 'utf8')}\n`);
+  else process.stdout.write(`\neditor burst in the extension host: skipped (npm run bench:editor exited ${r.status ?? r.signal}; it needs the VS Code server that npm run test:vscode installs)\n`);
+}
+
 /** The new-connection rows for opt-in contenders, each against stunnel and the default. */
 function optInTable(summary: Summary, optIns: string[]): string {
   const head = ['Metric', 'mtls-tunnels', 'stunnel', ...optIns.flatMap((n) => [n, `${n} / stunnel`])];
@@ -623,6 +641,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${table(summary, names)}\n\n`);
     if (optIns.length > 0) process.stdout.write(`opt-in settings, new-connection rows only (same run):\n\n${optInTable(summary, optIns)}\n\n`);
     process.stdout.write('written to bench/results/latest.json\n');
+    if (opts.only ? opts.only.has('editor') : !opts.quick) editorBurst(say);
   } finally {
     await cleanup();
   }
