@@ -235,6 +235,15 @@ function record(samples: Samples, contender: string, key: string, value: number)
   ((samples[contender] ??= {})[key] ??= []).push(value);
 }
 
+/** Lines in /proc/net/tcp (IPv4 sockets of this network namespace, TIME_WAIT included). */
+function socketTableLines(): number {
+  try {
+    return readFileSync('/proc/net/tcp', 'latin1').split('\n').length - 2;
+  } catch {
+    return NaN;
+  }
+}
+
 function rotate<T>(list: T[], by: number): T[] {
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
@@ -266,6 +275,8 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
       const mode = close === 'clean' ? 'Clean' : 'Abrupt';
       for (const conc of [1, 50]) {
         for (const c of order) {
+          // The owner lookup reads the kernel's socket table, which every contender's churn fills.
+          record(samples, c.name, `tableLinesC${conc}${close === 'clean' ? 'Clean' : 'Abrupt'}`, socketTableLines());
           const before = await handshakeCounters(env.backendPlain);
           const r = await connRate(c.target, conc, opts.connSeconds * 1000, opts.maxConnsPerRun, close);
           // Let TIME_WAIT and the bridges' connection teardown settle before the next contender
@@ -580,6 +591,8 @@ async function main(): Promise<void> {
       projectContender(env, [], { resumption: 'reuse' }),
       // Opt-in: upstream connections dialled before their clients come (warmPool.ts).
       projectContender(env, [], { warmConnections: 2 }),
+      // The engine without the same-user check: what the owner lookup costs, apart from the rest.
+      projectContender(env, [], { allowOtherUsers: true }),
       baseline('direct-tls', { port: backend.tls, tls: { cert: readFileSync(pki.client.cert), key: readFileSync(pki.client.key), ca: readFileSync(pki.ca), servername: 'localhost' } }),
       baseline('plain-tcp', { port: backend.plain }),
     ];
@@ -638,6 +651,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${opts.reps} interleaved repetitions (memory: ${Math.min(opts.reps, 3)}), medians; bulk ${opts.bulkBytes / MB} MB; load average ${m.loadAverageAtStart} → ${result.machine.loadAverageAtEnd}\n`);
     process.stdout.write(`mtls-tunnels upstream session resumption: ${result.notes.projectSessionResumption}\n\n`);
     process.stdout.write(`upstream handshakes in the conn/s rows, resumed/total (backend's count, all repetitions):\n${handshakeLines(handshakes)}\n\n`);
+    const lines = summary.medians['mtls-tunnels'] ?? {};
+    if (lines.tableLinesC1Clean !== undefined) {
+      process.stdout.write(`lines in /proc/net/tcp when mtls-tunnels' conn/s rows began (medians; the same-user check reads it): ${['C1Clean', 'C50Clean', 'C1Abrupt', 'C50Abrupt'].map((k) => `${k} ${fmt(lines[`tableLines${k}`], 0)}`).join(', ')}\n\n`);
+    }
     process.stdout.write(`${table(summary, names)}\n\n`);
     if (optIns.length > 0) process.stdout.write(`opt-in settings, new-connection rows only (same run):\n\n${optInTable(summary, optIns)}\n\n`);
     process.stdout.write('written to bench/results/latest.json\n');
