@@ -94,7 +94,11 @@ export async function runRealClients(o: RealClientOptions, record: Record_, say:
 
 async function startProject(o: RealClientOptions, redis?: RunningRedis, pg?: RunningPostgres): Promise<Bridge> {
   const b: Bridge = { name: 'mtls-tunnels', redisPort: await freePort(), pgPort: await freePort() };
-  const common = { serverName: 'localhost', cert: o.pki.client.cert, key: o.pki.client.key, ca: o.pki.ca };
+  const common = {
+    serverName: 'localhost', cert: o.pki.client.cert, key: o.pki.client.key, ca: o.pki.ca,
+    // As run.ts: MTLS_BENCH_ALLOW_OTHER_USERS=1 measures these rows without the same-user check.
+    ...(process.env.MTLS_BENCH_ALLOW_OTHER_USERS ? { allowOtherUsers: true } : {}),
+  };
   const tunnels = [
     ...(redis ? [{ name: 'redis', protocol: 'tls', listen: b.redisPort, target: `127.0.0.1:${redis.port}`, ...common }] : []),
     ...(pg ? [{ name: 'pg', protocol: 'postgres', listen: b.pgPort, target: `127.0.0.1:${pg.port}`, ...common }] : []),
