@@ -23,8 +23,6 @@ export interface UpIo {
   metrics?: Endpoint;
 }
 
-const size = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
-
 export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 5000): Promise<number> {
   for (const t of tunnels) {
     // A tunnel with identityCommand may start without its files: the command makes them when it starts.
@@ -68,10 +66,7 @@ export async function runUp(tunnels: TunnelConfig[], io: UpIo, drainTimeoutMs = 
       const h = c.handshake;
       io.logger.info(`[${t.name}] #${c.id} ${c.client} connected${h ? ` (${h.version}${h.resumed ? ', resumed' : ''}${h.warm ? ', warm' : ''})` : ''}`);
     });
-    tunnel.on('connectionClosed', (c) => {
-      if (!c.handshake) return; // failed before the handshake: the diagnosis was logged already
-      io.logger.info(`[${t.name}] #${c.id} ${c.client} closed after ${((Date.now() - c.openedAt) / 1000).toFixed(1)} s: ${size(c.bytesUp)} up, ${size(c.bytesDown)} down`);
-    });
+    // The close is the tunnel's own log line (`#N closed after …`), as in the editor's log.
   }
   if (metrics) io.stdout(`metrics on ${metricsUrl(metrics.address)} (also /healthz, /readyz?check=1)\n`);
   const signal = await io.stopSignal;

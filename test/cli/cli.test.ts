@@ -50,9 +50,10 @@ describe('mtls-tunnels up', () => {
       assert.equal(sum(a), sum(payload));
       assert.equal(sum(b), sum(payload));
       // The close line is logged after the connection is gone: wait for it.
-      await until(() => /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/.test(up.stderr), 5000, `the close line in:\n${up.stderr}`);
+      await until(() => /\[echo\] #1 closed after .*3\.0 MiB up, 3\.0 MiB down/.test(up.stderr), 5000, `the close line in:\n${up.stderr}`);
       assert.match(up.stderr, /\[echo\] #1 127\.0\.0\.1:\d+ connected \(TLSv1\.3\)/);
-      assert.match(up.stderr, /\[echo\] #1 .* closed after .*3\.0 MiB up, 3\.0 MiB down/);
+      assert.match(up.stderr, /\[echo\] #1 closed after .*3\.0 MiB up, 3\.0 MiB down/);
+      assert.equal(up.stderr.match(/\[echo\] #1 (\S+ )?closed after/g)?.length, 1, `one close line per connection:\n${up.stderr}`);
     } finally {
       up.child.kill('SIGINT');
     }
