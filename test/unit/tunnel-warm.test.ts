@@ -122,7 +122,8 @@ describe('warm upstream connections', () => {
       const logger = recordingLogger();
       // A long backoff: after the loss no warm connection comes back during the test, so the client must dial.
       const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { warmConnections: 1 }), { logger, warmPool: { backoff: { firstMs: 60_000, maxMs: 60_000 } } });
-      await until(() => warmCounts(tunnel).ready === 1, 5000, 'a warm connection');
+      // The client is done a flight before the server (TLS 1.3): wait for the server's side too.
+      await until(() => warmCounts(tunnel).ready === 1 && server.sessions.length === 1, 5000, 'a warm connection');
       const [warm] = server.sessions;
       if (how === 'ends') warm.tls.end();
       else warm.raw.resetAndDestroy();
@@ -147,6 +148,8 @@ describe('warm upstream connections', () => {
     const server = await countingServer(t, pki());
     const tunnel = await startTunnel(t, tunnelConfig(pki(), server.port, { warmConnections: 2, cert: live.cert, key: live.key }));
     await until(() => warmCounts(tunnel).ready === 2, 5000, 'two warm connections as alice');
+    // In TLS 1.3 the client is done a flight before the server: wait for the server's side too.
+    await until(() => server.sessions.length === 2, 5000, 'the server to see both handshakes');
     assert.deepEqual(server.sessions.map((s) => s.cn), ['alice', 'alice']);
 
     await live.renameOver(bob.chainPem, bob.keyPem);
@@ -188,7 +191,7 @@ describe('warm upstream connections', () => {
     now += 60_000;
     assert.equal(pool.take(), undefined, 'as old as warmMaxAgeMs: not handed out');
     assert.equal(pool.counts().retired, 1);
-    await until(() => server.sessions[0].closed, 5000, 'the old one to close at the server');
+    await until(() => server.sessions[0]?.closed === true, 5000, 'the old one to close at the server');
     await until(() => pool.counts().ready === 1, 5000, 'its replacement');
     const fresh = pool.take();
     assert.ok(fresh, 'a young one is');
