@@ -276,7 +276,7 @@ async function runRepetitions(contenders: Contender[], env: Env, samples: Sample
       for (const conc of [1, 50]) {
         for (const c of order) {
           // The owner lookup reads the kernel's socket table, which every contender's churn fills.
-          record(samples, c.name, `tableLinesC${conc}${close === 'clean' ? 'Clean' : 'Abrupt'}`, socketTableLines());
+          if (c.name === 'mtls-tunnels') record(samples, c.name, `tableLinesC${conc}${close === 'clean' ? 'Clean' : 'Abrupt'}`, socketTableLines());
           const before = await handshakeCounters(env.backendPlain);
           const r = await connRate(c.target, conc, opts.connSeconds * 1000, opts.maxConnsPerRun, close);
           // Let TIME_WAIT and the bridges' connection teardown settle before the next contender

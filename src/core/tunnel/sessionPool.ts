@@ -21,6 +21,7 @@
  * the least likely to have expired on the server; when full, the oldest goes.
  */
 import { Resumption } from '../config/model';
+import { withoutServerCertificate } from '../tls/sessionTicket';
 
 const INITIAL_CAPACITY = 16;
 const MAX_CAPACITY = 256;
@@ -43,7 +44,8 @@ export class SessionPool {
     if (policy === 'off') return;
     this.received = true;
     if (this.sessions.length >= (policy === 'reuse' ? 1 : this.capacity)) this.sessions.shift();
-    this.sessions.push(session);
+    // Kept without the server's certificate, which every resumption would decode again (sessionTicket.ts).
+    this.sessions.push(withoutServerCertificate(session));
   }
 
   /** Forgets every session (new credentials: a session carries the client certificate it was made with). */

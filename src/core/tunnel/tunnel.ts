@@ -27,7 +27,6 @@ import { protocolHandler } from '../protocols';
 import { formatBytes, formatDuration } from '../units';
 import { Credentials, CredentialsError } from '../tls/credentials';
 import { ClientIdentity } from '../tls/renewal';
-import { withoutServerCertificate } from '../tls/sessionTicket';
 import { CredentialWatcher, CredentialWatchOptions, credentialFiles } from './credentialWatcher';
 import { BridgedConnection, ConnectionHost, ConnectionSnapshot, LiveSettings } from './connection';
 import { bindListener, boundAddress, closeListener, ListenError, sameEndpoint } from './listener';
@@ -552,7 +551,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
         const key = this.sessionKey(index);
         let pool = this.sessions.get(key);
         if (!pool) this.sessions.set(key, (pool = new SessionPool()));
-        pool.keep(withoutServerCertificate(s), live.config.resumption);
+        pool.keep(s, live.config.resumption);
       },
       onEstablished: (c) => {
         const s = c.snapshot();
